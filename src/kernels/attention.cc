@@ -1,0 +1,121 @@
+#include "kernels/attention.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "kernels/dispatch.h"
+#include "kernels/simd_avx2.h"
+
+namespace mies::kernels {
+namespace {
+
+float DotScalar(const float* a, const float* b, int64_t n) {
+  float acc = 0.0f;
+  for (int64_t i = 0; i < n; ++i) acc += a[i] * b[i];
+  return acc;
+}
+void AxpyScalar(float a, const float* x, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+void ScaleScalar(float a, int64_t n, float* y) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= a;
+}
+
+struct VecOps {
+  float (*dot)(const float*, const float*, int64_t);
+  void (*axpy)(float, const float*, int64_t, float*);
+  void (*scale)(float, int64_t, float*);
+};
+
+}  // namespace
+
+Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
+               std::span<const int32_t> block_table, int64_t block_size, int64_t num_blocks,
+               int64_t n_kv_heads, int64_t head_dim, float* k_cache, float* v_cache) {
+  if (n_new < 0 || start_pos < 0) {
+    return InvalidArgument("WriteKv: n_new ", n_new, " and start_pos ", start_pos,
+                           " must be non-negative");
+  }
+  if (block_size <= 0 || num_blocks <= 0 || n_kv_heads <= 0 || head_dim <= 0) {
+    return InvalidArgument("WriteKv: block_size ", block_size, ", num_blocks ", num_blocks,
+                           ", n_kv_heads ", n_kv_heads, ", head_dim ", head_dim,
+                           " must all be positive");
+  }
+  if (n_new == 0) return OkStatus();
+  const int64_t last_block = (start_pos + n_new - 1) / block_size;
+  if (last_block >= static_cast<int64_t>(block_table.size())) {
+    return InvalidArgument("WriteKv: position ", start_pos + n_new - 1, " needs block index ",
+                           last_block, " but the block table has ", block_table.size(),
+                           " entries");
+  }
+  for (int64_t b = start_pos / block_size; b <= last_block; ++b) {
+    if (block_table[b] < 0 || block_table[b] >= num_blocks) {
+      return InvalidArgument("WriteKv: block table entry ", b, " = ", block_table[b],
+                             " is outside [0, ", num_blocks, ")");
+    }
+  }
+  const int64_t row = n_kv_heads * head_dim;
+  for (int64_t i = 0; i < n_new; ++i) {
+    int64_t pos = start_pos + i;
+    int64_t slot = static_cast<int64_t>(block_table[pos / block_size]) * block_size +
+                   pos % block_size;
+    std::memcpy(k_cache + slot * row, k + i * row, static_cast<size_t>(row) * sizeof(float));
+    std::memcpy(v_cache + slot * row, v + i * row, static_cast<size_t>(row) * sizeof(float));
+  }
+  return OkStatus();
+}
+
+void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const float* k_cache,
+                    const float* v_cache, std::span<const int32_t> block_table,
+                    int64_t block_size, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
+                    float scale, float* out, ThreadPool& pool) {
+  if (n_new <= 0) return;
+  const VecOps ops = ActiveKernelPath() == KernelPath::kAvx2
+                         ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale}
+                         : VecOps{DotScalar, AxpyScalar, ScaleScalar};
+  const int64_t group = n_heads / n_kv_heads;
+  const int64_t kv_row = n_kv_heads * head_dim;
+  // One task = one query token × one kv head, covering the `group` query heads that share it,
+  // so each K/V row is loaded once per group.
+  pool.ParallelFor(n_new * n_kv_heads, [&](int64_t t0, int64_t t1) {
+    std::vector<float> running_max(group), running_sum(group);
+    for (int64_t task = t0; task < t1; ++task) {
+      const int64_t i = task / n_kv_heads;
+      const int64_t kvh = task % n_kv_heads;
+      const int64_t h0 = kvh * group;
+      const float* qi = q + (i * n_heads + h0) * head_dim;
+      float* oi = out + (i * n_heads + h0) * head_dim;
+      for (int64_t g = 0; g < group; ++g) {
+        running_max[g] = -INFINITY;
+        running_sum[g] = 0.0f;
+        std::fill(oi + g * head_dim, oi + (g + 1) * head_dim, 0.0f);
+      }
+      const int64_t n_pos = start_pos + i + 1;
+      for (int64_t pos = 0; pos < n_pos; ++pos) {
+        int64_t slot = static_cast<int64_t>(block_table[pos / block_size]) * block_size +
+                       pos % block_size;
+        const float* kr = k_cache + slot * kv_row + kvh * head_dim;
+        const float* vr = v_cache + slot * kv_row + kvh * head_dim;
+        for (int64_t g = 0; g < group; ++g) {
+          float s = ops.dot(qi + g * head_dim, kr, head_dim) * scale;
+          float* acc = oi + g * head_dim;
+          if (s > running_max[g]) {
+            // New maximum: rescale what was accumulated under the old one.
+            float corr = std::exp(running_max[g] - s);
+            running_sum[g] *= corr;
+            ops.scale(corr, head_dim, acc);
+            running_max[g] = s;
+          }
+          float p = std::exp(s - running_max[g]);
+          running_sum[g] += p;
+          ops.axpy(p, vr, head_dim, acc);
+        }
+      }
+      for (int64_t g = 0; g < group; ++g) ops.scale(1.0f / running_sum[g], head_dim, oi + g * head_dim);
+    }
+  });
+}
+
+}  // namespace mies::kernels
