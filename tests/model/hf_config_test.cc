@@ -1,0 +1,149 @@
+#include "model/hf_config.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "model_test_util.h"
+
+namespace mies::model {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::string Llama(const std::string& extra = "") {
+  return R"({"architectures":["LlamaForCausalLM"],"hidden_size":64,"intermediate_size":172,
+    "num_hidden_layers":2,"num_attention_heads":8,"num_key_value_heads":4,"vocab_size":512,
+    "max_position_embeddings":512,"rms_norm_eps":1e-5)" +
+         extra + "}";
+}
+
+std::string ErrorOf(const std::string& text) {
+  auto c = ParseHfConfig(text, "config.json");
+  EXPECT_FALSE(c.ok());
+  return c.ok() ? "" : std::string(c.status().message());
+}
+
+TEST(HfConfigTest, LlamaFieldsAndDefaults) {
+  auto c = ParseHfConfig(Llama(R"(,"eos_token_id":[2,1],"tie_word_embeddings":true)"), "c");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->architecture, Architecture::kLlama);
+  EXPECT_EQ(c->head_dim, 8);
+  EXPECT_EQ(c->num_key_value_heads, 4);
+  EXPECT_DOUBLE_EQ(c->rope_theta, 10000.0);
+  EXPECT_DOUBLE_EQ(c->rms_norm_eps, 1e-5);
+  EXPECT_TRUE(c->tie_word_embeddings);
+  EXPECT_FALSE(c->qkv_bias);
+  EXPECT_EQ(c->eos_token_ids, (std::vector<int64_t>{2, 1}));
+}
+
+TEST(HfConfigTest, QwenFamiliesSetBiasAndQkNorm) {
+  std::string q2 = Llama();
+  q2.replace(q2.find("LlamaForCausalLM"), 16, "Qwen2ForCausalLM");
+  auto c2 = ParseHfConfig(q2, "c");
+  ASSERT_TRUE(c2.ok());
+  EXPECT_TRUE(c2->qkv_bias);
+  EXPECT_FALSE(c2->o_bias);
+  std::string q3 = Llama(R"(,"head_dim":16)");
+  q3.replace(q3.find("LlamaForCausalLM"), 16, "Qwen3ForCausalLM");
+  auto c3 = ParseHfConfig(q3, "c");
+  ASSERT_TRUE(c3.ok());
+  EXPECT_TRUE(c3->qk_norm);
+  EXPECT_EQ(c3->head_dim, 16);
+}
+
+TEST(HfConfigTest, UnsupportedArchitectureIsNamed) {
+  std::string g = Llama();
+  g.replace(g.find("LlamaForCausalLM"), 16, "GemmaForCausalLM");
+  EXPECT_THAT(ErrorOf(g), HasSubstr("architecture \"GemmaForCausalLM\" is not supported"));
+}
+
+TEST(HfConfigTest, MissingOrMistypedFieldsAreNamed) {
+  EXPECT_THAT(ErrorOf(R"({"architectures":["LlamaForCausalLM"]})"),
+              HasSubstr("required field \"hidden_size\" is missing"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"rope_theta":"big")")),
+              HasSubstr("field \"rope_theta\" must be a number"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"num_key_value_heads":3)")), HasSubstr("must be a multiple"));
+  EXPECT_THAT(ErrorOf("not json"), HasSubstr("not valid JSON"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"hidden_act":"gelu")")), HasSubstr("hidden_act \"gelu\""));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"torch_dtype":"float64")")), HasSubstr("torch_dtype \"float64\""));
+}
+
+TEST(HfConfigTest, RopeScalingKinds) {
+  EXPECT_THAT(ErrorOf(Llama(R"(,"rope_scaling":{"type":"yarn","factor":4})")),
+              HasSubstr("rope_scaling type \"yarn\" is not supported"));
+  auto lin = ParseHfConfig(Llama(R"(,"rope_scaling":{"type":"linear","factor":2.0})"), "c");
+  ASSERT_TRUE(lin.ok());
+  auto plain = ParseHfConfig(Llama(), "c");
+  ASSERT_TRUE(plain.ok());
+  auto fl = lin->RopeInvFreq(), fp = plain->RopeInvFreq();
+  ASSERT_EQ(fl.size(), 4u);
+  for (size_t i = 0; i < fl.size(); ++i) EXPECT_DOUBLE_EQ(fl[i], fp[i] / 2);
+
+  // llama3: short wavelengths kept, long ones divided by factor.
+  auto l3 = ParseHfConfig(Llama(R"(,"head_dim":64,"rope_theta":500000,"rope_scaling":{
+      "rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,
+      "original_max_position_embeddings":8192})"),
+                          "c");
+  ASSERT_TRUE(l3.ok()) << l3.status();
+  auto f3 = l3->RopeInvFreq();
+  HfConfig base = *l3;
+  base.rope_scaling = {};
+  auto fb = base.RopeInvFreq();
+  EXPECT_DOUBLE_EQ(f3[0], fb[0]);
+  EXPECT_DOUBLE_EQ(f3.back(), fb.back() / 8);
+}
+
+TEST(HfConfigTest, SlidingWindowShorterThanContextIsRefused) {
+  std::string m = Llama(R"(,"sliding_window":128)");
+  m.replace(m.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
+  EXPECT_THAT(ErrorOf(m), HasSubstr("sliding_window 128 is shorter"));
+  std::string ok = Llama(R"(,"sliding_window":null)");
+  ok.replace(ok.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
+  EXPECT_TRUE(ParseHfConfig(ok, "c").ok());
+  // Qwen2 lists a window but does not use it unless use_sliding_window is true.
+  std::string q = Llama(R"(,"sliding_window":128,"use_sliding_window":false)");
+  q.replace(q.find("LlamaForCausalLM"), 16, "Qwen2ForCausalLM");
+  EXPECT_TRUE(ParseHfConfig(q, "c").ok());
+}
+
+TEST(HfConfigTest, GenerationConfigEosListAndSamplingDefaults) {
+  auto g = ParseGenerationConfig(
+      R"({"eos_token_id":[2,1],"bos_token_id":1,"do_sample":true,"temperature":0.6,
+          "top_p":0.9,"top_k":20,"repetition_penalty":1.05})",
+      "g");
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->eos_token_ids, (std::vector<int64_t>{2, 1}));
+  EXPECT_EQ(*g->top_k, 20);
+  EXPECT_DOUBLE_EQ(*g->temperature, 0.6);
+  EXPECT_TRUE(*g->do_sample);
+  auto single = ParseGenerationConfig(R"({"eos_token_id":7})", "g");
+  ASSERT_TRUE(single.ok());
+  EXPECT_EQ(single->eos_token_ids, (std::vector<int64_t>{7}));
+  auto bad = ParseGenerationConfig(R"({"top_p":1.5})", "g");
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("top_p 1.5 must be in (0, 1]"));
+  bad = ParseGenerationConfig(R"({"eos_token_id":"x"})", "g");
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("eos_token_id"));
+}
+
+TEST(HfConfigTest, Stories260KLoadsThroughTheModelFileRule) {
+  if (!testing::HaveShared()) GTEST_SKIP() << "no shared dir at " << testing::SharedDir();
+  // The shared copy is mode 0444: "other" may read it, which MindIE's 0750 rule refuses.
+  auto refused = LoadHfConfig(testing::Stories260KDir());
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("wider than 0750"));
+  testing::TempDir dir;
+  testing::CopyModelDir(testing::Stories260KDir(), dir.path());
+  auto c = LoadHfConfig(dir.path());
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->hidden_size, 64);
+  EXPECT_EQ(c->num_key_value_heads, 4);
+  auto g = LoadGenerationDefaults(dir.path(), *c);
+  ASSERT_TRUE(g.ok()) << g.status();
+  EXPECT_EQ(g->eos_token_ids, (std::vector<int64_t>{2, 1}));
+}
+
+}  // namespace
+}  // namespace mies::model
