@@ -1,0 +1,53 @@
+// Paged KV cache storage for one rank: per layer, K and V arrays of
+// [num_blocks][block_size][num_kv_heads][head_dim] float32 (the kernels' layout). Sequences own
+// blocks through block tables handed to the forward pass; which blocks a sequence gets is the
+// engine's block manager's decision, not this class's.
+//
+// Sizing from MindIE's config: MindIE's `npuMemSize` is the KV-cache budget per device in GiB
+// (-1: whatever device memory is left after the weights) and `cpuMemSize` the host swap space
+// for preempted sequences' blocks. On CPU a rank's "device" memory is host RAM, so the KV pool
+// of a rank is npuMemSize GiB (BlocksForBudget(npuMemSize << 30)); npuMemSize = -1 asks the
+// caller to pass a budget derived from available memory. cpuMemSize would be swap space on top;
+// since the pool already lives in host memory, swapping to it gains nothing and it is not
+// allocated.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "common/status.h"
+#include "model/weights.h"
+
+namespace mies::model {
+
+struct KvCacheShape {
+  int64_t num_layers = 0;
+  int64_t num_kv_heads = 0;  // this rank's KV heads
+  int64_t head_dim = 0;
+  int64_t block_size = 0;    // tokens per block (MindIE cacheBlockSize)
+
+  // K and V of one block across all layers.
+  int64_t BytesPerBlock() const { return 2 * num_layers * block_size * num_kv_heads * head_dim * 4; }
+  // How many blocks fit in `bytes` (0 when not even one does).
+  int64_t BlocksForBudget(int64_t bytes) const { return bytes / BytesPerBlock(); }
+};
+
+class KvCache {
+ public:
+  // Reserves num_blocks blocks; pages are touched only when written, so an unused pool costs
+  // address space, not RAM.
+  static StatusOr<std::unique_ptr<KvCache>> Create(const KvCacheShape& shape, int64_t num_blocks);
+
+  const KvCacheShape& shape() const { return shape_; }
+  int64_t num_blocks() const { return num_blocks_; }
+  float* k(int64_t layer) { return reinterpret_cast<float*>(k_[layer].data()); }
+  float* v(int64_t layer) { return reinterpret_cast<float*>(v_[layer].data()); }
+
+ private:
+  KvCache() = default;
+  KvCacheShape shape_;
+  int64_t num_blocks_ = 0;
+  std::vector<AlignedBuffer> k_, v_;
+};
+
+}  // namespace mies::model

@@ -1,0 +1,315 @@
+#include "model/weights.h"
+
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/ops.h"
+
+namespace mies::model {
+namespace {
+
+using kernels::DType;
+
+DType FromTensorDType(TensorDType t) {
+  switch (t) {
+    case TensorDType::kF32:
+      return DType::kF32;
+    case TensorDType::kF16:
+      return DType::kF16;
+    case TensorDType::kBF16:
+      return DType::kBF16;
+  }
+  return DType::kF32;
+}
+
+std::string ShapeString(const std::vector<int64_t>& s) {
+  std::string out = "[";
+  for (size_t i = 0; i < s.size(); ++i) absl::StrAppend(&out, i ? ", " : "", s[i]);
+  return out + "]";
+}
+
+// How one tensor is cut for this rank: a range of rows or of columns of the [rows][cols]
+// matrix (a 1-D tensor is one row), or the whole tensor.
+struct Shard {
+  enum class Split { kWhole, kRows, kCols };
+  Split split = Split::kWhole;
+  int64_t begin = 0, count = 0;
+};
+
+// The tensor roles of a layer and how each is split: the rule table of weights.h, in code.
+enum class Role { kQ, kK, kV, kO, kGate, kUp, kDown, kLmHead };
+
+Shard ShardFor(Role role, const HfConfig& c, const ShardLayout& l) {
+  const int64_t hd = c.head_dim;
+  switch (role) {
+    case Role::kQ:
+      return {Shard::Split::kRows, l.q_head_begin * hd, l.num_q_heads * hd};
+    case Role::kK:
+    case Role::kV:
+      return {Shard::Split::kRows, l.kv_head_begin * hd, l.num_kv_heads * hd};
+    case Role::kO:
+      return {Shard::Split::kCols, l.q_head_begin * hd, l.num_q_heads * hd};
+    case Role::kGate:
+    case Role::kUp:
+      return {Shard::Split::kRows, l.inter_begin, l.inter_size};
+    case Role::kDown:
+      return {Shard::Split::kCols, l.inter_begin, l.inter_size};
+    case Role::kLmHead:
+      return {Shard::Split::kRows, l.vocab_begin[l.tp_rank], l.vocab_local()};
+  }
+  return {};
+}
+
+class Loader {
+ public:
+  explicit Loader(const Checkpoint& ckpt) : ckpt_(ckpt) {}
+
+  // The tensor with its shape checked against `shape`.
+  StatusOr<const TensorInfo*> Tensor(const std::string& name,
+                                     const std::vector<int64_t>& shape) const {
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* t, ckpt_.Get(name));
+    if (t->shape != shape) {
+      return InvalidArgument("checkpoint ", ckpt_.dir(), ": tensor \"", name, "\" has shape ",
+                             ShapeString(t->shape), ", config.json implies ", ShapeString(shape));
+    }
+    return t;
+  }
+
+  // A 1-D f32 vector (norms, biases), optionally a [begin, begin+count) slice.
+  StatusOr<std::vector<float>> Vector(const std::string& name, int64_t n, int64_t begin = 0,
+                                      int64_t count = -1) const {
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* t, Tensor(name, {n}));
+    if (count < 0) count = n;
+    std::vector<float> out(static_cast<size_t>(count));
+    ReadRow(*t, begin, count, out.data());
+    return out;
+  }
+
+  struct Part {
+    const TensorInfo* t;
+    Shard shard;
+  };
+
+  // Builds a matrix from the shards of one or more [rows][cols] tensors, stacked by rows.
+  StatusOr<LinearWeight> Linear(const std::vector<Part>& parts, DType dtype) const {
+    int64_t rows = 0, cols = -1;
+    for (const Part& p : parts) {
+      const int64_t pr = p.shard.split == Shard::Split::kRows ? p.shard.count : p.t->shape[0];
+      const int64_t pc = p.shard.split == Shard::Split::kCols ? p.shard.count : p.t->shape[1];
+      if (cols >= 0 && pc != cols) {
+        return Internal("fused weight parts disagree on columns: ", cols, " vs ", pc);
+      }
+      cols = pc;
+      rows += pr;
+    }
+    LinearWeight w;
+    w.data = AlignedBuffer(static_cast<size_t>(rows * cols * kernels::DTypeSize(dtype)));
+    if (dtype == DType::kInt8) w.scales.resize(static_cast<size_t>(rows));
+    std::vector<float> row(static_cast<size_t>(cols));
+    int64_t r = 0;
+    for (const Part& p : parts) {
+      const int64_t src_cols = p.t->shape[1];
+      const int64_t row0 = p.shard.split == Shard::Split::kRows ? p.shard.begin : 0;
+      const int64_t nrows = p.shard.split == Shard::Split::kRows ? p.shard.count : p.t->shape[0];
+      const int64_t col0 = p.shard.split == Shard::Split::kCols ? p.shard.begin : 0;
+      const DType src = FromTensorDType(p.t->dtype);
+      for (int64_t i = 0; i < nrows; ++i, ++r) {
+        std::byte* dst = w.data.data() + r * cols * kernels::DTypeSize(dtype);
+        const int64_t offset = (row0 + i) * src_cols + col0;
+        if (src == dtype) {  // same dtype: a straight copy of the slice
+          std::memcpy(dst, p.t->data.data() + offset * kernels::DTypeSize(src),
+                      static_cast<size_t>(cols * kernels::DTypeSize(src)));
+          continue;
+        }
+        ReadRow(*p.t, offset, cols, row.data());
+        switch (dtype) {
+          case DType::kF32:
+            std::memcpy(dst, row.data(), row.size() * sizeof(float));
+            break;
+          case DType::kBF16:
+            kernels::ConvertF32ToBF16(row.data(), cols, reinterpret_cast<uint16_t*>(dst));
+            break;
+          case DType::kF16:
+            kernels::ConvertF32ToF16(row.data(), cols, reinterpret_cast<uint16_t*>(dst));
+            break;
+          case DType::kInt8: {
+            Status s = kernels::QuantizeRowsInt8(row.data(), 1, cols,
+                                                 reinterpret_cast<int8_t*>(dst), &w.scales[r]);
+            if (!s.ok()) {
+              return InvalidArgument("tensor \"", p.t->name, "\" row ", row0 + i, ": ",
+                                     s.message());
+            }
+            break;
+          }
+        }
+      }
+    }
+    w.view.dtype = dtype;
+    w.view.rows = rows;
+    w.view.cols = cols;
+    w.view.data = w.data.data();
+    w.view.scales = dtype == DType::kInt8 ? w.scales.data() : nullptr;
+    MIES_RETURN_IF_ERROR(kernels::ValidateWeightView(w.view));
+    return w;
+  }
+
+  // Converts `count` elements starting at element `offset` of `t` to f32. The source may be
+  // unaligned inside the mapping, so it is copied to aligned scratch first.
+  void ReadRow(const TensorInfo& t, int64_t offset, int64_t count, float* dst) const {
+    const int64_t es = TensorDTypeSize(t.dtype);
+    scratch_.resize(static_cast<size_t>(count * es));
+    std::memcpy(scratch_.data(), t.data.data() + offset * es, scratch_.size());
+    kernels::ConvertRow(scratch_.data(), FromTensorDType(t.dtype), count, dst);
+  }
+
+ private:
+  const Checkpoint& ckpt_;
+  mutable std::vector<std::byte> scratch_;
+};
+
+}  // namespace
+
+StatusOr<std::optional<kernels::DType>> ParseWeightDType(std::string_view name) {
+  if (name == "auto" || name.empty()) return std::optional<kernels::DType>();
+  auto d = kernels::ParseDType(name);
+  if (!d.ok()) {
+    return InvalidArgument("dtype \"", std::string(name),
+                           "\" is not supported (supported: auto, float32, bfloat16, float16, "
+                           "int8)");
+  }
+  return std::optional<kernels::DType>(*d);
+}
+
+AlignedBuffer::AlignedBuffer(size_t bytes) : size_(bytes) {
+  const size_t rounded = (bytes + 63) / 64 * 64;
+  ptr_.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded == 0 ? 64 : rounded)));
+}
+
+void AlignedBuffer::Free::operator()(std::byte* p) const { std::free(p); }
+
+int64_t ShardLayout::vocab_local() const {
+  return vocab_begin[tp_rank + 1] - vocab_begin[tp_rank];
+}
+
+StatusOr<ShardLayout> ComputeShardLayout(const HfConfig& c, const ParallelConfig& p) {
+  if (p.tp_size < 1 || p.tp_rank < 0 || p.tp_rank >= p.tp_size) {
+    return InvalidArgument("tensor parallel rank ", p.tp_rank, " of size ", p.tp_size,
+                           " is out of range");
+  }
+  const int64_t tp = p.tp_size, r = p.tp_rank;
+  const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads;
+  if (H % tp != 0) {
+    return InvalidArgument("num_attention_heads ", H, " cannot be split evenly over tp_size ",
+                           tp, " (rule: heads must be a multiple of the tensor-parallel size)");
+  }
+  if (tp <= KV ? KV % tp != 0 : tp % KV != 0) {
+    return InvalidArgument("num_key_value_heads ", KV, " cannot be split over tp_size ", tp,
+                           " (rule: KV heads a multiple of tp_size, or tp_size a multiple of "
+                           "KV heads so each rank keeps one replicated KV head)");
+  }
+  if (c.intermediate_size < tp || c.vocab_size < tp) {
+    return InvalidArgument("tp_size ", tp, " exceeds intermediate_size ", c.intermediate_size,
+                           " or vocab_size ", c.vocab_size);
+  }
+  ShardLayout l;
+  l.tp_rank = p.tp_rank;
+  l.num_q_heads = H / tp;
+  l.q_head_begin = r * l.num_q_heads;
+  l.num_kv_heads = tp <= KV ? KV / tp : 1;
+  l.kv_head_begin = l.q_head_begin / (H / KV);  // the KV head the first local query head reads
+  l.inter_begin = r * c.intermediate_size / tp;
+  l.inter_size = (r + 1) * c.intermediate_size / tp - l.inter_begin;
+  for (int64_t i = 0; i <= tp; ++i) l.vocab_begin.push_back(i * c.vocab_size / tp);
+  return l;
+}
+
+int64_t ModelWeights::MatmulWeightBytes() const {
+  int64_t total = lm_head.bytes();
+  for (const auto& L : layers) {
+    total += L.qkv.bytes() + L.o.bytes() + L.gate_up.bytes() + L.down.bytes();
+  }
+  return total;
+}
+
+StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
+                                   const ParallelConfig& parallel,
+                                   std::optional<kernels::DType> dtype_opt) {
+  ModelWeights w;
+  MIES_ASSIGN_OR_RETURN(w.layout, ComputeShardLayout(c, parallel));
+  const ShardLayout& l = w.layout;
+  const int64_t D = c.hidden_size, I = c.intermediate_size, V = c.vocab_size;
+  const int64_t hd = c.head_dim, H = c.num_attention_heads, KV = c.num_key_value_heads;
+  const std::string pre = "model.";
+
+  MIES_ASSIGN_OR_RETURN(const TensorInfo* embed, ckpt.Get(pre + "embed_tokens.weight"));
+  if (embed->shape != std::vector<int64_t>{V, D}) {
+    return InvalidArgument("checkpoint ", ckpt.dir(), ": model.embed_tokens.weight has shape ",
+                           ShapeString(embed->shape), ", config.json implies [", V, ", ", D,
+                           "] (vocab_size, hidden_size)");
+  }
+  w.dtype = dtype_opt ? *dtype_opt : FromTensorDType(embed->dtype);
+  w.embed_dtype = w.dtype == DType::kInt8 ? DType::kF32 : w.dtype;
+  Loader ld(ckpt);
+
+  {  // Embedding table, replicated.
+    MIES_ASSIGN_OR_RETURN(LinearWeight e, ld.Linear({{embed, {}}}, w.embed_dtype));
+    w.embedding = std::move(e.data);
+  }
+  MIES_ASSIGN_OR_RETURN(w.final_norm, ld.Vector(pre + "norm.weight", D));
+
+  const TensorInfo* head = ckpt.Find("lm_head.weight");
+  if (head == nullptr) {
+    if (!c.tie_word_embeddings) {
+      return InvalidArgument("checkpoint ", ckpt.dir(),
+                             ": lm_head.weight is missing and tie_word_embeddings is false");
+    }
+    head = embed;
+  }
+  MIES_ASSIGN_OR_RETURN(head, ld.Tensor(head->name, {V, D}));
+  MIES_ASSIGN_OR_RETURN(w.lm_head, ld.Linear({{head, ShardFor(Role::kLmHead, c, l)}}, w.dtype));
+
+  for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
+    const std::string p = absl::StrCat(pre, "layers.", i, ".");
+    const std::string a = p + "self_attn.";
+    LayerWeights L;
+    MIES_ASSIGN_OR_RETURN(L.input_norm, ld.Vector(p + "input_layernorm.weight", D));
+    MIES_ASSIGN_OR_RETURN(L.post_attention_norm,
+                          ld.Vector(p + "post_attention_layernorm.weight", D));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* q, ld.Tensor(a + "q_proj.weight", {H * hd, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* k, ld.Tensor(a + "k_proj.weight", {KV * hd, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* v, ld.Tensor(a + "v_proj.weight", {KV * hd, D}));
+    const Shard sq = ShardFor(Role::kQ, c, l), sk = ShardFor(Role::kK, c, l),
+                sv = ShardFor(Role::kV, c, l);
+    MIES_ASSIGN_OR_RETURN(L.qkv, ld.Linear({{q, sq}, {k, sk}, {v, sv}}, w.dtype));
+    if (c.qkv_bias) {
+      MIES_ASSIGN_OR_RETURN(auto bq, ld.Vector(a + "q_proj.bias", H * hd, sq.begin, sq.count));
+      MIES_ASSIGN_OR_RETURN(auto bk, ld.Vector(a + "k_proj.bias", KV * hd, sk.begin, sk.count));
+      MIES_ASSIGN_OR_RETURN(auto bv, ld.Vector(a + "v_proj.bias", KV * hd, sv.begin, sv.count));
+      L.qkv_bias = std::move(bq);
+      L.qkv_bias.insert(L.qkv_bias.end(), bk.begin(), bk.end());
+      L.qkv_bias.insert(L.qkv_bias.end(), bv.begin(), bv.end());
+    }
+    if (c.qk_norm) {
+      MIES_ASSIGN_OR_RETURN(L.q_norm, ld.Vector(a + "q_norm.weight", hd));
+      MIES_ASSIGN_OR_RETURN(L.k_norm, ld.Vector(a + "k_norm.weight", hd));
+    }
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* o, ld.Tensor(a + "o_proj.weight", {D, H * hd}));
+    MIES_ASSIGN_OR_RETURN(L.o, ld.Linear({{o, ShardFor(Role::kO, c, l)}}, w.dtype));
+    if (c.o_bias) {
+      MIES_ASSIGN_OR_RETURN(L.o_bias, ld.Vector(a + "o_proj.bias", D));
+    }
+
+    const std::string m = p + "mlp.";
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* g, ld.Tensor(m + "gate_proj.weight", {I, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* u, ld.Tensor(m + "up_proj.weight", {I, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* dn, ld.Tensor(m + "down_proj.weight", {D, I}));
+    MIES_ASSIGN_OR_RETURN(
+        L.gate_up,
+        ld.Linear({{g, ShardFor(Role::kGate, c, l)}, {u, ShardFor(Role::kUp, c, l)}}, w.dtype));
+    MIES_ASSIGN_OR_RETURN(L.down, ld.Linear({{dn, ShardFor(Role::kDown, c, l)}}, w.dtype));
+    w.layers.push_back(std::move(L));
+  }
+  return w;
+}
+
+}  // namespace mies::model

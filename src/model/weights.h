@@ -1,0 +1,126 @@
+// Weights of a LLaMA-family decoder, loaded for one tensor-parallel rank.
+//
+// Sharding rules (Megatron-style; the one place they are written down — see ShardFor() in
+// weights.cc, which implements exactly this table):
+//
+//   tensor                          split        what rank r of tp keeps
+//   embed_tokens      [V][D]        replicated   all of it (a lookup, not a matmul)
+//   q_proj (+bias)    [H*hd][D]     column       output rows of its query heads
+//   k_proj, v_proj    [KV*hd][D]    column       output rows of its KV heads (see below)
+//   q_norm, k_norm    [hd]          replicated   all (per-head weights shared by every head)
+//   o_proj            [D][H*hd]     row          input columns of its query heads
+//   o_proj bias       [D]           replicated   added once, after the all-reduce
+//   gate/up_proj      [I][D]        column       output rows [r*I/tp, (r+1)*I/tp)
+//   down_proj         [D][I]        row          input columns, same range as gate/up
+//   lm_head           [V][D]        vocab        rows [r*V/tp, (r+1)*V/tp) (uneven allowed;
+//                                                logits are all-gathered in rank order)
+//   norms             [D]           replicated
+//
+// Heads: num_attention_heads must divide by tp_size (an uneven split is refused at load with
+// a message naming both numbers). KV heads: when tp_size <= num_key_value_heads they must
+// divide by tp_size and each rank keeps KV/tp of them; when tp_size > num_key_value_heads,
+// tp_size must be a multiple of KV and each rank keeps the one KV head its query heads read
+// (replicated across tp/KV ranks). The intermediate and vocab dimensions may split unevenly.
+//
+// q/k/v are fused into one [q_local; k_local; v_local] matrix and gate/up into one
+// [gate_local; up_local] matrix, so a layer runs four matmuls instead of seven.
+//
+// Storage dtype (ModelConfig key `dtype`): "auto" (the checkpoint's dtype, read from
+// embed_tokens), "float32", "bfloat16", "float16", or "int8" (W8A16: one f32 scale per output
+// row, symmetric, quantized after sharding so a row-parallel shard has its own row scales).
+// Norm weights and biases are always f32. The embedding table is stored in the matmul dtype,
+// except for int8 where it stays f32 (a lookup reads one row per token; the table's size is
+// what int8 would save, not bandwidth).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+#include "kernels/dtype.h"
+#include "kernels/matmul.h"
+#include "model/collective.h"
+#include "model/hf_config.h"
+#include "model/safetensors.h"
+
+namespace mies::model {
+
+// Parses the `dtype` option: "auto" -> nullopt (use the checkpoint's dtype), else one of the
+// kernels' dtypes (float32 | bfloat16 | float16 | int8 and their short forms).
+StatusOr<std::optional<kernels::DType>> ParseWeightDType(std::string_view name);
+
+// 64-byte aligned heap memory (RAII).
+class AlignedBuffer {
+ public:
+  AlignedBuffer() = default;
+  explicit AlignedBuffer(size_t bytes);
+  std::byte* data() { return ptr_.get(); }
+  const std::byte* data() const { return ptr_.get(); }
+  size_t size() const { return size_; }
+
+ private:
+  struct Free {
+    void operator()(std::byte* p) const;
+  };
+  std::unique_ptr<std::byte, Free> ptr_;
+  size_t size_ = 0;
+};
+
+struct LinearWeight {
+  AlignedBuffer data;
+  std::vector<float> scales;  // int8 only
+  kernels::WeightView view;   // points into data / scales
+  int64_t bytes() const { return static_cast<int64_t>(data.size() + scales.size() * 4); }
+};
+
+struct LayerWeights {
+  std::vector<float> input_norm;          // [D]
+  std::vector<float> post_attention_norm; // [D]
+  LinearWeight qkv;                       // [(Hl + 2*KVl)*hd][D]
+  std::vector<float> qkv_bias;            // [(Hl + 2*KVl)*hd] or empty
+  std::vector<float> q_norm, k_norm;      // [hd] or empty (Qwen3)
+  LinearWeight o;                         // [D][Hl*hd]
+  std::vector<float> o_bias;              // [D] or empty
+  LinearWeight gate_up;                   // [2*Il][D]
+  LinearWeight down;                      // [D][Il]
+};
+
+// Which slice of each split dimension this rank holds.
+struct ShardLayout {
+  int64_t q_head_begin = 0, num_q_heads = 0;    // local query heads
+  int64_t kv_head_begin = 0, num_kv_heads = 0;  // local KV heads
+  int64_t inter_begin = 0, inter_size = 0;      // local intermediate slice
+  std::vector<int64_t> vocab_begin;             // per rank, size tp+1 (last = vocab_size)
+  int64_t vocab_local() const;
+  int tp_rank = 0;
+};
+
+// Computes the layout, or an error when the heads cannot be split as the rules above require.
+StatusOr<ShardLayout> ComputeShardLayout(const HfConfig& config, const ParallelConfig& parallel);
+
+struct ModelWeights {
+  ShardLayout layout;
+  kernels::DType dtype = kernels::DType::kF32;  // matmul weight dtype
+  kernels::DType embed_dtype = kernels::DType::kF32;
+  AlignedBuffer embedding;                      // [V][D] in embed_dtype
+  std::vector<float> final_norm;                // [D]
+  LinearWeight lm_head;                         // [V_local][D]
+  std::vector<LayerWeights> layers;
+
+  // Bytes of matmul weights one forward step reads on this rank (decode streams all of them
+  // once per step): the bandwidth-bound denominator.
+  int64_t MatmulWeightBytes() const;
+};
+
+// Loads this rank's shard of every weight from `ckpt`, converting to `dtype` (nullopt: the
+// checkpoint's own dtype). Reads only the slices it keeps from the memory map.
+StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& config,
+                                   const ParallelConfig& parallel,
+                                   std::optional<kernels::DType> dtype);
+
+}  // namespace mies::model
