@@ -1,0 +1,60 @@
+// Helpers shared by the tokenizer tests: where the reference tokenizers live and the
+// committed fixtures produced by tools/tokenizer_ref/gen_fixtures.sh.
+#pragma once
+
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tokenizer/tokenizer.h"
+
+namespace mies::tokenizer::testing {
+
+// Fixture name -> tokenizer directory.
+inline std::map<std::string, std::string> ReferenceTokenizers() {
+  const std::string shared = MIES_SHARED_DIR;
+  return {{"gemma3", shared + "/tokenizers/gemma3"},
+          {"gpt4o", shared + "/tokenizers/gpt4o"},
+          {"llama3", shared + "/tokenizers/llama3"},
+          {"mistral-7b", shared + "/tokenizers/mistral-7b"},
+          {"qwen3", shared + "/tokenizers/qwen3"},
+          {"stories260K", shared + "/models/stories260K"}};
+}
+
+inline std::string DataPath(const std::string& file) {
+  return std::string(MIES_SOURCE_DIR) + "/tests/tokenizer/data/" + file;
+}
+
+// One JSON value per line.
+inline std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
+  std::vector<nlohmann::json> out;
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+inline std::vector<std::string> Corpus() {
+  std::vector<std::string> lines;
+  for (const auto& j : ReadJsonLines(DataPath("corpus.jsonl"))) lines.push_back(j.get<std::string>());
+  return lines;
+}
+
+// Loading the big tokenizer.json files takes a while; each test binary loads each once.
+inline const Tokenizer& Load(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<Tokenizer>> cache;
+  auto& slot = cache[name];
+  if (!slot) {
+    auto t = Tokenizer::Load(ReferenceTokenizers().at(name));
+    if (!t.ok()) throw std::runtime_error(std::string(t.status().message()));
+    slot = std::move(*t);
+  }
+  return *slot;
+}
+
+}  // namespace mies::tokenizer::testing
