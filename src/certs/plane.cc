@@ -88,7 +88,9 @@ class Runner {
       if (text.ok()) return std::move(*text);
       st = text.status();
     }
-    Add(Error(path, "file", "", std::string(st.message())));
+    // File-rule messages state their rule; a missing file gets it spelled out.
+    Add(Error(path, "file", st.code() == absl::StatusCode::kNotFound ? "every listed file exists" : "",
+              std::string(st.message())));
     return std::nullopt;
   }
 
