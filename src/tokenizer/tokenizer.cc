@@ -36,27 +36,6 @@ std::optional<std::string> ConfigTokenText(const json& config, const char* key) 
   return std::nullopt;
 }
 
-// " ." -> "." and friends, exactly the reference's clean_up_tokenization (applied in order).
-std::string CleanUpTokenization(std::string text) {
-  static const std::pair<std::string_view, std::string_view> kRules[] = {
-      {" .", "."},  {" ?", "?"},  {" !", "!"},    {" ,", ","},    {" ' ", "'"},
-      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
-  for (const auto& [from, to] : kRules) {
-    if (text.find(from) == std::string::npos) continue;
-    std::string out;
-    out.reserve(text.size());
-    size_t last = 0;
-    for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, last)) {
-      out.append(text, last, pos - last);
-      out += to;
-      last = pos + from.size();
-    }
-    out.append(text, last, std::string::npos);
-    text = std::move(out);
-  }
-  return text;
-}
-
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -409,7 +388,27 @@ std::string Tokenizer::Decode(std::span<const int> ids, const DecodeOptions& opt
     }
   }
   if (options.clean_up_tokenization_spaces.value_or(m.clean_up)) {
-    text = CleanUpTokenization(std::move(text));
+    text = CleanUpTokenizationSpaces(std::move(text));
+  }
+  return text;
+}
+
+std::string CleanUpTokenizationSpaces(std::string text) {
+  static const std::pair<std::string_view, std::string_view> kRules[] = {
+      {" .", "."},  {" ?", "?"},  {" !", "!"},    {" ,", ","},    {" ' ", "'"},
+      {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& [from, to] : kRules) {
+    if (text.find(from) == std::string::npos) continue;
+    std::string out;
+    out.reserve(text.size());
+    size_t last = 0;
+    for (size_t pos = text.find(from); pos != std::string::npos; pos = text.find(from, last)) {
+      out.append(text, last, pos - last);
+      out += to;
+      last = pos + from.size();
+    }
+    out.append(text, last, std::string::npos);
+    text = std::move(out);
   }
   return text;
 }

@@ -66,4 +66,9 @@ class Tokenizer {
   std::unique_ptr<Impl> impl_;
 };
 
+// The reference's clean_up_tokenization: " ." -> ".", " ?" -> "?", " !" -> "!", " ," -> ",",
+// " ' " -> "'", " n't" -> "n't", " 'm" -> "'m", " 's" -> "'s", " 've" -> "'ve", " 're" -> "'re",
+// applied in that order.
+std::string CleanUpTokenizationSpaces(std::string text);
+
 }  // namespace mies::tokenizer
