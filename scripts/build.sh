@@ -25,5 +25,15 @@ cmake --build "$dir" -j "$jobs" "$@"
 if [[ "$flavour" == release && $# -eq 0 ]]; then
   cmake --install "$dir" >/dev/null
   chmod 0700 build/install/security
+  # The default conf/config.json serves models/stories260K: install the real tiny model from
+  # shared/ when it is there, with the modes MindIE's file rules ask for.
+  model_src="${MIES_SHARED_DIR:-../shared}/models/stories260K"
+  model_dst=build/install/models/stories260K
+  if [[ ! -f "$model_dst/config.json" && -d "$model_src" ]]; then
+    mkdir -p "$model_dst"
+    cp "$model_src"/* "$model_dst"/
+    chmod 0750 build/install/models "$model_dst"
+    chmod 0640 "$model_dst"/*
+  fi
   echo "build.sh: install tree at build/install"
 fi

@@ -1,0 +1,102 @@
+// mindieservice_daemon: MindIE Server's entry point, as mies implements it.
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "common/logging.h"
+#include "daemon/startup.h"
+
+namespace {
+
+constexpr const char* kVersion = "mies " MIES_VERSION;
+
+// Prints each line of a multi-line error as its own line on stderr.
+void PrintError(const mies::Status& status) {
+  std::string msg(status.message());
+  size_t start = 0;
+  while (start <= msg.size()) {
+    size_t end = msg.find('\n', start);
+    if (end == std::string::npos) end = msg.size();
+    if (end > start) std::cerr << "mindieservice_daemon: " << msg.substr(start, end - start) << "\n";
+    start = end + 1;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"mies mindieservice_daemon: a MindIE-compatible LLM inference server for CPUs",
+               "mindieservice_daemon"};
+  std::string config_file;
+  std::string expert_parallel;
+  app.add_option("--config-file", config_file,
+                 "config.json to use (default: $MIES_CONFIG_JSON_PATH, else <home>/conf/config.json)");
+  app.add_option("--expert-parallel", expert_parallel,
+                 "accepted for MindIE compatibility; only \"false\" is supported")
+      ->check(CLI::IsMember({"true", "false"}));
+  app.set_version_flag("--version", kVersion);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help / --version
+    std::cerr << "mindieservice_daemon: " << e.what()
+              << " (expected [--config-file <path>, --expert-parallel <bool>, --help, --version])\n";
+    return 2;
+  }
+  if (expert_parallel == "true") {
+    std::cerr << "mindieservice_daemon: --expert-parallel true is not supported by mies\n";
+    return 2;
+  }
+
+  // SIGTERM/SIGINT are taken synchronously by the main thread; every thread started later
+  // inherits the blocked mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  mies::config::ProcessEnvironment env;
+  mies::daemon::StartupOptions options;
+  options.executable_path = "/proc/self/exe";
+  options.config_file = config_file;
+  auto state = mies::daemon::LoadStartupState(options, env);
+  if (!state.ok()) {
+    PrintError(state.status());
+    return 1;
+  }
+  if (auto st = mies::daemon::SetUpLogging(*state, env); !st.ok()) {
+    PrintError(st);
+    return 1;
+  }
+  const auto& config = state->config;
+  MIES_LOG_INFO("mies {} starting; home {}, config {}", MIES_VERSION, config.home,
+                config.source_path);
+  for (const auto& key : config.unknown_keys) {
+    MIES_LOG_WARN("config: unknown key {} is ignored", key);
+  }
+  if (state->topology) {
+    const auto& t = *state->topology;
+    MIES_LOG_INFO("multi-node: this node is {} ({}), world size {}, local ranks {}",
+                  t.local_address, t.is_master ? "master" : "slave", t.world_size,
+                  t.local_ranks.size());
+    MIES_LOG_INFO(
+        "Update worldSize and npuDeviceIds of backend config successfully for Multi Nodes "
+        "Inference.");
+  }
+
+  // MindIE prints every effective parameter before the success line.
+  std::cout << config.ToJson().dump(2) << std::endl;
+  std::cout << "Daemon start success!" << std::endl;
+  MIES_LOG_INFO("Daemon start success!");
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  MIES_LOG_INFO("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  spdlog::shutdown();
+  return 0;
+}

@@ -1,0 +1,57 @@
+#include "support/test_home.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace mies::testing {
+namespace fs = std::filesystem;
+
+TestHome::TestHome() {
+  char tmpl[] = "/tmp/mies_home_XXXXXX";
+  path_ = mkdtemp(tmpl);
+  fs::create_directories(path_ + "/conf");
+  fs::create_directories(path_ + "/logs");
+  std::ifstream in(std::string(MIES_SOURCE_DIR) + "/conf/config.json");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  config_ = nlohmann::json::parse(ss.str());
+  // The model: stories260K from shared/ when present.
+  fs::path model_src = fs::path(MIES_SHARED_DIR) / "models" / "stories260K";
+  fs::path model_dst = fs::path(path_) / "models" / "stories260K";
+  fs::create_directories(model_dst);
+  if (fs::exists(model_src)) {
+    for (const auto& entry : fs::directory_iterator(model_src)) {
+      fs::copy_file(entry.path(), model_dst / entry.path().filename());
+      chmod((model_dst / entry.path().filename()).c_str(), 0640);
+    }
+  }
+  chmod(model_dst.c_str(), 0750);
+  chmod(path_.c_str(), 0750);
+}
+
+TestHome::~TestHome() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void TestHome::WriteConfig() { WriteFile("conf/config.json", config_.dump(2), 0640); }
+
+std::string TestHome::WriteFile(const std::string& relative, const std::string& content,
+                                int mode) {
+  fs::path p = fs::path(path_) / relative;
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::trunc) << content;
+  chmod(p.c_str(), static_cast<mode_t>(mode));
+  return p.string();
+}
+
+std::string TestHome::DaemonPath() {
+  return std::string(MIES_BINARY_DIR) + "/src/daemon/mindieservice_daemon";
+}
+
+}  // namespace mies::testing
