@@ -1,0 +1,54 @@
+// The step plan: everything a rank needs to run one forward step, decided by the engine on the
+// master. It is a plain value with a byte serialization, so the multi-node layer can broadcast
+// it to every rank; workers execute it and never decide anything.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace mies::engine {
+
+struct StepSequence {
+  uint64_t seq_id = 0;                 // engine-wide id (for logs and checks)
+  std::vector<int32_t> tokens;         // new tokens this step (prefill chunk or 1 decode token)
+  int64_t start_pos = 0;               // absolute position of tokens[0]
+  std::vector<int32_t> block_table;    // KV blocks covering 0 .. start_pos + tokens.size() - 1
+  bool all_logits = false;             // return logits of every new token (prompt logprobs)
+  bool want_logits = true;             // false for a non-final prefill chunk: no logits needed
+};
+
+struct StepPlan {
+  uint64_t step_id = 0;
+  std::vector<StepSequence> sequences;
+  // Blocks to copy before running (copy-on-write of a shared last block): pairs src -> dst.
+  std::vector<std::pair<int32_t, int32_t>> block_copies;
+  bool shutdown = false;               // tells workers to stop
+
+  std::string Serialize() const;
+  static StatusOr<StepPlan> Deserialize(const std::string& bytes);
+};
+
+// Logits of one step, rows in plan order (sequences with want_logits=false have no rows).
+struct StepResult {
+  int64_t vocab = 0;
+  std::vector<float> logits;           // [rows][vocab]
+  std::vector<int64_t> first_row;      // per plan sequence; -1 when it has no rows
+  std::vector<int64_t> num_rows;
+};
+
+// Runs step plans. Local: the model on this process's rank(s). Multi-node: broadcasts the plan
+// to every rank and returns rank 0's gathered logits.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual StatusOr<StepResult> Execute(const StepPlan& plan) = 0;
+  virtual int64_t num_kv_blocks() const = 0;
+  virtual int64_t block_size() const = 0;
+  // False when a rank is gone: the engine fails in-flight requests with Unavailable.
+  virtual bool healthy() const { return true; }
+};
+
+}  // namespace mies::engine
