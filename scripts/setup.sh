@@ -10,6 +10,7 @@ PACKAGES=(
   libssl-dev openssl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libgloo-dev
   libboost-dev libpcre2-dev libhwy-dev libopenblas-dev
+  libicu-dev
   python3 python3-numpy python3-jinja2
   curl
 )
