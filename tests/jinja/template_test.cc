@@ -1,0 +1,174 @@
+// The interpreter against Python's jinja2: every case in fixtures/feature_cases.json was
+// rendered by gen_fixtures.py with jinja2 configured as transformers configures it.
+#include "jinja/template.h"
+
+#include <gtest/gtest.h>
+
+#include "fixture_util.h"
+#include "jinja/builtins.h"
+
+namespace mies::jinja {
+namespace {
+
+using testing::FixturePath;
+using testing::LoadJson;
+
+// absl::string_view (Status::message) is not std::string_view in Debian's Abseil build.
+bool Contains(absl::string_view haystack, absl::string_view needle) {
+  return haystack.find(needle) != absl::string_view::npos;
+}
+
+TEST(JinjaTemplate, FeatureCasesMatchPythonJinja2) {
+  const auto cases = LoadJson(FixturePath("feature_cases.json"));
+  ASSERT_GT(cases.size(), 100u);
+  int checked = 0;
+  for (const auto& c : cases) {
+    const std::string tmpl = c["template"].get<std::string>();
+    SCOPED_TRACE("template: " + tmpl);
+    const bool want_error = c.contains("error");
+    auto parsed = Template::Parse(tmpl);
+    if (!parsed.ok()) {
+      EXPECT_TRUE(want_error) << "parse failed: " << parsed.status().message();
+      ++checked;
+      continue;
+    }
+    if (want_error && c.value("at_parse", false)) {
+      ADD_FAILURE() << "jinja2 rejects this at load time (" << c["error"] << "), we parsed it";
+      continue;
+    }
+    auto out = parsed->Render(c["context"]);
+    if (!want_error) {
+      ASSERT_TRUE(out.ok()) << out.status().message();
+      EXPECT_EQ(*out, c["expected"].get<std::string>());
+    } else {
+      ASSERT_FALSE(out.ok()) << "jinja2 fails with " << c["error"] << " but we rendered: " << *out;
+      const std::string type = c["error_type"].get<std::string>();
+      const std::string msg = c["error"].get<std::string>();
+      if (type == "TemplateError") {
+        EXPECT_TRUE(IsRaisedError(out.status()));
+        EXPECT_EQ(out.status().message(), msg);
+      } else if (type == "UndefinedError" || type == "TypeError" || type == "SecurityError" ||
+                 type == "ZeroDivisionError" || type == "ValueError") {
+        EXPECT_TRUE(Contains(out.status().message(), msg))
+            << "want message containing: " << msg << "\n got: " << out.status().message();
+      }
+    }
+    ++checked;
+  }
+  EXPECT_EQ(checked, static_cast<int>(cases.size()));
+}
+
+TEST(JinjaTemplate, UnsupportedConstructIsLoadErrorNamingItAndLine) {
+  struct Case {
+    const char* source;
+    const char* construct;
+    const char* line;
+  };
+  const Case cases[] = {
+      {"a\n{% extends 'base.html' %}", "extends", "template line 2"},
+      {"{% include 'x' %}", "include", "template line 1"},
+      {"x\ny\n{% import 'm' as m %}", "import", "template line 3"},
+      {"{% block b %}{% endblock %}", "block", "template line 1"},
+      {"\n{% for x in y recursive %}{% endfor %}", "recursive", "template line 2"},
+      {"{{ x | wordwrap }}", "filter 'wordwrap'", "template line 1"},
+      {"\n\n{{ x is frobbed }}", "test 'frobbed'", "template line 3"},
+      {"{% frobnicate %}", "frobnicate", "template line 1"},
+      {"{{ f(*args) }}", "argument unpacking", "template line 1"},
+  };
+  for (const auto& c : cases) {
+    auto t = Template::Parse(c.source);
+    ASSERT_FALSE(t.ok()) << c.source;
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_TRUE(Contains(t.status().message(), c.construct)) << t.status().message();
+    EXPECT_TRUE(Contains(t.status().message(), c.line)) << t.status().message();
+  }
+}
+
+TEST(JinjaTemplate, SyntaxErrorsNameTheLine) {
+  auto t = Template::Parse("ok\n{% if x %}\nno end");
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(Contains(t.status().message(), "endif")) << t.status().message();
+  t = Template::Parse("{{ 'open }}");
+  ASSERT_FALSE(t.ok());
+  t = Template::Parse("{# open comment");
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(Contains(t.status().message(), "comment")) << t.status().message();
+  t = Template::Parse("{% break %}");
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(Contains(t.status().message(), "outside of a for loop"));
+}
+
+TEST(JinjaTemplate, RaiseExceptionMessageSurfacesVerbatim) {
+  auto t = Template::Parse("x\n{{ raise_exception('Roles must alternate: ' ~ n) }}");
+  ASSERT_TRUE(t.ok());
+  auto out = t->Render(nlohmann::ordered_json{{"n", 3}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_EQ(out.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(out.status().message(), "Roles must alternate: 3");
+  EXPECT_TRUE(IsRaisedError(out.status()));
+}
+
+TEST(JinjaTemplate, RuntimeErrorNamesLineAndUndefinedThing) {
+  auto t = Template::Parse("a\nb\n{{ message.content.strip() }}");
+  ASSERT_TRUE(t.ok());
+  auto out = t->Render(nlohmann::ordered_json::object());
+  ASSERT_FALSE(out.ok());
+  EXPECT_FALSE(IsRaisedError(out.status()));
+  EXPECT_TRUE(Contains(out.status().message(), "template line 3")) << out.status().message();
+  EXPECT_TRUE(Contains(out.status().message(), "'message' is undefined")) << out.status().message();
+}
+
+TEST(JinjaTemplate, UndefinedPrintsEmptyButAttributeOfUndefinedFails) {
+  auto t = Template::Parse("[{{ nothing }}][{{ m.missing }}][{{ m.missing is defined }}]");
+  ASSERT_TRUE(t.ok());
+  auto out = t->Render(nlohmann::ordered_json{{"m", nlohmann::ordered_json::object()}});
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  EXPECT_EQ(*out, "[][][False]");
+  t = Template::Parse("{{ m.missing.deeper }}");
+  ASSERT_TRUE(t.ok());
+  out = t->Render(nlohmann::ordered_json{{"m", nlohmann::ordered_json::object()}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "'dict object' has no attribute 'missing'"));
+}
+
+TEST(JinjaTemplate, TojsonKeepsCallerKeyOrder) {
+  auto t = Template::Parse("{{ tool | tojson }}");
+  ASSERT_TRUE(t.ok());
+  auto ctx = nlohmann::ordered_json::parse(R"({"tool": {"zeta": 1, "alpha": [true, null, 0.5]}})");
+  auto out = t->Render(ctx);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, R"({"zeta": 1, "alpha": [true, null, 0.5]})");
+}
+
+TEST(JinjaTemplate, RunawayRecursionAndHugeRangesAreErrorsNotCrashes) {
+  auto t = Template::Parse("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}");
+  ASSERT_TRUE(t.ok());
+  auto out = t->Render(nlohmann::ordered_json::object());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "recursion")) << out.status().message();
+
+  t = Template::Parse("{% for i in range(1000000) %}{% endfor %}");
+  ASSERT_TRUE(t.ok());
+  out = t->Render(nlohmann::ordered_json::object());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "Range too big")) << out.status().message();
+}
+
+TEST(JinjaTemplate, ContextMustBeAnObject) {
+  auto t = Template::Parse("x");
+  ASSERT_TRUE(t.ok());
+  auto out = t->Render(nlohmann::ordered_json::array());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "JSON object"));
+}
+
+TEST(JinjaTemplate, IntegerOverflowIsAnError) {
+  auto t = Template::Parse("{{ 9223372036854775807 + 1 }}");
+  ASSERT_TRUE(t.ok());
+  auto out = t->Render(nlohmann::ordered_json::object());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "overflow"));
+}
+
+}  // namespace
+}  // namespace mies::jinja
