@@ -1,10 +1,9 @@
 #include "certs/checks.h"
 
+#include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
-
-#include <arpa/inet.h>
 
 #include <memory>
 
@@ -108,10 +107,10 @@ Finding CheckKeyMatchesCert(const std::string& key_file, const EVP_PKEY* key,
     return Ok(key_file, "key-match", rule, "matches");
   }
   ERR_clear_error();
-  return Error(key_file, "key-match", rule,
-               absl::StrCat("private key (", DescribeKey(key),
-                            ") does not match the certificate's public key (",
-                            DescribeKey(pub), ")"));
+  return Error(
+      key_file, "key-match", rule,
+      absl::StrCat("private key (", DescribeKey(key),
+                   ") does not match the certificate's public key (", DescribeKey(pub), ")"));
 }
 
 Finding CheckValidity(const std::string& file, const X509* cert, std::time_t now,
@@ -131,12 +130,12 @@ Finding CheckValidity(const std::string& file, const X509* cert, std::time_t now
   }
   if (now > *not_after) {
     return Error(file, "validity", rule,
-                 absl::StrCat("certificate ", subject, " expired: notAfter ",
-                              FormatUtc(*not_after), " is before now ", FormatUtc(now)));
+                 absl::StrCat("certificate ", subject, " expired: notAfter ", FormatUtc(*not_after),
+                              " is before now ", FormatUtc(now)));
   }
   if (*not_after - now < warn_within) {
-    return Warn(file, "validity", absl::StrCat(rule, "; warn when it expires within ",
-                                               Days(warn_within)),
+    return Warn(file, "validity",
+                absl::StrCat(rule, "; warn when it expires within ", Days(warn_within)),
                 absl::StrCat("certificate ", subject, " expires in ", Days(*not_after - now),
                              " (notAfter ", FormatUtc(*not_after), ")"));
   }
@@ -155,32 +154,31 @@ Finding CheckChain(const std::string& file, X509* cert, std::span<X509* const> i
                    std::span<X509* const> trusted, CertUse use,
                    const std::string& trusted_files_text) {
   const bool both = use == CertUse::kServerAndClient;
-  const std::string rule =
-      absl::StrCat("chains to one of the CAs (", trusted_files_text, ") for ",
-                   both ? "TLS server and client use" : "TLS server use");
+  const std::string rule = absl::StrCat("chains to one of the CAs (", trusted_files_text, ") for ",
+                                        both ? "TLS server and client use" : "TLS server use");
   std::unique_ptr<STACK_OF(X509), StackDeleter> untrusted(sk_X509_new_null());
   for (X509* c : intermediates) sk_X509_push(untrusted.get(), c);
   const std::string issuer = NameOneLine(X509_get_issuer_name(cert));
   std::string why = VerifyOnce(cert, untrusted.get(), trusted, X509_PURPOSE_SSL_SERVER);
   if (!why.empty()) {
-    return Error(file, "chain", rule,
-                 absl::StrCat("certificate (issuer ", issuer, ") does not verify as a TLS server: ",
-                              why));
+    return Error(
+        file, "chain", rule,
+        absl::StrCat("certificate (issuer ", issuer, ") does not verify as a TLS server: ", why));
   }
   if (both) {
     why = VerifyOnce(cert, untrusted.get(), trusted, X509_PURPOSE_SSL_CLIENT);
     if (!why.empty()) {
-      return Error(file, "chain", rule,
-                   absl::StrCat("certificate (issuer ", issuer,
-                                ") does not verify as a TLS client: ", why));
+      return Error(
+          file, "chain", rule,
+          absl::StrCat("certificate (issuer ", issuer, ") does not verify as a TLS client: ", why));
     }
   }
   return Ok(file, "chain", rule, absl::StrCat("issued by ", issuer));
 }
 
 std::string SubjectAltNames(const X509* cert) {
-  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(static_cast<GENERAL_NAMES*>(
-      X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
+  std::unique_ptr<GENERAL_NAMES, GeneralNamesDeleter> names(
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr)));
   if (!names) return "";
   std::string out;
   for (int i = 0; i < sk_GENERAL_NAME_num(names.get()); ++i) {
@@ -188,9 +186,9 @@ std::string SubjectAltNames(const X509* cert) {
     std::string item;
     if (gn->type == GEN_DNS) {
       const ASN1_STRING* s = gn->d.dNSName;
-      item = absl::StrCat("DNS:", std::string(reinterpret_cast<const char*>(
-                                                  ASN1_STRING_get0_data(s)),
-                                              ASN1_STRING_length(s)));
+      item =
+          absl::StrCat("DNS:", std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(s)),
+                                           ASN1_STRING_length(s)));
     } else if (gn->type == GEN_IPADD) {
       const ASN1_OCTET_STRING* s = gn->d.iPAddress;
       char buf[INET6_ADDRSTRLEN] = {0};
@@ -210,22 +208,21 @@ std::string SubjectAltNames(const X509* cert) {
   return out;
 }
 
-Finding CheckAddressCovered(const std::string& file, const X509* cert,
-                            const std::string& address) {
+Finding CheckAddressCovered(const std::string& file, const X509* cert, const std::string& address) {
   const std::string rule = absl::StrCat("subjectAltName covers the node address ", address);
   X509* c = const_cast<X509*>(cert);  // the check functions only read (they cache extensions)
   unsigned char ip[16];
-  const bool is_ip = inet_pton(AF_INET, address.c_str(), ip) == 1 ||
-                     inet_pton(AF_INET6, address.c_str(), ip) == 1;
+  const bool is_ip =
+      inet_pton(AF_INET, address.c_str(), ip) == 1 || inet_pton(AF_INET6, address.c_str(), ip) == 1;
   int match = is_ip ? X509_check_ip_asc(c, address.c_str(), 0)
                     : X509_check_host(c, address.data(), address.size(),
                                       X509_CHECK_FLAG_NEVER_CHECK_SUBJECT, nullptr);
   ERR_clear_error();
   if (match == 1) return Ok(file, "san", rule, absl::StrCat("covered by ", SubjectAltNames(cert)));
   const std::string sans = SubjectAltNames(cert);
-  return Error(file, "san", rule,
-               absl::StrCat("subjectAltName [", sans.empty() ? "none" : sans,
-                            "] does not cover ", address));
+  return Error(
+      file, "san", rule,
+      absl::StrCat("subjectAltName [", sans.empty() ? "none" : sans, "] does not cover ", address));
 }
 
 Finding CheckCrl(const std::string& file, X509_CRL* crl, std::span<X509* const> cas,

@@ -65,8 +65,7 @@ Finding CheckChain(const std::string& file, X509* cert, std::span<X509* const> i
 
 // The subjectAltName covers `address` (an IP address, or a DNS name with wildcard rules).
 // The subject CN is not consulted: TLS clients (gRPC, curl) only look at the SAN.
-Finding CheckAddressCovered(const std::string& file, const X509* cert,
-                            const std::string& address);
+Finding CheckAddressCovered(const std::string& file, const X509* cert, const std::string& address);
 
 // The CRL is signed by one of `cas` (issuer name and signature), its lastUpdate is not in the
 // future and its nextUpdate has not passed.

@@ -51,7 +51,8 @@ class Transaction {
     for (fs::path p = dir; !p.empty() && p != p.root_path(); p = p.parent_path()) {
       struct stat st {};
       if (lstat(p.c_str(), &st) == 0) {
-        if (!S_ISDIR(st.st_mode)) return FailedPrecondition(p.string(), ": exists and is not a directory");
+        if (!S_ISDIR(st.st_mode))
+          return FailedPrecondition(p.string(), ": exists and is not a directory");
         break;
       }
       missing.push_back(p);
@@ -69,9 +70,11 @@ class Transaction {
   // Writes `content` to a new file next to `target` with `mode`.
   StatusOr<std::string> Stage(const std::string& target, const std::string& content, mode_t mode) {
     fs::path t(target);
-    std::string tmpl = (t.parent_path() / ("." + t.filename().string() + ".import-XXXXXX")).string();
+    std::string tmpl =
+        (t.parent_path() / ("." + t.filename().string() + ".import-XXXXXX")).string();
     int fd = mkstemp(tmpl.data());
-    if (fd < 0) return Internal("cannot create a file next to ", target, ": ", std::strerror(errno));
+    if (fd < 0)
+      return Internal("cannot create a file next to ", target, ": ", std::strerror(errno));
     staged_.push_back(tmpl);
     Status st;
     if (fchmod(fd, mode) != 0) st = Internal("cannot chmod ", tmpl, ": ", std::strerror(errno));
@@ -79,8 +82,10 @@ class Transaction {
     while (st.ok() && off < content.size()) {
       ssize_t n = write(fd, content.data() + off, content.size() - off);
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) st = Internal("cannot write ", tmpl, ": ", std::strerror(errno));
-      else off += static_cast<size_t>(n);
+      if (n <= 0)
+        st = Internal("cannot write ", tmpl, ": ", std::strerror(errno));
+      else
+        off += static_cast<size_t>(n);
     }
     if (st.ok() && fsync(fd) != 0) st = Internal("cannot sync ", tmpl, ": ", std::strerror(errno));
     close(fd);
@@ -161,8 +166,9 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
                          const CheckOptions& options) {
   ImportResult result;
   const std::string plane(PlaneName(req.plane));
-  PlaneMaterial source{req.plane,          req.ca_files,  req.cert_file, req.key_file,
-                       req.key_password_file, req.crl_files, req.node_address};
+  PlaneMaterial source{req.plane,       req.ca_files,          req.cert_file,
+                       req.key_file,    req.key_password_file, req.crl_files,
+                       req.node_address};
   CheckOptions source_options = options;
   source_options.apply_file_rules = false;
   result.report = RunPlaneChecks(source, source_options);
@@ -179,23 +185,25 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
                              : grpc                       ? prefix + "CaFiles"
                                                           : prefix + "CaFile";
   if (req.ca_files.size() > t.ca_files.size()) {
-    result.status = FailedPrecondition(
-        plane, " plane: nothing imported: ", req.ca_files.size(), " CA files given but ",
-        config.source_path, " names ", t.ca_files.size(), " in ", ca_key,
-        "; list one file name per CA there first");
+    result.status =
+        FailedPrecondition(plane, " plane: nothing imported: ", req.ca_files.size(),
+                           " CA files given but ", config.source_path, " names ", t.ca_files.size(),
+                           " in ", ca_key, "; list one file name per CA there first");
     return result;
   }
   if (req.crl_files.size() > t.crl_files.size()) {
-    result.status = FailedPrecondition(
-        plane, " plane: nothing imported: ", req.crl_files.size(), " CRL files given but ",
-        config.source_path, " names ", t.crl_files.size(), " in ", prefix,
-        "CrlFiles; list one file name per CRL there first");
+    result.status = FailedPrecondition(plane, " plane: nothing imported: ", req.crl_files.size(),
+                                       " CRL files given but ", config.source_path, " names ",
+                                       t.crl_files.size(), " in ", prefix,
+                                       "CrlFiles; list one file name per CRL there first");
     return result;
   }
   PlaneMaterial target = MaterialFromConfig(config, req.plane);
   std::vector<Planned> plan;
   auto add = [&](const std::string& role, const std::string& src, const std::string& dst,
-                 mode_t mode) { plan.push_back({{role, src, dst, mode}, "", "", false}); };
+                 mode_t mode) {
+    plan.push_back({{role, src, dst, mode}, "", "", false});
+  };
   for (size_t i = 0; i < req.ca_files.size(); ++i) {
     add("ca", req.ca_files[i], target.ca_files[i], kPublicFileMode);
   }
@@ -207,8 +215,8 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
       dst = config.Resolve(DefaultPasswordFile(req.plane));
       result.notes.push_back(absl::StrCat(
           "config.json names no password file for the ", plane, " plane: add \"",
-          PasswordConfigKey(req.plane).substr(PasswordConfigKey(req.plane).find('.') + 1),
-          "\": \"", DefaultPasswordFile(req.plane), "\" to ",
+          PasswordConfigKey(req.plane).substr(PasswordConfigKey(req.plane).find('.') + 1), "\": \"",
+          DefaultPasswordFile(req.plane), "\" to ",
           PasswordConfigKey(req.plane).substr(0, PasswordConfigKey(req.plane).find('.')),
           " so the daemon can decrypt the key"));
     }
@@ -238,12 +246,14 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
   staged.node_address = req.node_address;
   for (Planned& p : plan) {
     Status st = tx.EnsureDir(fs::path(p.file.target).parent_path());
-    StatusOr<std::string> content = st.ok() ? ReadWholeFile(p.file.source) : StatusOr<std::string>(st);
+    StatusOr<std::string> content =
+        st.ok() ? ReadWholeFile(p.file.source) : StatusOr<std::string>(st);
     StatusOr<std::string> path =
         content.ok() ? tx.Stage(p.file.target, *content, p.file.mode) : content.status();
     if (content.ok()) OPENSSL_cleanse(content->data(), content->size());
     if (!path.ok()) {
-      result.status = FailedPrecondition(plane, " plane: nothing imported: ", path.status().message());
+      result.status =
+          FailedPrecondition(plane, " plane: nothing imported: ", path.status().message());
       return result;
     }
     p.staged = *path;

@@ -24,9 +24,9 @@ struct ImportRequest {
   std::vector<std::string> ca_files;  // 1..3
   std::string cert_file;
   std::string key_file;
-  std::string key_password_file;  // for an encrypted key
+  std::string key_password_file;       // for an encrypted key
   std::vector<std::string> crl_files;  // 0..3
-  std::string node_address;  // ranktable address the certificate's SAN must cover
+  std::string node_address;            // ranktable address the certificate's SAN must cover
 };
 
 struct ImportedFile {

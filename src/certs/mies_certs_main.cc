@@ -37,8 +37,8 @@ mies::StatusOr<mies::config::Config> LoadConfig(const std::string& home_flag,
     std::error_code ec;
     home = std::filesystem::weakly_canonical(home, ec).string();
   }
-  return mies::config::LoadConfigFile(mies::config::ResolveConfigPath(config_flag, home, env),
-                                      home, env);
+  return mies::config::LoadConfigFile(mies::config::ResolveConfigPath(config_flag, home, env), home,
+                                      env);
 }
 
 // Paths under the home are shown relative to it, as config.json writes them.
@@ -146,22 +146,20 @@ int main(int argc, char** argv) {
   std::string home;
   std::string config_path;
   auto common = [&](CLI::App* cmd) {
-    cmd->add_option("--home", home,
-                    "install home (default: $MINDIE_LLM_HOME_PATH, else <bin>/..)");
+    cmd->add_option("--home", home, "install home (default: $MINDIE_LLM_HOME_PATH, else <bin>/..)");
     cmd->add_option("--config", config_path,
                     "config.json (default: $MIES_CONFIG_JSON_PATH, else <home>/conf/config.json)");
   };
 
   mies::certs::ImportRequest req;
   std::string plane_name;
-  CLI::App* imp = app.add_subcommand(
-      "import", "check a plane's CA, certificate, key and CRLs, then install them where "
-                "config.json names them (nothing is installed when a check fails)");
+  CLI::App* imp =
+      app.add_subcommand("import",
+                         "check a plane's CA, certificate, key and CRLs, then install them where "
+                         "config.json names them (nothing is installed when a check fails)");
   common(imp);
-  imp->add_option("--plane", plane_name, "service | management | metrics | internode")
-      ->required();
-  imp->add_option("--ca", req.ca_files, "CA certificate PEM (1 to 3; repeat the flag)")
-      ->required();
+  imp->add_option("--plane", plane_name, "service | management | metrics | internode")->required();
+  imp->add_option("--ca", req.ca_files, "CA certificate PEM (1 to 3; repeat the flag)")->required();
   imp->add_option("--cert", req.cert_file, "server/node certificate PEM")->required();
   imp->add_option("--key", req.key_file, "its private key PEM (plain or encrypted)")->required();
   imp->add_option("--key-password-file", req.key_password_file,

@@ -163,7 +163,8 @@ StatusOr<EvpPkeyPtr> ParsePrivateKeyPem(std::string_view pem,
   EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, PasswordCallback, u));
   if (!key) {
     std::string why = TakeOpenSslErrors();
-    if (encrypted) return InvalidArgument("cannot decrypt the private key: wrong password (", why, ")");
+    if (encrypted)
+      return InvalidArgument("cannot decrypt the private key: wrong password (", why, ")");
     return InvalidArgument("does not parse as a PEM private key (", why.empty() ? "no key" : why,
                            ")");
   }
@@ -172,7 +173,8 @@ StatusOr<EvpPkeyPtr> ParsePrivateKeyPem(std::string_view pem,
 
 StatusOr<SecretString> PlainPrivateKeyPem(EVP_PKEY* key) {
   BioPtr out(BIO_new(BIO_s_mem()));
-  if (!out || PEM_write_bio_PrivateKey(out.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+  if (!out ||
+      PEM_write_bio_PrivateKey(out.get(), key, nullptr, nullptr, 0, nullptr, nullptr) != 1) {
     return Internal("cannot write the private key as PEM: ", TakeOpenSslErrors());
   }
   char* data = nullptr;

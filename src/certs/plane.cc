@@ -25,8 +25,8 @@ Status CheckSourceFile(const std::string& path, const std::string& what) {
   }
   if (!S_ISREG(st.st_mode)) return FailedPrecondition(what, " ", path, ": not a regular file");
   if (st.st_size <= 0 || static_cast<uint64_t>(st.st_size) > kMaxSourceBytes) {
-    return FailedPrecondition(what, " ", path, ": size ", st.st_size,
-                              " bytes (rule: size in (0, ", kMaxSourceBytes, "] bytes)");
+    return FailedPrecondition(what, " ", path, ": size ", st.st_size, " bytes (rule: size in (0, ",
+                              kMaxSourceBytes, "] bytes)");
   }
   return OkStatus();
 }
@@ -89,7 +89,8 @@ class Runner {
       st = text.status();
     }
     // File-rule messages state their rule; a missing file gets it spelled out.
-    Add(Error(path, "file", st.code() == absl::StatusCode::kNotFound ? "every listed file exists" : "",
+    Add(Error(path, "file",
+              st.code() == absl::StatusCode::kNotFound ? "every listed file exists" : "",
               std::string(st.message())));
     return std::nullopt;
   }
@@ -307,7 +308,8 @@ StatusOr<SecretString> LoadPlainPrivateKey(const std::string& key_file,
   MIES_ASSIGN_OR_RETURN(std::string raw, ReadWholeFile(key_file));
   SecretString pem(std::move(raw));
   StatusOr<EvpPkeyPtr> key = ParsePrivateKeyPem(pem.str(), password);
-  if (!key.ok()) return InvalidArgument("private key file ", key_file, ": ", key.status().message());
+  if (!key.ok())
+    return InvalidArgument("private key file ", key_file, ": ", key.status().message());
   return PlainPrivateKeyPem(key->get());
 }
 

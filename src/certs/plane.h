@@ -47,12 +47,12 @@ struct CheckOptions {
 // One row of `mies-certs check`'s table.
 struct FileRow {
   Plane plane = Plane::kService;
-  std::string role;     // "ca", "cert", "key", "password", "crl"
+  std::string role;  // "ca", "cert", "key", "password", "crl"
   std::string file;
   std::string subject;  // subject of a certificate, issuer of a CRL, "-" for keys
   std::string expiry;   // notAfter of a certificate, nextUpdate of a CRL, "-" otherwise
   Severity status = Severity::kOk;
-  std::string detail;   // the first error (or warning) line's "actual", when any
+  std::string detail;  // the first error (or warning) line's "actual", when any
 };
 
 struct PlaneReport {

@@ -11,8 +11,8 @@
 namespace mies::certs {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::CertSpec;
+using ::testing::HasSubstr;
 using testing::SharedPki;
 using testing::TempDir;
 using testing::WriteFile;
@@ -104,7 +104,8 @@ TEST_F(PlaneChecksTest, EcP256IsAcceptedAndP224Refused) {
 
 TEST_F(PlaneChecksTest, ExpiredCertificateIsRefused) {
   UseServerCert({.not_before_s = -30L * 86400, .not_after_s = -86400});
-  ExpectOneError(Run(), m_.cert_file, "certificate CN=mies test leaf,O=mies test expired: notAfter");
+  ExpectOneError(Run(), m_.cert_file,
+                 "certificate CN=mies test leaf,O=mies test expired: notAfter");
 }
 
 TEST_F(PlaneChecksTest, NotYetValidCertificateIsRefused) {
@@ -166,15 +167,15 @@ TEST_F(PlaneChecksTest, CrlWithTheCaNameButAnotherKeyIsRefused) {
 }
 
 TEST_F(PlaneChecksTest, ExpiredCrlIsRefused) {
-  WriteFile(m_.crl_files[0], testing::MintCrlPem(SharedPki().ca.get(), SharedPki().ca_key.get(),
-                                                 {}, -10L * 86400, -86400));
+  WriteFile(m_.crl_files[0], testing::MintCrlPem(SharedPki().ca.get(), SharedPki().ca_key.get(), {},
+                                                 -10L * 86400, -86400));
   ExpectOneError(Run(), m_.crl_files[0], "CRL of CN=mies test CA,O=mies test expired: nextUpdate");
 }
 
 TEST_F(PlaneChecksTest, RevokedCertificateIsRefused) {
   const testing::Pki& pki = SharedPki();
-  WriteFile(m_.crl_files[0],
-            testing::MintCrlPem(pki.ca.get(), pki.ca_key.get(), {pki.client.get(), pki.server.get()}));
+  WriteFile(m_.crl_files[0], testing::MintCrlPem(pki.ca.get(), pki.ca_key.get(),
+                                                 {pki.client.get(), pki.server.get()}));
   ExpectOneError(Run(), m_.cert_file, "certificate CN=mies server,O=mies test is revoked by");
 }
 

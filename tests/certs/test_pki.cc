@@ -1,14 +1,17 @@
 #include "test_pki.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -82,14 +85,40 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
+namespace {
+
+// gtest_discover_tests runs every test in its own process, so the gen-certs.sh output is
+// cached in the build tree (never in the source tree) and shared under a file lock; it is made
+// again after a week so that its 30-day CRL and one-year certificates never run out.
+std::string CachedGenCertsDir() {
+  const std::string dir = std::string(MIES_BINARY_DIR) + "/tests/certs/gen-certs-cache";
+  const std::string marker = dir + "/complete";
+  const std::string lock_path = dir + ".lock";
+  std::filesystem::create_directories(std::filesystem::path(dir).parent_path());
+  int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || flock(fd, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + lock_path);
+  struct stat st {};
+  const bool fresh = stat(marker.c_str(), &st) == 0 && std::time(nullptr) - st.st_mtime < 7 * 86400;
+  if (!fresh) {
+    std::filesystem::remove_all(dir);
+    std::string cmd = std::string("bash ") + MIES_SOURCE_DIR + "/scripts/gen-certs.sh " + dir +
+                      " --ip 127.0.1.1 >/dev/null";
+    if (std::system(cmd.c_str()) != 0) {
+      close(fd);
+      throw std::runtime_error("gen-certs.sh failed: " + cmd);
+    }
+    std::ofstream(marker) << "made by tests/certs/test_pki.cc\n";
+  }
+  close(fd);  // releases the lock
+  return dir;
+}
+
+}  // namespace
+
 const Pki& SharedPki() {
   static const Pki* pki = [] {
-    static TempDir dir;  // lives until exit
     auto* p = new Pki;
-    p->dir = dir / "gen";
-    std::string cmd = std::string("bash ") + MIES_SOURCE_DIR + "/scripts/gen-certs.sh " + p->dir +
-                      " --ip 127.0.1.1 >/dev/null";
-    if (std::system(cmd.c_str()) != 0) throw std::runtime_error("gen-certs.sh failed: " + cmd);
+    p->dir = CachedGenCertsDir();
     p->ca = LoadCert(p->File("ca.pem"));
     p->foreign_ca = LoadCert(p->File("foreign-ca.pem"));
     p->server = LoadCert(p->File("server.pem"));

@@ -1,7 +1,7 @@
 // Test material for the certificate tests, made at test time (no private key is committed):
-// scripts/gen-certs.sh runs once per process for the CA, server, node and client material,
-// and certificates with special properties (expired, wrong SAN, RSA 2048, ...) and CRLs are
-// minted here with the OpenSSL API, signed by those CAs.
+// scripts/gen-certs.sh runs once per build tree (cached, see test_pki.cc) for the CA, server, node
+// and client material, and certificates with special properties (expired, wrong SAN, RSA 2048, ...)
+// and CRLs are minted here with the OpenSSL API, signed by those CAs.
 #pragma once
 
 #include <sys/types.h>
@@ -33,13 +33,13 @@ std::string ReadFile(const std::string& path);
 
 struct CertSpec {
   std::string cn = "mies test leaf";
-  EVP_PKEY* key = nullptr;         // subject key
-  X509* issuer = nullptr;          // nullptr: self-signed with `key`
+  EVP_PKEY* key = nullptr;  // subject key
+  X509* issuer = nullptr;   // nullptr: self-signed with `key`
   EVP_PKEY* issuer_key = nullptr;
-  long not_before_s = -3600;       // relative to now
+  long not_before_s = -3600;  // relative to now
   long not_after_s = 365L * 86400;
   std::string san = "IP:127.0.0.1,IP:127.0.1.1,DNS:localhost";  // "" for none
-  std::string eku = "serverAuth";  // "" for none
+  std::string eku = "serverAuth";                               // "" for none
   bool ca = false;
 };
 
@@ -52,7 +52,7 @@ struct Pki {
   std::string File(const std::string& name) const { return dir + "/" + name; }
 };
 
-// Runs gen-certs.sh once per process (about 7 RSA 3072 keys) and returns its material.
+// gen-certs.sh material (about 7 RSA 3072 keys), made on first use in the build tree.
 const Pki& SharedPki();
 
 EvpPkeyPtr GenerateRsa(int bits);
