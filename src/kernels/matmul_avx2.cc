@@ -6,9 +6,11 @@
 // bandwidth, not by the arithmetic.
 //
 // GemmRows (m > 1): for each panel of kPanelRows W rows × kPanelCols cols, convert it once to f32
-// (int8 scale folded in) into a buffer that stays in L2, then run a 4 (x rows) × 3 (W rows)
-// register tile over it: 12 accumulators + 3 W vectors + 1 x vector = the 16 ymm registers.
-// Partial sums of each column slice are added to y, initialised with the bias.
+// (int8 scale folded in) and transpose it into strips of 16 outputs ([k][16]), then run a
+// 6 (x rows) × 16 (outputs) register tile over each strip: per k, 2 strip loads and 6 broadcasts
+// of x feed 12 FMAs into 12 accumulators (+2 W + 1 x = 15 of the 16 ymm registers). Partial sums
+// of each column slice are added to y, initialised with the bias. W thus comes from memory once
+// per call, and the conversion cost is shared by all m rows.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -21,6 +23,9 @@
 
 namespace mies::kernels::avx2 {
 namespace {
+
+constexpr int64_t kStrip = 16;     // outputs per register tile
+constexpr int64_t kTileRows = 6;   // x rows per register tile
 
 inline float HorizontalSum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -63,11 +68,13 @@ struct LoadI8 {
 template <class L, int NR>
 inline void GemvTile(const float* x, const typename L::T* w, int64_t cols, float* out) {
   __m256 acc0[NR], acc1[NR];
+  #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) acc0[r] = acc1[r] = _mm256_setzero_ps();
   int64_t c = 0;
   for (; c + 16 <= cols; c += 16) {
     __m256 x0 = _mm256_loadu_ps(x + c);
     __m256 x1 = _mm256_loadu_ps(x + c + 8);
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) {
       acc0[r] = _mm256_fmadd_ps(L::Load8(w + r * cols + c), x0, acc0[r]);
       acc1[r] = _mm256_fmadd_ps(L::Load8(w + r * cols + c + 8), x1, acc1[r]);
@@ -75,8 +82,10 @@ inline void GemvTile(const float* x, const typename L::T* w, int64_t cols, float
   }
   for (; c + 8 <= cols; c += 8) {
     __m256 x0 = _mm256_loadu_ps(x + c);
+    #pragma GCC unroll 16
     for (int r = 0; r < NR; ++r) acc0[r] = _mm256_fmadd_ps(L::Load8(w + r * cols + c), x0, acc0[r]);
   }
+  #pragma GCC unroll 16
   for (int r = 0; r < NR; ++r) {
     float s = HorizontalSum(_mm256_add_ps(acc0[r], acc1[r]));
     for (int64_t t = c; t < cols; ++t) s += x[t] * L::Load1(w + r * cols + t);
@@ -98,60 +107,113 @@ void GemvRowsT(const float* x, const WeightView& wv, const float* bias, int64_t 
   }
 }
 
-// Converts W[j0 .. j0+nb)[k0 .. k0+kc) to f32 into panel (row stride kc), folding in int8 scales.
+// In-register transpose: r[j] holds row j (8 columns) on entry, column j (8 rows) on exit.
+inline void Transpose8x8(__m256 r[8]) {
+  __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// Packs W[j0 .. j0+ns)[k0 .. k0+kc) (ns <= kStrip) as f32 into strip[kc][kStrip], i.e. the
+// kStrip outputs of one column adjacent, rows >= ns zero; int8 scales folded in.
 template <class L>
-void FillPanel(const WeightView& wv, int64_t j0, int64_t nb, int64_t k0, int64_t kc,
-               float* panel) {
+void PackStrip(const WeightView& wv, int64_t j0, int64_t ns, int64_t k0, int64_t kc,
+               float* strip) {
   const auto* w = static_cast<const typename L::T*>(wv.data);
-  for (int64_t j = 0; j < nb; ++j) {
-    const typename L::T* src = w + (j0 + j) * wv.cols + k0;
-    float* dst = panel + j * kc;
+  for (int64_t half = 0; half < kStrip / 8; ++half) {
+    const typename L::T* src[8];
+    __m256 scale[8];
+    bool valid[8];
+    #pragma GCC unroll 16
+    for (int j = 0; j < 8; ++j) {
+      int64_t row = half * 8 + j;
+      valid[j] = row < ns;
+      src[j] = w + (j0 + (valid[j] ? row : 0)) * wv.cols + k0;
+      float sc = wv.scales != nullptr && valid[j] ? wv.scales[j0 + row] : 1.0f;
+      scale[j] = _mm256_set1_ps(valid[j] ? sc : 0.0f);
+    }
+    float* dst = strip + half * 8;
     int64_t c = 0;
-    if (wv.scales != nullptr) {
-      const float s = wv.scales[j0 + j];
-      const __m256 vs = _mm256_set1_ps(s);
-      for (; c + 8 <= kc; c += 8) _mm256_storeu_ps(dst + c, _mm256_mul_ps(L::Load8(src + c), vs));
-      for (; c < kc; ++c) dst[c] = L::Load1(src + c) * s;
-    } else {
-      for (; c + 8 <= kc; c += 8) _mm256_storeu_ps(dst + c, L::Load8(src + c));
-      for (; c < kc; ++c) dst[c] = L::Load1(src + c);
+    for (; c + 8 <= kc; c += 8) {
+      __m256 r[8];
+      #pragma GCC unroll 16
+      for (int j = 0; j < 8; ++j) {
+        r[j] = valid[j] ? _mm256_mul_ps(L::Load8(src[j] + c), scale[j]) : _mm256_setzero_ps();
+      }
+      Transpose8x8(r);
+      #pragma GCC unroll 16
+      for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (c + j) * kStrip, r[j]);
+    }
+    for (; c < kc; ++c) {
+      #pragma GCC unroll 16
+      for (int j = 0; j < 8; ++j) {
+        float sc = wv.scales != nullptr && valid[j] ? wv.scales[j0 + half * 8 + j] : 1.0f;
+        dst[c * kStrip + j] = valid[j] ? L::Load1(src[j] + c) * sc : 0.0f;
+      }
     }
   }
 }
 
-// y[i][j] += x[i][0..kc) · p[j][0..kc) for MR rows of x (stride ldx) and NR panel rows
-// (stride kc); y has row stride ldy.
-template <int MR, int NR>
-inline void MicroKernel(const float* x, int64_t ldx, const float* p, int64_t kc, float* y,
-                        int64_t ldy) {
-  __m256 acc[MR][NR];
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_setzero_ps();
-  int64_t c = 0;
-  for (; c + 8 <= kc; c += 8) {
-    __m256 wv[NR];
-    for (int j = 0; j < NR; ++j) wv[j] = _mm256_loadu_ps(p + j * kc + c);
-    for (int i = 0; i < MR; ++i) {
-      __m256 xv = _mm256_loadu_ps(x + i * ldx + c);
-      for (int j = 0; j < NR; ++j) acc[i][j] = _mm256_fmadd_ps(xv, wv[j], acc[i][j]);
-    }
-  }
-  for (int i = 0; i < MR; ++i) {
-    for (int j = 0; j < NR; ++j) {
-      float s = HorizontalSum(acc[i][j]);
-      for (int64_t t = c; t < kc; ++t) s += x[i * ldx + t] * p[j * kc + t];
-      y[i * ldy + j] += s;
-    }
-  }
-}
-
+// y[i][0..ns) += Σ_k x[i][k] · strip[k][0..ns) for MR rows of x (row stride ldx); y row stride
+// ldy. Outer-product form: per k, 2 strip vectors × MR broadcasts of x = 2·MR FMAs, no
+// horizontal sums.
 template <int MR>
-inline void MicroKernelNr(int nr, const float* x, int64_t ldx, const float* p, int64_t kc,
-                          float* y, int64_t ldy) {
-  switch (nr) {
-    case 3: MicroKernel<MR, 3>(x, ldx, p, kc, y, ldy); break;
-    case 2: MicroKernel<MR, 2>(x, ldx, p, kc, y, ldy); break;
-    default: MicroKernel<MR, 1>(x, ldx, p, kc, y, ldy); break;
+inline void MicroKernel(const float* x, int64_t ldx, const float* strip, int64_t kc, float* y,
+                        int64_t ldy, int64_t ns) {
+  __m256 acc[MR][2];
+  #pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    __m256 w0 = _mm256_loadu_ps(strip + k * kStrip);
+    __m256 w1 = _mm256_loadu_ps(strip + k * kStrip + 8);
+    #pragma GCC unroll 16
+    for (int i = 0; i < MR; ++i) {
+      __m256 xb = _mm256_broadcast_ss(x + i * ldx + k);
+      acc[i][0] = _mm256_fmadd_ps(xb, w0, acc[i][0]);
+      acc[i][1] = _mm256_fmadd_ps(xb, w1, acc[i][1]);
+    }
+  }
+  #pragma GCC unroll 16
+  for (int i = 0; i < MR; ++i) {
+    float* yi = y + i * ldy;
+    if (ns == kStrip) {
+      _mm256_storeu_ps(yi, _mm256_add_ps(_mm256_loadu_ps(yi), acc[i][0]));
+      _mm256_storeu_ps(yi + 8, _mm256_add_ps(_mm256_loadu_ps(yi + 8), acc[i][1]));
+    } else {
+      float tmp[kStrip];
+      _mm256_storeu_ps(tmp, acc[i][0]);
+      _mm256_storeu_ps(tmp + 8, acc[i][1]);
+      for (int64_t j = 0; j < ns; ++j) yi[j] += tmp[j];
+    }
+  }
+}
+
+inline void MicroKernelMr(int mr, const float* x, int64_t ldx, const float* strip, int64_t kc,
+                          float* y, int64_t ldy, int64_t ns) {
+  switch (mr) {
+    case 6: MicroKernel<6>(x, ldx, strip, kc, y, ldy, ns); break;
+    case 5: MicroKernel<5>(x, ldx, strip, kc, y, ldy, ns); break;
+    case 4: MicroKernel<4>(x, ldx, strip, kc, y, ldy, ns); break;
+    case 3: MicroKernel<3>(x, ldx, strip, kc, y, ldy, ns); break;
+    case 2: MicroKernel<2>(x, ldx, strip, kc, y, ldy, ns); break;
+    default: MicroKernel<1>(x, ldx, strip, kc, y, ldy, ns); break;
   }
 }
 
@@ -166,20 +228,19 @@ void GemmRowsT(const float* x, int64_t m, const WeightView& wv, const float* bia
     const int64_t kc = std::min(kPanelCols, cols - k0);
     for (int64_t j0 = r0; j0 < r1; j0 += kPanelRows) {
       const int64_t nb = std::min(kPanelRows, r1 - j0);
-      FillPanel<L>(wv, j0, nb, k0, kc, panel);
-      int64_t i = 0;
-      for (; i + 4 <= m; i += 4) {
-        const float* xi = x + i * cols + k0;
-        for (int64_t j = 0; j < nb; j += 3) {
-          MicroKernelNr<4>(static_cast<int>(std::min<int64_t>(3, nb - j)), xi, cols,
-                           panel + j * kc, kc, y + i * ldy + j0 + j, ldy);
-        }
+      for (int64_t s = 0; s < nb; s += kStrip) {
+        PackStrip<L>(wv, j0 + s, std::min(kStrip, nb - s), k0, kc, panel + s * kc);
       }
-      for (; i < m; ++i) {
-        const float* xi = x + i * cols + k0;
-        for (int64_t j = 0; j < nb; j += 3) {
-          MicroKernelNr<1>(static_cast<int>(std::min<int64_t>(3, nb - j)), xi, cols,
-                           panel + j * kc, kc, y + i * ldy + j0 + j, ldy);
+      // Each strip (kc × 16 floats) stays in L1 while all tiles of x rows pass over it.
+      for (int64_t s = 0; s < nb; s += kStrip) {
+        const int64_t ns = std::min(kStrip, nb - s);
+        // Tiles as even as possible (16 rows = 6+5+5, not 6+6+4): small tiles waste FMA slots.
+        const int64_t tiles = (m + kTileRows - 1) / kTileRows;
+        for (int64_t t = 0, i = 0; t < tiles; ++t) {
+          const int64_t mr = m / tiles + (t < m % tiles ? 1 : 0);
+          MicroKernelMr(static_cast<int>(mr), x + i * cols + k0, cols, panel + s * kc, kc,
+                        y + i * ldy + j0 + s, ldy, ns);
+          i += mr;
         }
       }
     }

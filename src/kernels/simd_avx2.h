@@ -12,7 +12,7 @@ namespace mies::kernels::avx2 {
 // GemmRows converts W to f32 in panels of kPanelRows rows × kPanelCols cols (128 KiB: stays in
 // L2 while every tile of x rows passes over it).
 inline constexpr int64_t kPanelRows = 64;
-inline constexpr int64_t kPanelCols = 512;
+inline constexpr int64_t kPanelCols = 256;
 inline constexpr int64_t kPanelFloats = kPanelRows * kPanelCols;
 
 void ConvertF16ToF32(const uint16_t* src, int64_t n, float* dst);
