@@ -26,7 +26,7 @@ int64_t SingleCodePoint(std::string_view s) {
 }  // namespace
 
 StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
-    const json& model, const std::vector<std::pair<std::string, int>>& added) {
+    const json& model, BpeTables tables, const std::vector<std::pair<std::string, int>>& added) {
   if (!model.is_object()) return InvalidArgument("model must be an object");
   const std::string type = model.value("type", std::string("BPE"));
   if (type != "BPE") {
@@ -41,25 +41,20 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
       return InvalidArgument("model.", key, " is not supported (only null or \"\")");
     }
   }
-  if (!model.contains("vocab") || !model["vocab"].is_object()) {
-    return InvalidArgument("model.vocab must be an object of token -> id");
-  }
-  if (!model.contains("merges") || !model["merges"].is_array()) {
-    return InvalidArgument("model.merges must be an array");
-  }
+  if (!tables.has_vocab) return InvalidArgument("model.vocab must be an object of token -> id");
+  if (!tables.has_merges) return InvalidArgument("model.merges must be an array");
   std::unique_ptr<BpeModel> m(new BpeModel());
-  const json& vocab = model["vocab"];
-  m->token_to_id_.reserve(vocab.size() + added.size());
+  m->token_to_id_.reserve(tables.vocab.size() + added.size());
   int max_id = -1;
-  for (const auto& [token, id_json] : vocab.items()) {
-    if (!id_json.is_number_integer() || id_json.get<int64_t>() < 0 ||
-        id_json.get<int64_t>() > (int64_t{1} << 30)) {
+  for (auto& [token, id64] : tables.vocab) {
+    if (id64 < 0 || id64 > (int64_t{1} << 30)) {
       return InvalidArgument("model.vocab[\"", token, "\"] must be an id in [0, 2^30]");
     }
-    const int id = id_json.get<int>();
-    m->token_to_id_[token] = id;
+    const int id = static_cast<int>(id64);
     max_id = std::max(max_id, id);
+    m->token_to_id_[std::move(token)] = id;
   }
+  tables.vocab = {};
   for (const auto& [content, id] : added) max_id = std::max(max_id, id);
   m->id_to_token_.resize(static_cast<size_t>(max_id + 1));
   m->has_token_.assign(static_cast<size_t>(max_id + 1), false);
@@ -77,31 +72,25 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
     if (cp >= 0) m->char_ids_[static_cast<uint32_t>(cp)] = id;
   }
 
-  const json& merges = model["merges"];
-  m->merges_.reserve(merges.size());
-  for (size_t rank = 0; rank < merges.size(); ++rank) {
-    const json& entry = merges[rank];
-    std::string left, right;
-    if (entry.is_string()) {
-      const std::string& s = entry.get_ref<const std::string&>();
-      const size_t space = s.find(' ');
-      if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos) {
-        return InvalidArgument("model.merges[", rank, "] \"", s,
+  m->merges_.reserve(tables.merges.size());
+  std::string joined;
+  for (size_t rank = 0; rank < tables.merges.size(); ++rank) {
+    std::string left = std::move(tables.merges[rank].first);
+    std::string right = std::move(tables.merges[rank].second);
+    if (tables.merge_is_string[rank]) {
+      const size_t space = left.find(' ');
+      if (space == std::string::npos || left.find(' ', space + 1) != std::string::npos) {
+        return InvalidArgument("model.merges[", rank, "] \"", left,
                                "\" must be two tokens separated by one space");
       }
-      left = s.substr(0, space);
-      right = s.substr(space + 1);
-    } else if (entry.is_array() && entry.size() == 2 && entry[0].is_string() &&
-               entry[1].is_string()) {
-      left = entry[0].get<std::string>();
-      right = entry[1].get<std::string>();
-    } else {
-      return InvalidArgument("model.merges[", rank, "] must be \"a b\" or [\"a\", \"b\"]");
+      right = left.substr(space + 1);
+      left.resize(space);
     }
-    const int l = m->TokenToId(left), r = m->TokenToId(right), merged = m->TokenToId(left + right);
+    joined.assign(left).append(right);
+    const int l = m->TokenToId(left), r = m->TokenToId(right), merged = m->TokenToId(joined);
     if (l < 0 || r < 0 || merged < 0) {
       return InvalidArgument("model.merges[", rank, "] (\"", left, "\", \"", right,
-                             "\"): ", l < 0 ? left : r < 0 ? right : left + right,
+                             "\"): ", l < 0 ? left : r < 0 ? right : joined,
                              " is not in the vocabulary");
     }
     // A repeated pair keeps its last rank, as the reference's Map does.

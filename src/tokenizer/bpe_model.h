@@ -19,16 +19,19 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "common/status.h"
+#include "tokenizer/tokenizer_json.h"
 
 namespace mies::tokenizer {
 
 class BpeModel {
  public:
-  // `model` is tokenizer.json's "model" object. `added` are the added tokens (content, id);
+  // `model` is tokenizer.json's "model" object, its vocab and merges being in `tables` (see
+  // ParseTokenizerJson). `added` are the added tokens (content, id);
   // they join the vocabulary before merges are resolved, as in the reference, so that a merge
   // producing an added token's text yields the added token's id.
   static StatusOr<std::unique_ptr<BpeModel>> Create(
-      const nlohmann::json& model, const std::vector<std::pair<std::string, int>>& added);
+      const nlohmann::json& model, BpeTables tables,
+      const std::vector<std::pair<std::string, int>>& added);
 
   // Appends the ids of `words` (already pre-tokenized, in the model's alphabet) to `ids`.
   void Encode(const std::vector<std::string>& words, std::vector<int>* ids) const;

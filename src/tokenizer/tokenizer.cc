@@ -11,6 +11,7 @@
 #include "tokenizer/decoder.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
+#include "tokenizer/tokenizer_json.h"
 #include "tokenizer/utf8.h"
 
 namespace mies::tokenizer {
@@ -275,7 +276,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokeni
     if (!j.is_object()) return InvalidArgument(name, " must be a JSON object");
     return j;
   };
-  MIES_ASSIGN_OR_RETURN(json tj, parse(tokenizer_json, "tokenizer.json"));
+  BpeTables tables;
+  MIES_ASSIGN_OR_RETURN(json tj, ParseTokenizerJson(tokenizer_json, &tables));
   MIES_ASSIGN_OR_RETURN(json config, parse(tokenizer_config_json, "tokenizer_config.json"));
   MIES_ASSIGN_OR_RETURN(json generation, parse(generation_config_json, "generation_config.json"));
   // nlohmann throws on type mismatches in value()/get(); this is the module edge for them.
@@ -289,7 +291,7 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokeni
     MIES_RETURN_IF_ERROR(impl->LoadAddedTokens(tj.value("added_tokens", json())));
     std::vector<std::pair<std::string, int>> added_pairs;
     for (const AddedToken& a : impl->added) added_pairs.emplace_back(a.content, a.id);
-    auto model = BpeModel::Create(tj.value("model", json()), added_pairs);
+    auto model = BpeModel::Create(tj.value("model", json()), std::move(tables), added_pairs);
     if (!model.ok()) {
       return absl::Status(model.status().code(), absl::StrCat(model.status().message()));
     }
