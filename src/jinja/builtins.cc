@@ -364,7 +364,7 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
       std::string out;
       bool prev_cased = false;
       for (char32_t c : py::Decode(s)) {
-        py::AppendUtf8(out, prev_cased ? py::ToLower(c) : py::ToUpper(c));
+        py::AppendUtf8(out, prev_cased ? py::ToLower(c) : py::ToTitle(c));
         prev_cased = py::IsUpper(c) || py::IsLower(c);
       }
       return Value::String(out);
@@ -1043,7 +1043,7 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
              py::AppendUtf8(out, c);
              word_start = true;
            } else {
-             py::AppendUtf8(out, word_start ? py::ToUpper(c) : py::ToLower(c));
+             py::AppendUtf8(out, word_start ? py::ToUpper(c) : py::ToLower(c));  // jinja uses upper()
              word_start = false;
            }
          }

@@ -101,6 +101,11 @@ namespace {
 char32_t LowerOf(char32_t c) {
   if (c >= 'A' && c <= 'Z') return c + 32;
   if (c < 0x80) return 0;
+  // Latin digraphs with upper, title and lower forms (DŽ Dž dž, LJ Lj lj, NJ Nj nj, DZ Dz dz).
+  if (c == 0x1C4 || c == 0x1C5 || c == 0x1C7 || c == 0x1C8 || c == 0x1CA || c == 0x1CB) {
+    return (c == 0x1C4 || c == 0x1C7 || c == 0x1CA) ? c + 2 : c + 1;
+  }
+  if (c == 0x1F1 || c == 0x1F2) return 0x1F3;
   if ((c >= 0xC0 && c <= 0xDE && c != 0xD7)) return c + 32;
   if ((c >= 0x100 && c <= 0x137) || (c >= 0x14A && c <= 0x177) || (c >= 0x460 && c <= 0x481) ||
       (c >= 0x48A && c <= 0x4BF) || (c >= 0x4D0 && c <= 0x52F) || (c >= 0x1E00 && c <= 0x1E95) ||
@@ -127,6 +132,8 @@ char32_t LowerOf(char32_t c) {
 char32_t UpperOf(char32_t c) {
   if (c >= 'a' && c <= 'z') return c - 32;
   if (c < 0x80) return 0;
+  if (c == 0x1C5 || c == 0x1C8 || c == 0x1CB || c == 0x1F2) return c - 1;
+  if (c == 0x1C6 || c == 0x1C9 || c == 0x1CC || c == 0x1F3) return c - 2;
   if (c == 0xB5) return 0x39C;
   if (c == 0xFF) return 0x178;
   if (c == 0x131) return 'I';
@@ -155,7 +162,14 @@ char32_t ToLower(char32_t c) {
   char32_t l = LowerOf(c);
   return l ? l : c;
 }
-bool IsUpper(char32_t c) { return LowerOf(c) != 0; }
+char32_t ToTitle(char32_t c) {
+  if (c >= 0x1C4 && c <= 0x1C6) return 0x1C5;
+  if (c >= 0x1C7 && c <= 0x1C9) return 0x1C8;
+  if (c >= 0x1CA && c <= 0x1CC) return 0x1CB;
+  if (c >= 0x1F1 && c <= 0x1F3) return 0x1F2;
+  return ToUpper(c);
+}
+bool IsUpper(char32_t c) { return LowerOf(c) != 0 && c != 0x1C5 && c != 0x1C8 && c != 0x1CB && c != 0x1F2; }
 bool IsLower(char32_t c) { return UpperOf(c) != 0 || c == 0xDF; }
 bool IsAlpha(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -185,16 +199,34 @@ std::string Upper(std::string_view s) {
   return out;
 }
 
+namespace {
+
+bool IsCased(char32_t c) { return IsUpper(c) || IsLower(c); }
+
+// Python's lower() of u[i], with the special cases of its full mapping: U+0130 and the final
+// sigma (Σ at the end of a word lowers to ς).
+void AppendLower(std::string& out, const std::u32string& u, size_t i) {
+  const char32_t c = u[i];
+  if (c == 0x130) {
+    out += "i\xCC\x87";
+    return;
+  }
+  if (c == 0x3A3) {
+    const bool after_cased = i > 0 && IsCased(u[i - 1]);
+    const bool before_cased = i + 1 < u.size() && IsCased(u[i + 1]);
+    AppendUtf8(out, after_cased && !before_cased ? 0x3C2 : 0x3C3);
+    return;
+  }
+  AppendUtf8(out, ToLower(c));
+}
+
+}  // namespace
+
 std::string Lower(std::string_view s) {
+  std::u32string u = Decode(s);
   std::string out;
   out.reserve(s.size());
-  for (char32_t c : Decode(s)) {
-    if (c == 0x130) {
-      out += "i\xCC\x87";  // full case mapping of U+0130
-      continue;
-    }
-    AppendUtf8(out, ToLower(c));
-  }
+  for (size_t i = 0; i < u.size(); ++i) AppendLower(out, u, i);
   return out;
 }
 
@@ -212,12 +244,10 @@ std::string Capitalize(std::string_view s) {
       if (u[0] == 0xDF) {
         out += "Ss";
       } else {
-        AppendUtf8(out, ToUpper(u[0]));
+        AppendUtf8(out, ToTitle(u[0]));
       }
-    } else if (u[i] == 0x130) {
-      out += "i\xCC\x87";
     } else {
-      AppendUtf8(out, ToLower(u[i]));
+      AppendLower(out, u, i);
     }
   }
   return out;

@@ -23,6 +23,7 @@ bool IsSpace(char32_t c);
 bool IsPrintable(char32_t c);
 char32_t ToUpper(char32_t c);
 char32_t ToLower(char32_t c);
+char32_t ToTitle(char32_t c);  // titlecase differs from uppercase only for the Latin digraphs
 bool IsUpper(char32_t c);
 bool IsLower(char32_t c);
 bool IsAlpha(char32_t c);

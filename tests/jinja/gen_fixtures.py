@@ -12,6 +12,7 @@ fixtures/chat_cases.json (real chat templates over conversations). Run from anyw
 import argparse
 import json
 import os
+import random
 from datetime import datetime
 
 import jinja2
@@ -207,7 +208,16 @@ FEATURES = [
      "{{ range is callable }}", {"f": False, "x": 0}),
     # globals
     ("{{ raise_exception is defined }} {{ range(3) | list }} {{ dict(a=1, b=2) }} {{ namespace(x=1).x }}", {}),
-    ("{{ strftime_now('') }}|", {}),
+    ("{{ strftime_now('') }}|{{ strftime_now('%Y') | length }}", {}),
+    ("{{ [1e-7, 5e-324, 1.7976931348623157e308, 123456.789, 1e15, 9.999e15, 0.1 * 3, 1/3] }}", {}),
+    ("{{ ['\u2028', '\x7f', '\x1b'] | tojson }} {{ ['\u2028'] | tojson(ensure_ascii=true) }}", {}),
+    ("{% set ns = namespace(items=[]) %}{% for m in msgs %}{% set ns.items = ns.items + [m.role] %}{% endfor %}"
+     "{{ ns.items | join('>') }}", {"msgs": MSGS}),
+    ("{% macro outer() %}[{{ caller() }}]{% endmacro %}{% macro inner(x) %}{% call outer() %}{{ x }}"
+     "{% endcall %}{% endmacro %}{{ inner('q') }}", {}),
+    ("{{ ('a' * -1) ~ '|' ~ ([1] * 0) | string }} {{ 'ÿ'.upper() }} {{ 'ǅ'.lower() }} {{ 'ΣΑΣ'.lower() }}", {}),
+    ("{{ 'ǆemal σ ΣΑΣ ΟΔΟΣ.' | capitalize }} {{ 'ǆa ǉb' | title }} {{ 'ǆa ǉb'.title() }} {{ 'ΜΆΪΟΣ'.lower() }}", {}),
+    ("{{ x | default([]) | length }} {{ (y | default({})).k | default('none') }}", {"y": {"k": 0}}),
     # errors: must fail the same way
     ("{{ raise_exception('Conversation roles must alternate') }}", {}),
     ("{% if x %}{{ raise_exception('bad ' ~ x) }}{% endif %}", {"x": "role"}),
@@ -243,6 +253,47 @@ FEATURES = [
 ]
 
 
+
+
+def whitespace_fuzz(count, seed):
+    """Random well-formed templates mixing text, whitespace and every tag kind with '-'/'+'
+    modifiers: trim_blocks/lstrip_blocks interplay is where renderers most often differ."""
+    rng = random.Random(seed)
+    ws = ["", " ", "  ", "\n", " \n", "\n  ", "\t", "\n\n", " \t \n ", "\n\t"]
+    text = ["a", "b c", "x\n", "\ny", "é", "  z  "]
+
+    def mod(plus=True):
+        return rng.choice(["", "-", "+"] if plus else ["", "-"])
+
+    def block(head, tail, depth):
+        return ("{%" + mod() + " " + head + " " + mod() + "%}" + body(depth + 1) +
+                "{%" + mod() + " " + tail + " " + mod() + "%}")
+
+    def body(depth):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            parts.append(rng.choice(ws))
+            r = rng.random()
+            if r < 0.3:
+                parts.append(rng.choice(text))
+            elif r < 0.5:
+                parts.append("{{" + mod(False) + " 'v' " + mod(False) + "}}")
+            elif r < 0.6:
+                parts.append("{#" + mod() + " c " + mod() + "#}")
+            elif r < 0.75 and depth < 3:
+                parts.append(block("if true", "endif", depth))
+            elif r < 0.9 and depth < 3:
+                parts.append(block("for i in [1, 2]", "endfor", depth))
+            else:
+                parts.append("{%" + mod() + " set q = 1 " + mod() + "%}")
+            parts.append(rng.choice(ws))
+        return "".join(parts)
+
+    return [(body(0), {}) for _ in range(count)]
+
+
+FEATURES += whitespace_fuzz(400, seed=20261130)
+
 # ---------------------------------------------------------------------------------------------
 # Chat cases: templates over conversations, rendered as apply_chat_template does.
 WEATHER_TOOL = {
@@ -266,6 +317,28 @@ TIME_TOOL = {
         "name": "get_time",
         "description": "Current time in a timezone.",
         "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}, "required": ["tz"]},
+    },
+}
+
+SEARCH_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "search",
+        "description": "  Search the knowledge base.\n",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "query": {"type": "string", "description": "Free text"},
+                "limit": {"type": "integer", "description": "Max hits"},
+                "tags": {"type": "array", "items": {"type": "string"}, "description": "Tags"},
+                "weights": {"type": "object", "additionalProperties": {"type": "number"},
+                            "description": "Per-field weights"},
+                "mode": {"type": ["string", "null"], "description": "Mode or null"},
+                "strict": {"type": "boolean", "description": "Exact match only"},
+            },
+            "required": ["query"],
+        },
+        "return": {"type": "array", "items": {"type": "object"}, "description": "Matching documents"},
     },
 }
 
@@ -342,6 +415,8 @@ CONVERSATIONS = {
 FIXTURE_TOKENS = {
     "chatml": {"eos_token": "<|im_end|>"},
     "deepseek-r1": {"bos_token": "<｜begin▁of▁sentence｜>", "eos_token": "<｜end▁of▁sentence｜>"},
+    "hermes2pro-tool-use": {"bos_token": "<|begin_of_text|>", "eos_token": "<|im_end|>"},
+    "llama3.2": {"bos_token": "<|begin_of_text|>", "eos_token": "<|eot_id|>"},
     "gemma2": {"bos_token": "<bos>", "eos_token": "<eos>", "pad_token": "<pad>"},
     "llama2": {"bos_token": {"__type": "AddedToken", "content": "<s>", "lstrip": False,
                              "normalized": True, "rstrip": False, "single_word": False},
@@ -427,7 +502,8 @@ def chat_cases(shared):
         config = tc["template_config"]
         for conv_name, messages in CONVERSATIONS.items():
             uses_tools = any("tool_calls" in m or m["role"] == "tool" for m in messages)
-            tool_options = [[WEATHER_TOOL, TIME_TOOL]] if uses_tools else [None, [WEATHER_TOOL]]
+            tool_options = ([[WEATHER_TOOL, TIME_TOOL]] if uses_tools
+                            else [None, [WEATHER_TOOL, SEARCH_TOOL]])
             for tools in tool_options:
                 for agp in (False, True):
                     extras = [{}]
