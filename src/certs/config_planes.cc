@@ -76,4 +76,13 @@ std::vector<Plane> EnabledPlanes(const config::Config& config) {
   return planes;
 }
 
+Status CheckEnabledPlanes(const config::Config& config, const std::string& node_address) {
+  for (Plane plane : EnabledPlanes(config)) {
+    PlaneMaterial m = MaterialFromConfig(config, plane);
+    if (plane == Plane::kInterNode) m.node_address = node_address;
+    MIES_RETURN_IF_ERROR(CheckPlaneMaterial(m));
+  }
+  return OkStatus();
+}
+
 }  // namespace mies::certs

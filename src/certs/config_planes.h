@@ -27,4 +27,9 @@ std::string PasswordConfigKey(Plane plane);
 // and interNodeTLSEnabled.
 std::vector<Plane> EnabledPlanes(const config::Config& config);
 
+// The daemon's start-up check: CheckPlaneMaterial (file rules included) for every enabled
+// plane. `node_address` is this node's ranktable address (empty: no SAN check on the
+// internode certificate). The first failure names the plane, the file and the reason.
+Status CheckEnabledPlanes(const config::Config& config, const std::string& node_address = "");
+
 }  // namespace mies::certs

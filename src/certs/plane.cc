@@ -137,6 +137,9 @@ class Runner {
     row.subject = SubjectOf(leaf);
     if (auto na = AsnTimeToTimeT(X509_get0_notAfter(leaf))) row.expiry = FormatUtc(*na);
     Add(CheckValidity(file, leaf, now_, o_.expiry_warning));
+    for (size_t i = 1; i < chain_.size(); ++i) {
+      Add(CheckValidity(file, chain_[i].get(), now_, o_.expiry_warning));
+    }
     Add(CheckKeyStrength(file, X509_get0_pubkey(leaf)));
     if (!cas_.empty()) {
       std::vector<X509*> intermediates;

@@ -130,6 +130,25 @@ TEST_F(PlaneChecksTest, CertificateOfAForeignCaIsRefused) {
                  "does not verify as a TLS server: unable to get local issuer certificate");
 }
 
+TEST_F(PlaneChecksTest, IntermediatesInTheCertificateFileCompleteTheChain) {
+  const testing::Pki& pki = SharedPki();
+  EvpPkeyPtr sub_key = testing::GenerateEc("P-384");
+  X509Ptr sub = testing::MintCert({.cn = "mies intermediate CA",
+                                   .key = sub_key.get(),
+                                   .issuer = pki.ca.get(),
+                                   .issuer_key = pki.ca_key.get(),
+                                   .san = "",
+                                   .eku = "",
+                                   .ca = true});
+  X509Ptr leaf = testing::MintCert(
+      {.key = pki.server_key.get(), .issuer = sub.get(), .issuer_key = sub_key.get()});
+  WriteFile(m_.cert_file, testing::CertPem(leaf.get()));
+  ExpectOneError(Run(), m_.cert_file, "unable to get local issuer certificate");
+  WriteFile(m_.cert_file, testing::CertPem(leaf.get()) + testing::CertPem(sub.get()));
+  PlaneReport r = Run();
+  EXPECT_TRUE(r.ok()) << r.FirstError()->Line();
+}
+
 TEST_F(PlaneChecksTest, ServerOnlyCertificateIsRefusedForTheInterNodePlane) {
   m_.plane = Plane::kInterNode;
   ExpectOneError(Run(), m_.cert_file,

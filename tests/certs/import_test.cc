@@ -140,6 +140,23 @@ TEST_F(ImportTest, EncryptedInterNodeKeyBringsItsPasswordFile) {
   EXPECT_TRUE(st.ok()) << st;
 }
 
+TEST_F(ImportTest, DaemonStartupCheckCoversEnabledPlanesOnly) {
+  // httpsEnabled is false in the default config: nothing to check, even with no material.
+  EXPECT_TRUE(CheckEnabledPlanes(config_).ok());
+  config::Config https = MakeHome(home_, [](nlohmann::json& d) {
+    d["ServerConfig"]["httpsEnabled"] = true;
+    d["ServerConfig"]["managementIpAddress"] = d["ServerConfig"]["ipAddress"];
+    d["ServerConfig"]["managementPort"] = d["ServerConfig"]["port"];
+    d["ServerConfig"]["metricsPort"] = d["ServerConfig"]["port"];
+  });
+  EXPECT_EQ(EnabledPlanes(https), std::vector<Plane>{Plane::kService});  // one merged listener
+  Status missing = CheckEnabledPlanes(https);
+  EXPECT_THAT(std::string(missing.message()),
+              HasSubstr("service plane TLS material: error: " + Home("security/ca/ca.pem")));
+  ASSERT_TRUE(ImportPlane(https, req_).status.ok());
+  EXPECT_TRUE(CheckEnabledPlanes(https).ok());
+}
+
 TEST_F(ImportTest, ReimportReplacesReadOnlyFilesAndLeavesNoStagingFiles) {
   ASSERT_TRUE(ImportPlane(config_, req_).status.ok());
   const testing::Pki& pki = SharedPki();
