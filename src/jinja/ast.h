@@ -74,9 +74,9 @@ struct Node {
   Body body;
   Body else_body;
   std::vector<std::string> targets;
-  bool unpack = false;       // targets came as a tuple: "for k, v in ..."
-  std::string attr;          // set ns.attr: targets[0] is the namespace name
-  std::string name;          // macro name
+  bool unpack = false;  // targets came as a tuple: "for k, v in ..."
+  std::string attr;     // set ns.attr: targets[0] is the namespace name
+  std::string name;     // macro name
   std::vector<std::pair<std::string, ExprPtr>> params;  // macro / caller parameters
   std::vector<ExprPtr> values;                          // with-statement values
   bool uses_varargs = false;  // macro body mentions varargs / kwargs / caller

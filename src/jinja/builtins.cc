@@ -47,19 +47,20 @@ struct Params {
     const Value* v = Get(i, name);
     if (!v || v->is_none()) return std::optional<std::string>();
     if (!v->is_string()) {
-      return TypeError(std::string(fn) + "() argument '" + std::string(name) + "' must be str, not " +
-                       v->TypeName());
+      return TypeError(std::string(fn) + "() argument '" + std::string(name) +
+                       "' must be str, not " + v->TypeName());
     }
     return std::optional<std::string>(v->as_string());
   }
   StatusOr<std::string> String(size_t i, std::string_view name) const {
     const Value* v = Get(i, name);
     if (!v) {
-      return TypeError(std::string(fn) + "() missing required argument '" + std::string(name) + "'");
+      return TypeError(std::string(fn) + "() missing required argument '" + std::string(name) +
+                       "'");
     }
     if (!v->is_string()) {
-      return TypeError(std::string(fn) + "() argument '" + std::string(name) + "' must be str, not " +
-                       v->TypeName());
+      return TypeError(std::string(fn) + "() argument '" + std::string(name) +
+                       "' must be str, not " + v->TypeName());
     }
     return v->as_string();
   }
@@ -117,7 +118,8 @@ StatusOr<Value> GetAttributePath(const Value& obj, const std::string& path) {
   size_t start = 0;
   while (true) {
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     bool numeric = !part.empty() && std::all_of(part.begin(), part.end(), ::isdigit);
     if (numeric) {
       MIES_ASSIGN_OR_RETURN(cur, GetItem(cur, Value::Int(std::stoll(part))));
@@ -166,7 +168,8 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
       arg = argv[next++];
     }
     std::string spec;
-    while (i < fmt.size() && std::string_view("-+ #0123456789.").find(fmt[i]) != std::string_view::npos) {
+    while (i < fmt.size() &&
+           std::string_view("-+ #0123456789.").find(fmt[i]) != std::string_view::npos) {
       spec.push_back(fmt[i++]);
     }
     if (i >= fmt.size()) return TypeError("incomplete format");
@@ -190,7 +193,8 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
           return TypeError("%" + std::string(1, conv) + " format: a real number is required, not " +
                            arg.TypeName());
         }
-        auto n = static_cast<long long>(arg.is_float() ? std::trunc(arg.as_double()) : arg.as_int());
+        auto n =
+            static_cast<long long>(arg.is_float() ? std::trunc(arg.as_double()) : arg.as_int());
         std::snprintf(buf, sizeof(buf), ("%" + spec + "lld").c_str(), n);
         out += buf;
         break;
@@ -204,7 +208,8 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
         if (!arg.is_number()) {
           return TypeError("must be real number, not " + arg.TypeName());
         }
-        std::snprintf(buf, sizeof(buf), ("%" + spec + std::string(1, conv)).c_str(), arg.as_double());
+        std::snprintf(buf, sizeof(buf), ("%" + spec + std::string(1, conv)).c_str(),
+                      arg.as_double());
         out += buf;
         break;
       }
@@ -301,7 +306,9 @@ Status ImmutableError(const Value& obj, const std::string& name) {
 
 std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
   const std::string s = obj.as_string();
-  auto method = [&](NativeFunction fn) { return Value::MakeFunction("str." + name, std::move(fn)); };
+  auto method = [&](NativeFunction fn) {
+    return Value::MakeFunction("str." + name, std::move(fn));
+  };
   if (name == "strip" || name == "lstrip" || name == "rstrip") {
     const bool left = name != "rstrip", right = name != "lstrip";
     return method([s, left, right, name](const CallArgs& a) -> StatusOr<Value> {
@@ -346,8 +353,9 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
           return TypeError(name + " first arg must be str or a tuple of str, not " + o.TypeName());
         }
         const std::string& x = o.as_string();
-        bool hit = starts ? s.compare(0, x.size(), x) == 0 && s.size() >= x.size()
-                          : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+        bool hit = starts
+                       ? s.compare(0, x.size(), x) == 0 && s.size() >= x.size()
+                       : s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
         if (hit) return Value::Bool(true);
       }
       return Value::Bool(false);
@@ -462,7 +470,9 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
 }
 
 std::optional<Value> DictMethod(const Value& obj, const std::string& name) {
-  auto method = [&](NativeFunction fn) { return Value::MakeFunction("dict." + name, std::move(fn)); };
+  auto method = [&](NativeFunction fn) {
+    return Value::MakeFunction("dict." + name, std::move(fn));
+  };
   if (name == "get") {
     return method([obj](const CallArgs& a) -> StatusOr<Value> {
       const Value* key = a.Get(0, "key");
@@ -486,17 +496,21 @@ std::optional<Value> DictMethod(const Value& obj, const std::string& name) {
     });
   }
   if (name == "copy") {
-    return method([obj](const CallArgs&) -> StatusOr<Value> { return Value::MakeDict(obj.as_dict()); });
+    return method(
+        [obj](const CallArgs&) -> StatusOr<Value> { return Value::MakeDict(obj.as_dict()); });
   }
   if (name == "update" || name == "pop" || name == "popitem" || name == "setdefault" ||
       name == "clear") {
-    return method([obj, name](const CallArgs&) -> StatusOr<Value> { return ImmutableError(obj, name); });
+    return method(
+        [obj, name](const CallArgs&) -> StatusOr<Value> { return ImmutableError(obj, name); });
   }
   return std::nullopt;
 }
 
 std::optional<Value> ListMethod(const Value& obj, const std::string& name) {
-  auto method = [&](NativeFunction fn) { return Value::MakeFunction("list." + name, std::move(fn)); };
+  auto method = [&](NativeFunction fn) {
+    return Value::MakeFunction("list." + name, std::move(fn));
+  };
   if (name == "index" || name == "count") {
     return method([obj, name](const CallArgs& a) -> StatusOr<Value> {
       const Value* x = a.Get(0, "value");
@@ -514,7 +528,8 @@ std::optional<Value> ListMethod(const Value& obj, const std::string& name) {
   }
   if (name == "append" || name == "extend" || name == "insert" || name == "pop" ||
       name == "remove" || name == "sort" || name == "reverse" || name == "clear") {
-    return method([obj, name](const CallArgs&) -> StatusOr<Value> { return ImmutableError(obj, name); });
+    return method(
+        [obj, name](const CallArgs&) -> StatusOr<Value> { return ImmutableError(obj, name); });
   }
   return std::nullopt;
 }
@@ -589,7 +604,8 @@ std::optional<int64_t> ParseInt(const std::string& text, int base) {
   errno = 0;
   char* end = nullptr;
   long long v = std::strtoll(digits.c_str(), &end, base);
-  if (*end != '\0' || errno == ERANGE || digits[0] == '+' || digits[0] == '-' || std::isspace(digits[0])) {
+  if (*end != '\0' || errno == ERANGE || digits[0] == '+' || digits[0] == '-' ||
+      std::isspace(digits[0])) {
     return std::nullopt;
   }
   return neg ? -v : v;
@@ -681,7 +697,8 @@ StatusOr<std::vector<Value>> SortedValues(std::vector<Value> items, bool reverse
 }
 
 // select/reject/selectattr/rejectattr: args = [attr?] test_name test_args...
-StatusOr<Value> SelectOrReject(const Value& input, const CallArgs& args, bool select, bool by_attr) {
+StatusOr<Value> SelectOrReject(const Value& input, const CallArgs& args, bool select,
+                               bool by_attr) {
   MIES_ASSIGN_OR_RETURN(std::vector<Value> items, IterateImpl(input));
   size_t next = 0;
   std::string attr;
@@ -694,7 +711,8 @@ StatusOr<Value> SelectOrReject(const Value& input, const CallArgs& args, bool se
   if (next < args.positional.size()) {
     test = args.positional[next++].Str();
     if (!IsKnownTest(*test)) return InvalidArgument("unsupported Jinja test '", *test, "'");
-    test_args.positional.assign(args.positional.begin() + static_cast<long>(next), args.positional.end());
+    test_args.positional.assign(args.positional.begin() + static_cast<long>(next),
+                                args.positional.end());
     test_args.keyword = args.keyword;
   }
   std::vector<Value> out;
@@ -800,7 +818,8 @@ StatusOr<Value> IndentFilter(const Value& input, const CallArgs& args) {
 StatusOr<Value> FirstOrLast(const Value& input, bool first) {
   MIES_ASSIGN_OR_RETURN(std::vector<Value> items, IterateImpl(input));
   if (items.empty()) {
-    return Value::Undefined(first ? "No first item, sequence was empty." : "No last item, sequence was empty.");
+    return Value::Undefined(first ? "No first item, sequence was empty."
+                                  : "No last item, sequence was empty.");
   }
   return first ? items.front() : items.back();
 }
@@ -881,7 +900,8 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
          const bool by_value = by && by->is_string() && by->as_string() == "value";
          const bool reverse = p.Bool(2, "reverse", false);
          std::vector<Value> pairs;
-         for (const auto& [k, val] : v.as_dict().items) pairs.push_back(Value::MakeList({k, val}, true));
+         for (const auto& [k, val] : v.as_dict().items)
+           pairs.push_back(Value::MakeList({k, val}, true));
          Value index = Value::Int(by_value ? 1 : 0);
          MIES_ASSIGN_OR_RETURN(auto sorted, SortedValues(pairs, reverse, cs, &index));
          return Value::MakeList(std::move(sorted));
@@ -954,7 +974,8 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
       {"map", MapFilter},
       {"max", [](const Value& v, const CallArgs& a) { return MinMax(v, a, false); }},
       {"min", [](const Value& v, const CallArgs& a) { return MinMax(v, a, true); }},
-      {"reject", [](const Value& v, const CallArgs& a) { return SelectOrReject(v, a, false, false); }},
+      {"reject",
+       [](const Value& v, const CallArgs& a) { return SelectOrReject(v, a, false, false); }},
       {"rejectattr",
        [](const Value& v, const CallArgs& a) { return SelectOrReject(v, a, false, true); }},
       {"replace",
@@ -1000,16 +1021,17 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
        }},
       {"safe",
        [](const Value& v, const CallArgs&) -> StatusOr<Value> { return Value::String(v.Str()); }},
-      {"select", [](const Value& v, const CallArgs& a) { return SelectOrReject(v, a, true, false); }},
+      {"select",
+       [](const Value& v, const CallArgs& a) { return SelectOrReject(v, a, true, false); }},
       {"selectattr",
        [](const Value& v, const CallArgs& a) { return SelectOrReject(v, a, true, true); }},
       {"sort",
        [](const Value& v, const CallArgs& a) -> StatusOr<Value> {
          Params p{a, "sort"};
          MIES_ASSIGN_OR_RETURN(std::vector<Value> items, IterateImpl(v));
-         MIES_ASSIGN_OR_RETURN(auto sorted, SortedValues(std::move(items), p.Bool(0, "reverse", false),
-                                                         p.Bool(1, "case_sensitive", false),
-                                                         p.Get(2, "attribute")));
+         MIES_ASSIGN_OR_RETURN(
+             auto sorted, SortedValues(std::move(items), p.Bool(0, "reverse", false),
+                                       p.Bool(1, "case_sensitive", false), p.Get(2, "attribute")));
          return Value::MakeList(std::move(sorted));
        }},
       {"string",
@@ -1038,12 +1060,14 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
          std::string out;
          bool word_start = true;
          for (char32_t c : u) {
-           const bool sep = c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || py::IsSpace(c);
+           const bool sep =
+               c == '-' || c == '(' || c == '{' || c == '[' || c == '<' || py::IsSpace(c);
            if (sep) {
              py::AppendUtf8(out, c);
              word_start = true;
            } else {
-             py::AppendUtf8(out, word_start ? py::ToUpper(c) : py::ToLower(c));  // jinja uses upper()
+             py::AppendUtf8(out,
+                            word_start ? py::ToUpper(c) : py::ToLower(c));  // jinja uses upper()
              word_start = false;
            }
          }
@@ -1068,7 +1092,8 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
              MIES_ASSIGN_OR_RETURN(key, GetAttributePath(item, attr->Str()));
            }
            key = SortKey(key, cs);
-           bool dup = std::any_of(seen.begin(), seen.end(), [&](const Value& s) { return Equals(s, key); });
+           bool dup = std::any_of(seen.begin(), seen.end(),
+                                  [&](const Value& s) { return Equals(s, key); });
            if (!dup) {
              seen.push_back(key);
              out.push_back(item);
@@ -1122,8 +1147,10 @@ StatusOr<bool> CompareTest(const Value& v, const CallArgs& a, std::string_view o
 const std::map<std::string, TestFn, std::less<>>& Tests() {
   static const auto* tests = new std::map<std::string, TestFn, std::less<>>{
       {"boolean", [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_bool(); }},
-      {"callable", [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_function(); }},
-      {"defined", [](const Value& v, const CallArgs&) -> StatusOr<bool> { return !v.is_undefined(); }},
+      {"callable",
+       [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_function(); }},
+      {"defined",
+       [](const Value& v, const CallArgs&) -> StatusOr<bool> { return !v.is_undefined(); }},
       {"divisibleby",
        [](const Value& v, const CallArgs& a) -> StatusOr<bool> {
          const Value* n = a.Get(0, "num");
@@ -1139,7 +1166,9 @@ const std::map<std::string, TestFn, std::less<>>& Tests() {
          return !r.Truthy();
        }},
       {"false",
-       [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_bool() && !v.as_bool(); }},
+       [](const Value& v, const CallArgs&) -> StatusOr<bool> {
+         return v.is_bool() && !v.as_bool();
+       }},
       {"float", [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_float(); }},
       {"ge", [](const Value& v, const CallArgs& a) { return CompareTest(v, a, ">="); }},
       {"gt", [](const Value& v, const CallArgs& a) { return CompareTest(v, a, ">"); }},
@@ -1187,8 +1216,11 @@ const std::map<std::string, TestFn, std::less<>>& Tests() {
        }},
       {"string", [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_string(); }},
       {"true",
-       [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_bool() && v.as_bool(); }},
-      {"undefined", [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_undefined(); }},
+       [](const Value& v, const CallArgs&) -> StatusOr<bool> {
+         return v.is_bool() && v.as_bool();
+       }},
+      {"undefined",
+       [](const Value& v, const CallArgs&) -> StatusOr<bool> { return v.is_undefined(); }},
       {"upper",
        [](const Value& v, const CallArgs&) -> StatusOr<bool> {
          Value s = Value::String(v.Str());
@@ -1239,13 +1271,15 @@ bool IsKnownTest(std::string_view name) { return Tests().count(CanonicalTest(nam
 
 StatusOr<Value> ApplyFilter(std::string_view name, const Value& input, const CallArgs& args) {
   auto it = Filters().find(CanonicalFilter(name));
-  if (it == Filters().end()) return InvalidArgument("unsupported Jinja filter '", std::string(name), "'");
+  if (it == Filters().end())
+    return InvalidArgument("unsupported Jinja filter '", std::string(name), "'");
   return it->second(input, args);
 }
 
 StatusOr<bool> ApplyTest(std::string_view name, const Value& input, const CallArgs& args) {
   auto it = Tests().find(CanonicalTest(name));
-  if (it == Tests().end()) return InvalidArgument("unsupported Jinja test '", std::string(name), "'");
+  if (it == Tests().end())
+    return InvalidArgument("unsupported Jinja test '", std::string(name), "'");
   return it->second(input, args);
 }
 
@@ -1474,7 +1508,9 @@ Status RaisedError(std::string_view message) {
   return s;
 }
 
-bool IsRaisedError(const Status& status) { return status.GetPayload(std::string(kRaisedPayload)).has_value(); }
+bool IsRaisedError(const Status& status) {
+  return status.GetPayload(std::string(kRaisedPayload)).has_value();
+}
 
 std::vector<std::pair<std::string, Value>> MakeGlobals() {
   std::vector<std::pair<std::string, Value>> g;
@@ -1483,24 +1519,26 @@ std::vector<std::pair<std::string, Value>> MakeGlobals() {
                    const Value* m = a.Get(0, "message");
                    return RaisedError(m ? m->Str() : "");
                  }));
-  g.emplace_back("strftime_now",
-                 Value::MakeFunction("strftime_now", [](const CallArgs& a) -> StatusOr<Value> {
-                   MIES_ASSIGN_OR_RETURN(std::string fmt, (Params{a, "strftime_now"}.String(0, "format")));
-                   // transformers uses datetime.now(): local time.
-                   std::time_t now = std::time(nullptr);
-                   std::tm tm{};
-                   localtime_r(&now, &tm);
-                   char buf[512];
-                   size_t n = std::strftime(buf, sizeof(buf), fmt.c_str(), &tm);
-                   if (n == 0 && !fmt.empty()) {
-                     return InvalidArgument("strftime_now: format '", fmt, "' produced no output");
-                   }
-                   return Value::String(std::string(buf, n));
-                 }));
-  g.emplace_back("namespace", Value::MakeFunction("namespace", [](const CallArgs& a) -> StatusOr<Value> {
+  g.emplace_back(
+      "strftime_now", Value::MakeFunction("strftime_now", [](const CallArgs& a) -> StatusOr<Value> {
+        MIES_ASSIGN_OR_RETURN(std::string fmt, (Params{a, "strftime_now"}.String(0, "format")));
+        // transformers uses datetime.now(): local time.
+        std::time_t now = std::time(nullptr);
+        std::tm tm{};
+        localtime_r(&now, &tm);
+        char buf[512];
+        size_t n = std::strftime(buf, sizeof(buf), fmt.c_str(), &tm);
+        if (n == 0 && !fmt.empty()) {
+          return InvalidArgument("strftime_now: format '", fmt, "' produced no output");
+        }
+        return Value::String(std::string(buf, n));
+      }));
+  g.emplace_back("namespace",
+                 Value::MakeFunction("namespace", [](const CallArgs& a) -> StatusOr<Value> {
                    Dict d;
                    for (const Value& p : a.positional) {
-                     if (!p.is_dict()) return TypeError("namespace() positional argument must be a dict");
+                     if (!p.is_dict())
+                       return TypeError("namespace() positional argument must be a dict");
                      for (const auto& [k, v] : p.as_dict().items) d.Set(k, v);
                    }
                    for (const auto& [k, v] : a.keyword) d.Set(Value::String(k), v);
@@ -1509,35 +1547,44 @@ std::vector<std::pair<std::string, Value>> MakeGlobals() {
   g.emplace_back("dict", Value::MakeFunction("dict", [](const CallArgs& a) -> StatusOr<Value> {
                    Dict d;
                    for (const Value& p : a.positional) {
-                     if (!p.is_dict()) return TypeError("dict() positional argument must be a dict");
+                     if (!p.is_dict())
+                       return TypeError("dict() positional argument must be a dict");
                      for (const auto& [k, v] : p.as_dict().items) d.Set(k, v);
                    }
                    for (const auto& [k, v] : a.keyword) d.Set(Value::String(k), v);
                    return Value::MakeDict(std::move(d));
                  }));
-  g.emplace_back("range", Value::MakeFunction("range", [](const CallArgs& a) -> StatusOr<Value> {
-                   std::vector<int64_t> n;
-                   for (const Value& p : a.positional) {
-                     if (!(p.is_int() || p.is_bool())) {
-                       return TypeError("'" + p.TypeName() + "' object cannot be interpreted as an integer");
-                     }
-                     n.push_back(p.as_int());
-                   }
-                   if (n.empty() || n.size() > 3) return TypeError("range expected 1 to 3 arguments");
-                   int64_t start = n.size() == 1 ? 0 : n[0];
-                   int64_t stop = n.size() == 1 ? n[0] : n[1];
-                   int64_t step = n.size() == 3 ? n[2] : 1;
-                   if (step == 0) return TypeError("range() arg 3 must not be zero");
-                   // The sandbox caps ranges (MAX_RANGE = 100000) so templates cannot exhaust memory.
-                   std::vector<Value> out;
-                   for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
-                     if (out.size() >= 100000) {
-                       return InvalidArgument("Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
-                     }
-                     out.push_back(Value::Int(i));
-                   }
-                   return Value::MakeList(std::move(out));
-                 }));
+  g.emplace_back(
+      "range", Value::MakeFunction("range", [](const CallArgs& a) -> StatusOr<Value> {
+        std::vector<int64_t> n;
+        for (const Value& p : a.positional) {
+          if (!(p.is_int() || p.is_bool())) {
+            return TypeError("'" + p.TypeName() + "' object cannot be interpreted as an integer");
+          }
+          n.push_back(p.as_int());
+        }
+        if (n.empty() || n.size() > 3) return TypeError("range expected 1 to 3 arguments");
+        int64_t start = n.size() == 1 ? 0 : n[0];
+        int64_t stop = n.size() == 1 ? n[0] : n[1];
+        int64_t step = n.size() == 3 ? n[2] : 1;
+        if (step == 0) return TypeError("range() arg 3 must not be zero");
+        // The sandbox caps ranges (MAX_RANGE = 100000) so templates cannot exhaust memory.
+        const __int128 span =
+            step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+        const __int128 count = span <= 0 ? 0
+                                         : (span + (step > 0 ? step : -step) - 1) /
+                                               (step > 0 ? step : -static_cast<__int128>(step));
+        if (count > 100000) {
+          return InvalidArgument(
+              "Range too big. The sandbox blocks ranges larger than MAX_RANGE (100000).");
+        }
+        std::vector<Value> out;
+        out.reserve(static_cast<size_t>(count));
+        for (__int128 k = 0; k < count; ++k) {
+          out.push_back(Value::Int(static_cast<int64_t>(start + k * step)));
+        }
+        return Value::MakeList(std::move(out));
+      }));
   return g;
 }
 

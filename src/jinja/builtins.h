@@ -20,7 +20,8 @@ StatusOr<bool> ApplyTest(std::string_view name, const Value& input, const CallAr
 // jinja's sandboxed getattr (obj.name) and getitem (obj[key]) with its Undefined results.
 StatusOr<Value> GetAttr(const Value& obj, const std::string& name);
 StatusOr<Value> GetItem(const Value& obj, const Value& key);
-StatusOr<Value> GetSlice(const Value& obj, const Value& start, const Value& stop, const Value& step);
+StatusOr<Value> GetSlice(const Value& obj, const Value& start, const Value& stop,
+                         const Value& step);
 
 // Python iter(): list items, dict keys, string characters; Undefined iterates as empty.
 StatusOr<std::vector<Value>> Iterate(const Value& v);

@@ -13,18 +13,29 @@ constexpr const char* kSpecialTokenKeys[] = {"bos_token", "eos_token", "unk_toke
                                              "pad_token", "cls_token", "mask_token"};
 
 // A special token is written either as a string or as a serialized AddedToken object.
-std::optional<std::string> TokenContent(const nlohmann::ordered_json& v) {
-  if (v.is_string()) return v.get<std::string>();
+template <typename Json>
+std::optional<std::string> TokenContent(const Json& v) {
+  if (v.is_string()) return v.template get<std::string>();
   if (v.is_object() && v.contains("content") && v["content"].is_string()) {
-    return v["content"].get<std::string>();
+    return v["content"].template get<std::string>();
   }
   return std::nullopt;
 }
 
 }  // namespace
 
+StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfig(const nlohmann::json& config) {
+  return FromConfigImpl(config);
+}
+
 StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfig(const nlohmann::ordered_json& config) {
-  if (!config.is_object()) return InvalidArgument("tokenizer_config.json: top level must be an object");
+  return FromConfigImpl(config);
+}
+
+template <typename Json>
+StatusOr<ChatTemplate> ChatTemplate::FromConfigImpl(const Json& config) {
+  if (!config.is_object())
+    return InvalidArgument("tokenizer_config.json: top level must be an object");
   ChatTemplate ct;
   for (const char* key : kSpecialTokenKeys) {
     if (!config.contains(key) || config[key].is_null()) continue;
@@ -41,7 +52,7 @@ StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfig(const nlohmann::ordered
   const auto& tmpl = config["chat_template"];
   std::vector<std::pair<std::string, std::string>> sources;
   if (tmpl.is_string()) {
-    sources.emplace_back("default", tmpl.get<std::string>());
+    sources.emplace_back("default", tmpl.template get<std::string>());
   } else if (tmpl.is_array()) {
     for (size_t i = 0; i < tmpl.size(); ++i) {
       const auto& e = tmpl[i];
@@ -50,12 +61,14 @@ StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfig(const nlohmann::ordered
         return InvalidArgument("tokenizer_config.json: chat_template[", i,
                                "] must be an object with string 'name' and 'template'");
       }
-      sources.emplace_back(e["name"].get<std::string>(), e["template"].get<std::string>());
+      sources.emplace_back(e["name"].template get<std::string>(),
+                           e["template"].template get<std::string>());
     }
   } else {
-    return InvalidArgument("tokenizer_config.json: 'chat_template' must be a string or a list of "
-                           "{name, template}, got ",
-                           tmpl.type_name());
+    return InvalidArgument(
+        "tokenizer_config.json: 'chat_template' must be a string or a list of "
+        "{name, template}, got ",
+        tmpl.type_name());
   }
   for (auto& [name, source] : sources) {
     auto parsed = Template::Parse(source);
@@ -72,7 +85,9 @@ StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfigFile(const std::string& 
   if (!in) return NotFound("cannot open tokenizer config '", path, "'");
   std::stringstream buf;
   buf << in.rdbuf();
-  auto config = nlohmann::ordered_json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
+  // Key order does not matter here, and ordered_json's linear key lookup makes the large
+  // added_tokens_decoder maps of some configs (Gemma: 1 MB) quadratic to parse.
+  auto config = nlohmann::json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded()) return InvalidArgument("'", path, "' is not valid JSON");
   auto ct = FromTokenizerConfig(config);
   if (!ct.ok()) return Status(ct.status().code(), absl::StrCat(path, ": ", ct.status().message()));
@@ -105,7 +120,8 @@ StatusOr<std::string> ChatTemplate::Render(const ChatRenderRequest& r) const {
         "continue_final_message to continue the last message, add_generation_prompt to start a "
         "new assistant turn");
   }
-  if (!r.extra_context.is_object()) return InvalidArgument("extra template context must be an object");
+  if (!r.extra_context.is_object())
+    return InvalidArgument("extra template context must be an object");
 
   const bool has_tools = r.tools && !r.tools->is_null();
   const Template* chosen = nullptr;
@@ -144,31 +160,34 @@ StatusOr<std::string> ChatTemplate::Render(const ChatRenderRequest& r) const {
   MIES_ASSIGN_OR_RETURN(std::string rendered, chosen->Render(ctx));
 
   if (r.continue_final_message) {
-    if (r.messages.empty()) return InvalidArgument("continue_final_message needs at least one message");
+    if (r.messages.empty())
+      return InvalidArgument("continue_final_message needs at least one message");
     const auto& last = r.messages.back();
     std::optional<std::string> final_text;
     if (last.is_object() && last.contains("content")) {
       const auto& c = last["content"];
       if (c.is_string()) {
-        final_text = c.get<std::string>();
+        final_text = c.template get<std::string>();
       } else if (c.is_array()) {
         for (auto it = c.rbegin(); it != c.rend(); ++it) {
           if (it->is_object() && it->contains("text") && (*it)["text"].is_string()) {
-            final_text = (*it)["text"].get<std::string>();
+            final_text = (*it)["text"].template get<std::string>();
             break;
           }
         }
       }
     }
     if (!final_text) {
-      return InvalidArgument("continue_final_message is set but the final message has no text to continue");
+      return InvalidArgument(
+          "continue_final_message is set but the final message has no text to continue");
     }
     const std::string stripped = py::Strip(*final_text, std::nullopt, true, true);
     const std::string lstripped = py::Strip(*final_text, std::nullopt, true, false);
     size_t loc = rendered.rfind(stripped);
     if (loc == std::string::npos) {
       return InvalidArgument(
-          "continue_final_message is set but the final message does not appear in the rendered chat");
+          "continue_final_message is set but the final message does not appear in the rendered "
+          "chat");
     }
     // As transformers: keep the message's own trailing whitespace if the template kept it.
     if (lstripped == *final_text && rendered.compare(loc, lstripped.size(), *final_text) == 0) {

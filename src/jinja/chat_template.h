@@ -33,15 +33,18 @@ struct ChatRenderRequest {
   std::string template_name;
 };
 
+// Thread-safe for concurrent Render() calls: rendering only reads the parsed templates.
 class ChatTemplate {
  public:
   // `config` is a parsed tokenizer_config.json. Its chat_template is a string or a list of
   // {"name", "template"}; every template is parsed now, so unsupported constructs fail here.
+  static StatusOr<ChatTemplate> FromTokenizerConfig(const nlohmann::json& config);
   static StatusOr<ChatTemplate> FromTokenizerConfig(const nlohmann::ordered_json& config);
   static StatusOr<ChatTemplate> FromTokenizerConfigFile(const std::string& path);
   // A single template; `special_tokens` become variables (bos_token, eos_token, ...).
   static StatusOr<ChatTemplate> FromString(
-      std::string_view source, std::vector<std::pair<std::string, std::string>> special_tokens = {});
+      std::string_view source,
+      std::vector<std::pair<std::string, std::string>> special_tokens = {});
 
   StatusOr<std::string> Render(const ChatRenderRequest& request) const;
 
@@ -52,6 +55,8 @@ class ChatTemplate {
 
  private:
   ChatTemplate() = default;
+  template <typename Json>
+  static StatusOr<ChatTemplate> FromConfigImpl(const Json& config);
 
   std::map<std::string, Template> templates_;
   std::vector<std::pair<std::string, std::string>> special_tokens_;

@@ -130,8 +130,8 @@ Status DecodeStringLiteral(std::string_view body, int line, std::string* out) {
         auto cp = static_cast<char32_t>(std::strtoul(hex.c_str(), nullptr, 16));
         if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
           return InvalidArgument("template line ", line,
-                                 ": escape names no valid Unicode scalar value: \\", std::string(1, e),
-                                 hex);
+                                 ": escape names no valid Unicode scalar value: \\",
+                                 std::string(1, e), hex);
         }
         py::AppendUtf8(*out, cp);
         i += len;
@@ -168,9 +168,10 @@ class Lexer {
         break;
       }
       const char kind = src_[start + 1];
-      const char mod = (start + 2 < src_.size() && (src_[start + 2] == '-' || src_[start + 2] == '+'))
-                           ? src_[start + 2]
-                           : 0;
+      const char mod =
+          (start + 2 < src_.size() && (src_[start + 2] == '-' || src_[start + 2] == '+'))
+              ? src_[start + 2]
+              : 0;
       std::string data = src_.substr(pos_, start - pos_);
       const int data_newlines = CountNewlines(data);
       if (mod == '-') {
@@ -363,8 +364,8 @@ class Lexer {
     auto digits = [&](size_t p) {
       // \d+(_\d+)*
       if (p >= src_.size() || !IsDigit(src_[p])) return p;
-      while (p < src_.size() && (IsDigit(src_[p]) || (src_[p] == '_' && p + 1 < src_.size() &&
-                                                      IsDigit(src_[p + 1])))) {
+      while (p < src_.size() && (IsDigit(src_[p]) ||
+                                 (src_[p] == '_' && p + 1 < src_.size() && IsDigit(src_[p + 1])))) {
         ++p;
       }
       return p;
@@ -375,7 +376,8 @@ class Lexer {
       int base = std::tolower(src_[p + 1]) == 'x' ? 16 : (std::tolower(src_[p + 1]) == 'o' ? 8 : 2);
       size_t e = p + 2;
       std::string clean;
-      while (e < src_.size() && (std::isxdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) {
+      while (e < src_.size() &&
+             (std::isxdigit(static_cast<unsigned char>(src_[e])) || src_[e] == '_')) {
         if (src_[e] != '_') clean.push_back(src_[e]);
         ++e;
       }

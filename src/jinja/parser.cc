@@ -32,8 +32,8 @@ NodePtr MakeNode(Node::Kind kind, int line) {
 // Tags jinja2 knows but chat templates have no use for; named in the error so the user knows
 // the template needs a feature this interpreter leaves out.
 const std::set<std::string_view> kUnsupportedTags = {
-    "extends", "block",    "include", "import", "from",  "autoescape", "do",
-    "trans",   "pluralize", "print",  "debug",  "endblock", "endtrans"};
+    "extends", "block",     "include", "import", "from",     "autoescape", "do",
+    "trans",   "pluralize", "print",   "debug",  "endblock", "endtrans"};
 
 class Parser {
  public:
@@ -48,9 +48,7 @@ class Parser {
 
  private:
   const Token& Cur() const { return toks_[pos_]; }
-  const Token& Peek(size_t k = 1) const {
-    return toks_[std::min(pos_ + k, toks_.size() - 1)];
-  }
+  const Token& Peek(size_t k = 1) const { return toks_[std::min(pos_ + k, toks_.size() - 1)]; }
   bool AtOp(std::string_view op) const {
     return Cur().kind == TokenKind::kOperator && Cur().text == op;
   }
@@ -84,7 +82,8 @@ class Parser {
     return InvalidArgument("template line ", t.line, ": ", std::string(msg));
   }
   Status Unexpected(std::string_view expected) const {
-    return Error(Cur(), std::string("expected ") + std::string(expected) + ", got " + Describe(Cur()));
+    return Error(Cur(),
+                 std::string("expected ") + std::string(expected) + ", got " + Describe(Cur()));
   }
   Status ExpectOp(std::string_view op) {
     if (!AtOp(op)) return Unexpected("'" + std::string(op) + "'");
@@ -617,7 +616,8 @@ class Parser {
     }
     if (t.kind == TokenKind::kInt || t.kind == TokenKind::kFloat) {
       auto e = MakeExpr(Expr::Kind::kLiteral, line);
-      e->literal = t.kind == TokenKind::kInt ? Value::Int(t.int_value) : Value::Float(t.float_value);
+      e->literal =
+          t.kind == TokenKind::kInt ? Value::Int(t.int_value) : Value::Float(t.float_value);
       Advance();
       return e;
     }

@@ -77,8 +77,8 @@ size_t CodePointCount(std::string_view s) {
 
 bool IsSpace(char32_t c) {
   return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202F || c == 0x205F || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
+         c == 0x205F || c == 0x3000;
 }
 
 bool IsPrintable(char32_t c) {
@@ -169,16 +169,18 @@ char32_t ToTitle(char32_t c) {
   if (c >= 0x1F1 && c <= 0x1F3) return 0x1F2;
   return ToUpper(c);
 }
-bool IsUpper(char32_t c) { return LowerOf(c) != 0 && c != 0x1C5 && c != 0x1C8 && c != 0x1CB && c != 0x1F2; }
+bool IsUpper(char32_t c) {
+  return LowerOf(c) != 0 && c != 0x1C5 && c != 0x1C8 && c != 0x1CB && c != 0x1F2;
+}
 bool IsLower(char32_t c) { return UpperOf(c) != 0 || c == 0xDF; }
 bool IsAlpha(char32_t c) {
   if (c < 0x80) return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
   if (IsUpper(c) || IsLower(c) || c == 0xAA || c == 0xBA) return true;
   // Letters of scripts without case (CJK, kana, Hangul, Arabic, Hebrew, Indic, Thai).
-  return (c >= 0x5D0 && c <= 0x5EA) || (c >= 0x620 && c <= 0x64A) ||
-         (c >= 0x904 && c <= 0x939) || (c >= 0xE01 && c <= 0xE30) ||
-         (c >= 0x3041 && c <= 0x3096) || (c >= 0x30A1 && c <= 0x30FA) ||
-         (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xAC00 && c <= 0xD7A3);
+  return (c >= 0x5D0 && c <= 0x5EA) || (c >= 0x620 && c <= 0x64A) || (c >= 0x904 && c <= 0x939) ||
+         (c >= 0xE01 && c <= 0xE30) || (c >= 0x3041 && c <= 0x3096) ||
+         (c >= 0x30A1 && c <= 0x30FA) || (c >= 0x4E00 && c <= 0x9FFF) ||
+         (c >= 0xAC00 && c <= 0xD7A3);
 }
 bool IsDigit(char32_t c) {
   return (c >= '0' && c <= '9') || (c >= 0x660 && c <= 0x669) || (c >= 0x6F0 && c <= 0x6F9) ||
@@ -350,8 +352,7 @@ std::vector<std::string> SplitLines(std::string_view s, bool keepends) {
       continue;
     }
     size_t eol = i + ((c == '\r' && i + 1 < u.size() && u[i + 1] == '\n') ? 2 : 1);
-    lines.push_back(
-        Encode(std::u32string_view(u).substr(start, (keepends ? eol : i) - start)));
+    lines.push_back(Encode(std::u32string_view(u).substr(start, (keepends ? eol : i) - start)));
     start = i = eol;
   }
   if (start < u.size()) lines.push_back(Encode(std::u32string_view(u).substr(start)));
@@ -391,7 +392,8 @@ std::string Replace(std::string_view s, std::string_view old_sub, std::string_vi
 int64_t Count(std::string_view s, std::string_view sub) {
   if (sub.empty()) return static_cast<int64_t>(CodePointCount(s)) + 1;
   int64_t n = 0;
-  for (size_t pos = s.find(sub); pos != std::string_view::npos; pos = s.find(sub, pos + sub.size())) {
+  for (size_t pos = s.find(sub); pos != std::string_view::npos;
+       pos = s.find(sub, pos + sub.size())) {
     ++n;
   }
   return n;

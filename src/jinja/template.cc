@@ -194,7 +194,9 @@ class Interpreter {
     for (int64_t i = 0; i < length; ++i) {
       ScopePtr iter = Child(scope);
       Dict loop;
-      auto set = [&](const char* k, Value v) { loop.items.emplace_back(Value::String(k), std::move(v)); };
+      auto set = [&](const char* k, Value v) {
+        loop.items.emplace_back(Value::String(k), std::move(v));
+      };
       set("index", Value::Int(i + 1));
       set("index0", Value::Int(i));
       set("revindex", Value::Int(length - i));
@@ -231,7 +233,9 @@ class Interpreter {
     const Body* macro_body = &body;
     const bool is_caller = name == "caller" && n.kind == Node::Kind::kCallBlock;
     return Value::MakeFunction(
-        name, [this, weak, node, param_list, macro_body, name, is_caller](const CallArgs& a) -> StatusOr<Value> {
+        name,
+        [this, weak, node, param_list, macro_body, name,
+         is_caller](const CallArgs& a) -> StatusOr<Value> {
           ScopePtr defining = weak.lock();
           if (!defining) return InvalidArgument("macro '", name, "' called after its scope ended");
           if (++depth_ > kMaxCallDepth) {
@@ -355,7 +359,8 @@ class Interpreter {
         for (size_t i = 0; i + 1 < e.children.size(); i += 2) {
           MIES_ASSIGN_OR_RETURN(Value k, Eval(*e.children[i], scope));
           MIES_ASSIGN_OR_RETURN(Value v, Eval(*e.children[i + 1], scope));
-          if (k.is_list() && !k.as_list().is_tuple) return InvalidArgument("unhashable type: 'list'");
+          if (k.is_list() && !k.as_list().is_tuple)
+            return InvalidArgument("unhashable type: 'list'");
           if (k.is_dict()) return InvalidArgument("unhashable type: 'dict'");
           d.Set(std::move(k), std::move(v));
         }

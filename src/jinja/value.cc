@@ -166,7 +166,8 @@ std::string FloatRepr(double d) {
     if (exp >= 0) {
       std::string int_part = digits.substr(0, std::min<size_t>(digits.size(), exp + 1));
       while (int_part.size() < static_cast<size_t>(exp + 1)) int_part.push_back('0');
-      std::string frac = digits.size() > static_cast<size_t>(exp + 1) ? digits.substr(exp + 1) : "0";
+      std::string frac =
+          digits.size() > static_cast<size_t>(exp + 1) ? digits.substr(exp + 1) : "0";
       out += int_part + "." + frac;
     } else {
       out += "0." + std::string(-exp - 1, '0') + digits;
@@ -321,8 +322,8 @@ StatusOr<int> Compare(const Value& a, const Value& b, std::string_view op) {
     }
     return x.size() < y.size() ? -1 : (x.size() > y.size() ? 1 : 0);
   }
-  return InvalidArgument("'", std::string(op), "' not supported between instances of '", a.TypeName(),
-                         "' and '", b.TypeName(), "'");
+  return InvalidArgument("'", std::string(op), "' not supported between instances of '",
+                         a.TypeName(), "' and '", b.TypeName(), "'");
 }
 
 namespace {

@@ -51,7 +51,18 @@ struct Function {
 
 class Value {
  public:
-  enum class Type { kUndefined, kNone, kBool, kInt, kFloat, kString, kList, kDict, kNamespace, kFunction };
+  enum class Type {
+    kUndefined,
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kString,
+    kList,
+    kDict,
+    kNamespace,
+    kFunction
+  };
 
   Value() = default;  // Undefined
   static Value Undefined(std::string message = "") {
@@ -111,7 +122,9 @@ class Value {
   bool is_int() const { return type_ == Type::kInt; }
   bool is_float() const { return type_ == Type::kFloat; }
   // Python's numbers.Number: bool is an int subclass.
-  bool is_number() const { return type_ == Type::kInt || type_ == Type::kFloat || type_ == Type::kBool; }
+  bool is_number() const {
+    return type_ == Type::kInt || type_ == Type::kFloat || type_ == Type::kBool;
+  }
   bool is_string() const { return type_ == Type::kString; }
   bool is_list() const { return type_ == Type::kList; }
   bool is_dict() const { return type_ == Type::kDict; }

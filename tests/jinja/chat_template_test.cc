@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <thread>
 
 #include "fixture_util.h"
 #include "jinja/builtins.h"
@@ -37,10 +38,11 @@ TEST(ChatTemplate, RendersLikeTransformersOnAllFixtureConversations) {
   int rendered = 0, errors = 0;
   for (const auto& c : cases) {
     const std::string ref = c["config"].get<std::string>();
-    SCOPED_TRACE(ref + " / " + c["conversation"].get<std::string>() +
-                 " / tools=" + (c["tools"].is_null() ? "no" : "yes") +
-                 " / add_generation_prompt=" + (c["add_generation_prompt"].get<bool>() ? "1" : "0") +
-                 " / extra=" + c["extra"].dump());
+    SCOPED_TRACE(
+        ref + " / " + c["conversation"].get<std::string>() +
+        " / tools=" + (c["tools"].is_null() ? "no" : "yes") +
+        " / documents=" + (c["documents"].is_null() ? "no" : "yes") + " / add_generation_prompt=" +
+        (c["add_generation_prompt"].get<bool>() ? "1" : "0") + " / extra=" + c["extra"].dump());
     auto it = templates.find(ref);
     if (it == templates.end()) {
       auto loaded = ChatTemplate::FromTokenizerConfigFile(ConfigPath(ref));
@@ -51,6 +53,7 @@ TEST(ChatTemplate, RendersLikeTransformersOnAllFixtureConversations) {
     req.messages = c["messages"];
     req.add_generation_prompt = c["add_generation_prompt"].get<bool>();
     if (!c["tools"].is_null()) req.tools = c["tools"];
+    if (!c["documents"].is_null()) req.documents = c["documents"];
     req.extra_context = c["extra"];
     auto out = it->second.Render(req);
     if (c.contains("expected")) {
@@ -70,7 +73,8 @@ TEST(ChatTemplate, RendersLikeTransformersOnAllFixtureConversations) {
 }
 
 TEST(ChatTemplate, ConfigWithoutChatTemplateIsNotFound) {
-  auto ct = ChatTemplate::FromTokenizerConfigFile(SharedPath("tokenizers/gpt4o/tokenizer_config.json"));
+  auto ct =
+      ChatTemplate::FromTokenizerConfigFile(SharedPath("tokenizers/gpt4o/tokenizer_config.json"));
   ASSERT_FALSE(ct.ok());
   EXPECT_EQ(ct.status().code(), absl::StatusCode::kNotFound);
   EXPECT_TRUE(Contains(ct.status().message(), "chat_template"));
@@ -88,7 +92,8 @@ TEST(ChatTemplate, NamedListPicksToolUseOnlyWhenToolsAreGiven) {
   req.tools = ordered_json::parse(R"([{"type": "function", "function": {"name": "f"}}])");
   auto with_tools = ct->Render(req);
   ASSERT_TRUE(with_tools.ok());
-  EXPECT_TRUE(Contains(*with_tools, "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"f\"}}"));
+  EXPECT_TRUE(
+      Contains(*with_tools, "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"f\"}}"));
   req.template_name = "default";
   auto forced = ct->Render(req);
   ASSERT_TRUE(forced.ok());
@@ -121,7 +126,8 @@ TEST(ChatTemplate, BadConfigsAreClearErrors) {
 TEST(ChatTemplate, SpecialTokensComeFromStringsAndAddedTokenObjects) {
   auto ct = ChatTemplate::FromTokenizerConfigFile(FixturePath("configs/llama2.json"));
   ASSERT_TRUE(ct.ok()) << ct.status().message();
-  std::map<std::string, std::string> tokens(ct->special_tokens().begin(), ct->special_tokens().end());
+  std::map<std::string, std::string> tokens(ct->special_tokens().begin(),
+                                            ct->special_tokens().end());
   EXPECT_EQ(tokens["bos_token"], "<s>");
   EXPECT_EQ(tokens["eos_token"], "</s>");
   EXPECT_EQ(tokens["unk_token"], "<unk>");
@@ -171,14 +177,54 @@ TEST(ChatTemplate, RequestShapeIsValidated) {
 }
 
 TEST(ChatTemplate, RaisedTemplateErrorReachesCaller) {
-  auto ct = ChatTemplate::FromTokenizerConfigFile(SharedPath("tokenizers/gemma3/tokenizer_config.json"));
+  auto ct =
+      ChatTemplate::FromTokenizerConfigFile(SharedPath("tokenizers/gemma3/tokenizer_config.json"));
   ASSERT_TRUE(ct.ok()) << ct.status().message();
   ChatRenderRequest req;
   req.messages = ordered_json::parse(R"([{"role": "assistant", "content": "first"}])");
   auto out = ct->Render(req);
   ASSERT_FALSE(out.ok());
   EXPECT_TRUE(IsRaisedError(out.status()));
-  EXPECT_EQ(out.status().message(), "Conversation roles must alternate user/assistant/user/assistant/...");
+  EXPECT_EQ(out.status().message(),
+            "Conversation roles must alternate user/assistant/user/assistant/...");
+}
+
+TEST(ChatTemplate, GenerationTagOfTransformersRendersItsBody) {
+  // transformers' AssistantTracker adds {% generation %} to mark assistant text for masks.
+  auto ct = ChatTemplate::FromString(
+      "{% for m in messages %}{% if m.role == 'assistant' %}{% generation %}<a>{{ m.content }}"
+      "{% endgeneration %}{% else %}<u>{{ m.content }}{% endif %}{% endfor %}");
+  ASSERT_TRUE(ct.ok()) << ct.status().message();
+  ChatRenderRequest req;
+  req.messages = ordered_json::parse(
+      R"([{"role": "user", "content": "q"}, {"role": "assistant", "content": "r"}])");
+  auto out = ct->Render(req);
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(*out, "<u>q<a>r");
+}
+
+TEST(ChatTemplate, ConcurrentRendersOfOneTemplateAgree) {
+  auto ct = ChatTemplate::FromTokenizerConfigFile(FixturePath("configs/qwen2.5.json"));
+  ASSERT_TRUE(ct.ok());
+  ChatRenderRequest req;
+  req.messages = ordered_json::parse(
+      R"([{"role": "system", "content": "s"}, {"role": "user", "content": "u"}])");
+  req.add_generation_prompt = true;
+  req.tools = ordered_json::parse(R"([{"type": "function", "function": {"name": "f"}}])");
+  auto expected = ct->Render(req);
+  ASSERT_TRUE(expected.ok());
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto out = ct->Render(req);
+        if (!out.ok() || *out != *expected) ++mismatches[t];
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ fixtures/chat_cases.json (real chat templates over conversations). Run from anyw
     /usr/bin/python3 tests/jinja/gen_fixtures.py [--shared /work/shared]
 """
 import argparse
+import itertools
 import json
 import os
 import random
@@ -342,6 +343,8 @@ SEARCH_TOOL = {
     },
 }
 
+DOCUMENTS = [{"title": "Doc A", "text": " alpha \n"}, {"text": "beta — β"}]
+
 CONVERSATIONS = {
     "single_user": [{"role": "user", "content": "Hello!"}],
     "system_user": [
@@ -504,22 +507,22 @@ def chat_cases(shared):
             uses_tools = any("tool_calls" in m or m["role"] == "tool" for m in messages)
             tool_options = ([[WEATHER_TOOL, TIME_TOOL]] if uses_tools
                             else [None, [WEATHER_TOOL, SEARCH_TOOL]])
-            for tools in tool_options:
-                for agp in (False, True):
-                    extras = [{}]
-                    if "enable_thinking" in pick_template(config, tools):
-                        extras.append({"enable_thinking": False})
-                    if "date_string" in pick_template(config, tools):
-                        extras = [dict(e, date_string="26 Jul 2024") for e in extras]
-                    for extra in extras:
-                        context = dict(special_tokens(config))
-                        context.update(messages=messages, tools=tools, documents=None,
-                                       add_generation_prompt=agp)
-                        context.update(extra)
-                        result = render(pick_template(config, tools), context)
-                        out.append(dict({"config": tc["config"], "conversation": conv_name,
-                                         "messages": messages, "tools": tools,
-                                         "add_generation_prompt": agp, "extra": extra}, **result))
+            doc_options = [None, DOCUMENTS] if conv_name == "system_user" else [None]
+            for tools, documents, agp in itertools.product(tool_options, doc_options, (False, True)):
+                extras = [{}]
+                if "enable_thinking" in pick_template(config, tools):
+                    extras.append({"enable_thinking": False})
+                if "date_string" in pick_template(config, tools):
+                    extras = [dict(e, date_string="26 Jul 2024") for e in extras]
+                for extra in extras:
+                    context = dict(special_tokens(config))
+                    context.update(messages=messages, tools=tools, documents=documents,
+                                   add_generation_prompt=agp)
+                    context.update(extra)
+                    result = render(pick_template(config, tools), context)
+                    out.append(dict({"config": tc["config"], "conversation": conv_name,
+                                     "messages": messages, "tools": tools, "documents": documents,
+                                     "add_generation_prompt": agp, "extra": extra}, **result))
     return out
 
 
