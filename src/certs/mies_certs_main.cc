@@ -1,5 +1,10 @@
-// mies-certs: imports TLS material for a plane into the install home and checks what a
-// config.json references. See README "Certificates".
+// mies-certs (installed as bin/mies-certs): imports TLS material for a plane into the install
+// home and checks what a config.json references.
+//   mies-certs import --plane service --ca ca.pem --cert server.pem --key server.key.pem
+//       [--key-password-file pass.txt] [--crl crl.pem] [--node-address 127.0.1.1] [--home DIR]
+//   mies-certs check [--config conf/config.json] [--home DIR] [--plane internode]
+// Exit status: 0 ok, 1 a check failed (nothing imported), 2 bad usage or unreadable config.
+// Throw-away material for local clusters: scripts/gen-certs.sh OUTDIR [--ip 127.0.1.1 ...].
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
