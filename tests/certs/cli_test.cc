@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "test_pki.h"
@@ -99,6 +101,30 @@ TEST_F(CliTest, CheckOfAnEmptyTreeNamesTheMissingFiles) {
   EXPECT_EQ(check.exit_code, 1) << check.output;
   EXPECT_THAT(check.output, HasSubstr(home_ / "security/certs/server.pem"));
   EXPECT_THAT(check.output, HasSubstr("No such file or directory"));
+}
+
+TEST_F(CliTest, InstalledBinaryFindsItsHomeFromItsOwnLocation) {
+  // bin/mies-certs in an install tree: home is <bin>/.. unless $MINDIE_LLM_HOME_PATH says else.
+  std::filesystem::create_directories(home_ / "bin");
+  std::filesystem::copy_file(std::string(MIES_BINARY_DIR) + "/src/certs/mies-certs",
+                             home_ / "bin/mies-certs");
+  const testing::Pki& pki = SharedPki();
+  const std::string args = " --plane service --ca " + pki.File("ca.pem") + " --cert " +
+                           pki.File("server.pem") + " --key " + pki.File("server.key.pem");
+  std::string cmd = "env -u MINDIE_LLM_HOME_PATH -u MIES_INSTALL_PATH -u MIES_CONFIG_JSON_PATH " +
+                    (home_ / "bin/mies-certs") + " import" + args + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  EXPECT_EQ(testing::ReadFile(home_ / "security/certs/server.pem"),
+            testing::ReadFile(pki.File("server.pem")));
+
+  TempDir other;
+  std::filesystem::create_directories(other / "conf");
+  std::filesystem::copy_file(home_ / "conf/config.json", other / "conf/config.json");
+  cmd = "MINDIE_LLM_HOME_PATH=" + other.path() + " " + (home_ / "bin/mies-certs") + " import" +
+        args + " >/dev/null 2>&1";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  struct stat st {};
+  EXPECT_EQ(stat((other / "security/keys/server.key.pem").c_str(), &st), 0);
 }
 
 TEST_F(CliTest, RefusedImportExitsNonZeroAndInstallsNothing) {
