@@ -6,11 +6,10 @@
 
 #include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tokenizer/tokenizer.h"
 
@@ -19,9 +18,9 @@ namespace {
 
 const std::vector<std::pair<std::string, std::string>>& Tokenizers() {
   static const std::vector<std::pair<std::string, std::string>> list = {
-      {"gemma3", "/tokenizers/gemma3"},       {"gpt4o", "/tokenizers/gpt4o"},
-      {"llama3", "/tokenizers/llama3"},       {"mistral-7b", "/tokenizers/mistral-7b"},
-      {"qwen3", "/tokenizers/qwen3"},         {"stories260K", "/models/stories260K"}};
+      {"gemma3", "/tokenizers/gemma3"}, {"gpt4o", "/tokenizers/gpt4o"},
+      {"llama3", "/tokenizers/llama3"}, {"mistral-7b", "/tokenizers/mistral-7b"},
+      {"qwen3", "/tokenizers/qwen3"},   {"stories260K", "/models/stories260K"}};
   return list;
 }
 
@@ -71,7 +70,8 @@ void BM_Encode(benchmark::State& state, const std::string& name, const std::stri
     }
   }
   state.SetBytesProcessed(static_cast<int64_t>(bytes));
-  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(tokens), benchmark::Counter::kIsRate);
 }
 
 void BM_Decode(benchmark::State& state, const std::string& name, const std::string& rel) {
@@ -100,15 +100,18 @@ void BM_Load(benchmark::State& state, const std::string& rel) {
 const bool registered = [] {
   for (const auto& [name, rel] : Tokenizers()) {
     benchmark::RegisterBenchmark(("Encode/" + name).c_str(), BM_Encode, name, rel)
-        ->Unit(benchmark::kMillisecond)->Iterations(1);
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
   }
   for (const auto& [name, rel] : Tokenizers()) {
     benchmark::RegisterBenchmark(("Decode/" + name).c_str(), BM_Decode, name, rel)
-        ->Unit(benchmark::kMillisecond)->Iterations(1);
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1);
   }
   for (const auto& [name, rel] : Tokenizers()) {
     benchmark::RegisterBenchmark(("Load/" + name).c_str(), BM_Load, rel)
-        ->Unit(benchmark::kMillisecond)->Iterations(2);
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(2);
   }
   return true;
 }();

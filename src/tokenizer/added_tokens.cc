@@ -18,7 +18,8 @@ uint32_t CodePointBefore(std::string_view s, size_t pos) {
 
 }  // namespace
 
-void AddedTokenSplitter::Build(std::vector<std::string> keys, std::vector<const AddedToken*> tokens) {
+void AddedTokenSplitter::Build(std::vector<std::string> keys,
+                               std::vector<const AddedToken*> tokens) {
   keys_ = std::move(keys);
   tokens_ = std::move(tokens);
   edges_.clear();

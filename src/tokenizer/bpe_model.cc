@@ -89,8 +89,10 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
     joined.assign(left).append(right);
     const int l = m->TokenToId(left), r = m->TokenToId(right), merged = m->TokenToId(joined);
     if (l < 0 || r < 0 || merged < 0) {
-      return InvalidArgument("model.merges[", rank, "] (\"", left, "\", \"", right,
-                             "\"): ", l < 0 ? left : r < 0 ? right : joined,
+      return InvalidArgument("model.merges[", rank, "] (\"", left, "\", \"", right, "\"): ",
+                             l < 0   ? left
+                             : r < 0 ? right
+                                     : joined,
                              " is not in the vocabulary");
     }
     // A repeated pair keeps its last rank, as the reference's Map does.
@@ -169,7 +171,7 @@ void BpeModel::Encode(const std::vector<std::string>& words, std::vector<int>* i
 
 void BpeModel::EncodeWord(std::string_view word, std::vector<int>* ids) const {
   struct Symbol {
-    int id;       // -1: a code point outside the vocabulary
+    int id;  // -1: a code point outside the vocabulary
     int prev, next;
     uint32_t begin, len;  // bytes of `word` this symbol covers
   };

@@ -14,7 +14,8 @@ using nlohmann::json;
 
 class SequenceDecoder final : public Decoder {
  public:
-  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts) : parts_(std::move(parts)) {}
+  explicit SequenceDecoder(std::vector<std::unique_ptr<Decoder>> parts)
+      : parts_(std::move(parts)) {}
   void DecodeChain(std::vector<std::string>& tokens) const override {
     for (const auto& part : parts_) part->DecodeChain(tokens);
   }
@@ -105,7 +106,8 @@ class ReplaceDecoder final : public Decoder {
           last = e;
         });
       } else if (!literal_.empty()) {
-        for (size_t pos = t.find(literal_); pos != std::string::npos; pos = t.find(literal_, last)) {
+        for (size_t pos = t.find(literal_); pos != std::string::npos;
+             pos = t.find(literal_, last)) {
           out.append(t, last, pos - last);
           out += content_;
           last = pos + literal_.size();
@@ -211,9 +213,9 @@ StatusOr<std::unique_ptr<Decoder>> MakeDecoder(
     }
     std::vector<std::unique_ptr<Decoder>> parts;
     for (size_t i = 0; i < config["decoders"].size(); ++i) {
-      MIES_ASSIGN_OR_RETURN(auto part, MakeDecoder(config["decoders"][i],
-                                                   absl::StrCat(where, ".decoders[", i, "]"),
-                                                   added_tokens));
+      MIES_ASSIGN_OR_RETURN(
+          auto part, MakeDecoder(config["decoders"][i], absl::StrCat(where, ".decoders[", i, "]"),
+                                 added_tokens));
       if (part) parts.push_back(std::move(part));
     }
     return std::unique_ptr<Decoder>(std::make_unique<SequenceDecoder>(std::move(parts)));
@@ -241,7 +243,8 @@ StatusOr<std::unique_ptr<Decoder>> MakeDecoder(
     return std::unique_ptr<Decoder>(
         std::make_unique<ReplaceDecoder>(literal, std::move(regex), content.get<std::string>()));
   }
-  if (type == "ByteFallback") return std::unique_ptr<Decoder>(std::make_unique<ByteFallbackDecoder>());
+  if (type == "ByteFallback")
+    return std::unique_ptr<Decoder>(std::make_unique<ByteFallbackDecoder>());
   if (type == "Fuse") return std::unique_ptr<Decoder>(std::make_unique<FuseDecoder>());
   if (type == "Strip") {
     const std::string content = config.value("content", std::string(" "));

@@ -20,8 +20,9 @@ constexpr size_t kCleanUpReach = 3;
 IncrementalDetokenizer::IncrementalDetokenizer(const Tokenizer& tokenizer, DecodeOptions options)
     : tokenizer_(tokenizer),
       skip_special_(options.skip_special_tokens),
-      clean_up_(options.clean_up_tokenization_spaces.value_or(
-          tokenizer.clean_up_tokenization_spaces())) {}
+      clean_up_(
+          options.clean_up_tokenization_spaces.value_or(tokenizer.clean_up_tokenization_spaces())) {
+}
 
 std::string IncrementalDetokenizer::DecodeWindow(size_t begin, size_t end) const {
   if (begin >= end) return {};

@@ -1,9 +1,9 @@
 #include "tokenizer/normalizer.h"
 
+#include <unicode/locid.h>
 #include <unicode/normalizer2.h>
 #include <unicode/uchar.h>
 #include <unicode/unistr.h>
-#include <unicode/locid.h>
 
 #include <optional>
 #include <vector>
@@ -189,8 +189,9 @@ StatusOr<std::unique_ptr<Normalizer>> MakeNormalizer(const json& config, const s
     }
     std::vector<std::unique_ptr<Normalizer>> parts;
     for (size_t i = 0; i < config["normalizers"].size(); ++i) {
-      MIES_ASSIGN_OR_RETURN(auto part, MakeNormalizer(config["normalizers"][i],
-                                                      absl::StrCat(where, ".normalizers[", i, "]")));
+      MIES_ASSIGN_OR_RETURN(
+          auto part,
+          MakeNormalizer(config["normalizers"][i], absl::StrCat(where, ".normalizers[", i, "]")));
       if (part) parts.push_back(std::move(part));
     }
     return std::unique_ptr<Normalizer>(std::make_unique<SequenceNormalizer>(std::move(parts)));
@@ -212,7 +213,8 @@ StatusOr<std::unique_ptr<Normalizer>> MakeNormalizer(const json& config, const s
     return std::unique_ptr<Normalizer>(
         std::make_unique<PrependNormalizer>(config["prepend"].get<std::string>()));
   }
-  if (type == "Lowercase") return std::unique_ptr<Normalizer>(std::make_unique<LowercaseNormalizer>());
+  if (type == "Lowercase")
+    return std::unique_ptr<Normalizer>(std::make_unique<LowercaseNormalizer>());
   if (type == "StripAccents") {
     return std::unique_ptr<Normalizer>(std::make_unique<StripAccentsNormalizer>());
   }

@@ -4,11 +4,10 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "tokenizer/regex.h"
@@ -25,7 +24,7 @@ class Normalizer {
 // Builds the normalizer described by `config`; a JSON null gives nullptr (no normalizer).
 // `where` names the position in the file for error messages, e.g. "normalizer".
 StatusOr<std::unique_ptr<Normalizer>> MakeNormalizer(const nlohmann::json& config,
-                                                      const std::string& where);
+                                                     const std::string& where);
 
 // Reads a tokenizer.json pattern, {"String": s} or {"Regex": r}, into `literal` or `regex`.
 // Shared by the normalizers, pre-tokenizers and decoders.

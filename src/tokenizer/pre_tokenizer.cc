@@ -126,7 +126,9 @@ class SplitPreTokenizer final : public PreTokenizer {
  public:
   SplitPreTokenizer(std::string literal, std::optional<Regex> regex, bool invert,
                     SplitBehavior behavior)
-      : literal_(std::move(literal)), regex_(std::move(regex)), invert_(invert),
+      : literal_(std::move(literal)),
+        regex_(std::move(regex)),
+        invert_(invert),
         behavior_(behavior) {}
 
   void PreTokenize(std::vector<std::string>& words, int /*section_index*/) const override {
@@ -214,7 +216,8 @@ class MetaspacePreTokenizer final : public PreTokenizer {
       }
       const bool prepend = scheme_ == PrependScheme::kAlways ||
                            (scheme_ == PrependScheme::kFirst && section_index == 0);
-      if (prepend && s.compare(0, replacement_.size(), replacement_) != 0) s.insert(0, replacement_);
+      if (prepend && s.compare(0, replacement_.size(), replacement_) != 0)
+        s.insert(0, replacement_);
       if (!split_) {
         out.push_back(std::move(s));
         continue;
@@ -262,7 +265,7 @@ int CodePointToByte(uint32_t cp) {
 }
 
 StatusOr<std::unique_ptr<PreTokenizer>> MakePreTokenizer(const json& config,
-                                                          const std::string& where) {
+                                                         const std::string& where) {
   if (config.is_null()) return std::unique_ptr<PreTokenizer>();
   if (!config.is_object() || !config.contains("type") || !config["type"].is_string()) {
     return InvalidArgument(where, " must be an object with a string \"type\"");
@@ -313,11 +316,12 @@ StatusOr<std::unique_ptr<PreTokenizer>> MakePreTokenizer(const json& config,
         return InvalidArgument(where, ".prepend_scheme \"", s, "\" is not always/first/never");
       }
     } else if (config.contains("add_prefix_space")) {
-      scheme = config["add_prefix_space"].get<bool>() ? PrependScheme::kAlways : PrependScheme::kNever;
+      scheme =
+          config["add_prefix_space"].get<bool>() ? PrependScheme::kAlways : PrependScheme::kNever;
     }
     if (replacement.empty()) return InvalidArgument(where, ".replacement must not be empty");
-    return std::unique_ptr<PreTokenizer>(std::make_unique<MetaspacePreTokenizer>(
-        replacement, scheme, config.value("split", true)));
+    return std::unique_ptr<PreTokenizer>(
+        std::make_unique<MetaspacePreTokenizer>(replacement, scheme, config.value("split", true)));
   }
   return InvalidArgument(where, ": pre_tokenizer type \"", type,
                          "\" is not supported (supported: Sequence, Split, ByteLevel, Metaspace)");

@@ -5,10 +5,9 @@
 #pragma once
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 
@@ -25,7 +24,7 @@ class PreTokenizer {
 };
 
 StatusOr<std::unique_ptr<PreTokenizer>> MakePreTokenizer(const nlohmann::json& config,
-                                                          const std::string& where);
+                                                         const std::string& where);
 
 // GPT-2's byte <-> printable code point table, used by ByteLevel pre-tokenizer and decoder.
 uint32_t ByteToCodePoint(uint8_t byte);

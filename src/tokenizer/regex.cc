@@ -92,7 +92,8 @@ StatusOr<std::string> Regex::RewriteForPcre2(std::string_view p) {
         continue;
       }
       if (p.substr(i, 3) == "(?i" || p.substr(i, 4) == "(?-i") {
-        return InvalidArgument("regex '", ps, "': inline flag groups other than (?i:...) are not supported");
+        return InvalidArgument("regex '", ps,
+                               "': inline flag groups other than (?i:...) are not supported");
       }
       out.push_back(c);
       continue;
@@ -126,8 +127,9 @@ StatusOr<Regex> Regex::Compile(std::string_view pattern) {
   if (code == nullptr) {
     PCRE2_UCHAR message[256];
     pcre2_get_error_message(error_code, message, sizeof(message));
-    return InvalidArgument("regex '", std::string(pattern), "' does not compile with PCRE2 at offset ",
-                           error_offset, ": ", reinterpret_cast<const char*>(message));
+    return InvalidArgument("regex '", std::string(pattern),
+                           "' does not compile with PCRE2 at offset ", error_offset, ": ",
+                           reinterpret_cast<const char*>(message));
   }
   // JIT is an optimisation: when it is unavailable the interpreter gives the same matches.
   pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);

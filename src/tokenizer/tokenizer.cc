@@ -1,7 +1,6 @@
 #include "tokenizer/tokenizer.h"
 
 #include <nlohmann/json.hpp>
-
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -68,7 +67,8 @@ Status Tokenizer::Impl::LoadAddedTokens(const json& list) {
     if (!t.is_object() || !t.contains("id") || !t["id"].is_number_integer() ||
         t["id"].get<int64_t>() < 0 || t["id"].get<int64_t>() > (int64_t{1} << 30) ||
         !t.contains("content") || !t["content"].is_string()) {
-      return InvalidArgument(where, " needs an integer \"id\" in [0, 2^30] and a string \"content\"");
+      return InvalidArgument(where,
+                             " needs an integer \"id\" in [0, 2^30] and a string \"content\"");
     }
     AddedToken a;
     a.content = t["content"].get<std::string>();
@@ -102,8 +102,8 @@ Status Tokenizer::Impl::LoadPostProcessor(const json& config, const std::string&
       return InvalidArgument(where, " (Sequence) needs a \"processors\" array");
     }
     for (size_t i = 0; i < config["processors"].size(); ++i) {
-      MIES_RETURN_IF_ERROR(LoadPostProcessor(config["processors"][i],
-                                             absl::StrCat(where, ".processors[", i, "]")));
+      MIES_RETURN_IF_ERROR(
+          LoadPostProcessor(config["processors"][i], absl::StrCat(where, ".processors[", i, "]")));
     }
     return OkStatus();
   }
@@ -211,7 +211,8 @@ Status Tokenizer::Impl::ApplyConfig(const json& config, const json& generation) 
   if (llama_like && (config.contains("add_bos_token") || config.contains("add_eos_token"))) {
     const bool add_bos = config.value("add_bos_token", true);
     const bool add_eos = config.value("add_eos_token", false);
-    if (add_bos && !bos) return InvalidArgument("tokenizer_config.json add_bos_token needs bos_token");
+    if (add_bos && !bos)
+      return InvalidArgument("tokenizer_config.json add_bos_token needs bos_token");
     if (add_eos && !eos_token) {
       return InvalidArgument("tokenizer_config.json add_eos_token needs eos_token");
     }
@@ -226,7 +227,8 @@ Status Tokenizer::Impl::ApplyConfig(const json& config, const json& generation) 
   for (const AddedToken& a : added) {
     if (a.special) special_texts.insert(a.content);
   }
-  if (config.contains("additional_special_tokens") && config["additional_special_tokens"].is_array()) {
+  if (config.contains("additional_special_tokens") &&
+      config["additional_special_tokens"].is_array()) {
     for (const json& t : config["additional_special_tokens"]) {
       if (t.is_string()) special_texts.insert(t.get<std::string>());
       if (t.is_object() && t.contains("content") && t["content"].is_string()) {
@@ -296,14 +298,16 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokeni
       return absl::Status(model.status().code(), absl::StrCat(model.status().message()));
     }
     impl->model = std::move(*model);
-    MIES_ASSIGN_OR_RETURN(impl->normalizer, MakeNormalizer(tj.value("normalizer", json()), "normalizer"));
+    MIES_ASSIGN_OR_RETURN(impl->normalizer,
+                          MakeNormalizer(tj.value("normalizer", json()), "normalizer"));
     MIES_ASSIGN_OR_RETURN(impl->pre_tokenizer,
                           MakePreTokenizer(tj.value("pre_tokenizer", json()), "pre_tokenizer"));
     auto added_texts = std::make_shared<absl::flat_hash_set<std::string>>();
     for (const AddedToken& a : impl->added) added_texts->insert(a.content);
-    MIES_ASSIGN_OR_RETURN(impl->decoder, MakeDecoder(tj.value("decoder", json()), "decoder",
-                                                     std::move(added_texts)));
-    MIES_RETURN_IF_ERROR(impl->LoadPostProcessor(tj.value("post_processor", json()), "post_processor"));
+    MIES_ASSIGN_OR_RETURN(
+        impl->decoder, MakeDecoder(tj.value("decoder", json()), "decoder", std::move(added_texts)));
+    MIES_RETURN_IF_ERROR(
+        impl->LoadPostProcessor(tj.value("post_processor", json()), "post_processor"));
     MIES_RETURN_IF_ERROR(impl->ApplyConfig(config, generation));
 
     std::vector<std::string> raw_keys, norm_keys;
@@ -397,7 +401,7 @@ std::string Tokenizer::Decode(std::span<const int> ids, const DecodeOptions& opt
 
 std::string CleanUpTokenizationSpaces(std::string text) {
   static const std::pair<std::string_view, std::string_view> kRules[] = {
-      {" .", "."},  {" ?", "?"},  {" !", "!"},    {" ,", ","},    {" ' ", "'"},
+      {" .", "."},     {" ?", "?"},   {" !", "!"},   {" ,", ","},     {" ' ", "'"},
       {" n't", "n't"}, {" 'm", "'m"}, {" 's", "'s"}, {" 've", "'ve"}, {" 're", "'re"}};
   for (const auto& [from, to] : kRules) {
     if (text.find(from) == std::string::npos) continue;

@@ -33,9 +33,9 @@ class Tokenizer {
   // <dir>/generation_config.json when present.
   static StatusOr<std::unique_ptr<Tokenizer>> Load(const std::string& dir);
   // Same from file contents; empty config strings mean "absent".
-  static StatusOr<std::unique_ptr<Tokenizer>> FromJson(std::string_view tokenizer_json,
-                                                       std::string_view tokenizer_config_json = {},
-                                                       std::string_view generation_config_json = {});
+  static StatusOr<std::unique_ptr<Tokenizer>> FromJson(
+      std::string_view tokenizer_json, std::string_view tokenizer_config_json = {},
+      std::string_view generation_config_json = {});
   ~Tokenizer();
   Tokenizer(const Tokenizer&) = delete;
   Tokenizer& operator=(const Tokenizer&) = delete;

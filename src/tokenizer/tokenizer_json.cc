@@ -55,7 +55,9 @@ class Reader final : public nlohmann::json_sax<json> {
     }
     return false;
   }
-  bool binary(binary_t& v) override { return mode_ == Mode::kDom ? dom_.binary(v) : Fail("binary"); }
+  bool binary(binary_t& v) override {
+    return mode_ == Mode::kDom ? dom_.binary(v) : Fail("binary");
+  }
 
   bool start_object(std::size_t n) override {
     if (mode_ != Mode::kDom) return Fail("model.vocab/merges hold a nested object");
@@ -117,7 +119,8 @@ class Reader final : public nlohmann::json_sax<json> {
     --depth_;
     if (mode_ == Mode::kMergePair) {
       if (pair_size_ != 2) {
-        return Fail(absl::StrCat("model.merges[", t_->merges.size() - 1, "] must be [\"a\", \"b\"]"));
+        return Fail(
+            absl::StrCat("model.merges[", t_->merges.size() - 1, "] must be [\"a\", \"b\"]"));
       }
       mode_ = Mode::kMerges;
       return true;
@@ -172,7 +175,8 @@ StatusOr<json> ParseTokenizerJson(std::string_view text, BpeTables* tables) {
   Reader reader(&root, tables);
   const bool ok = json::sax_parse(text.begin(), text.end(), &reader);
   if (!ok || root.is_discarded()) {
-    return InvalidArgument("tokenizer.json: ", reader.error.empty() ? "not valid JSON" : reader.error);
+    return InvalidArgument("tokenizer.json: ",
+                           reader.error.empty() ? "not valid JSON" : reader.error);
   }
   if (!root.is_object()) return InvalidArgument("tokenizer.json must be a JSON object");
   return root;

@@ -34,7 +34,8 @@ inline uint32_t NextCodePoint(std::string_view s, size_t& i) {
     i += 3;
     return cp;
   }
-  const uint32_t cp = ((b0 & 0x07u) << 18) | ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12) |
+  const uint32_t cp = ((b0 & 0x07u) << 18) |
+                      ((static_cast<unsigned char>(s[i + 1]) & 0x3Fu) << 12) |
                       ((static_cast<unsigned char>(s[i + 2]) & 0x3Fu) << 6) |
                       (static_cast<unsigned char>(s[i + 3]) & 0x3Fu);
   i += 4;

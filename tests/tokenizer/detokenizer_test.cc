@@ -45,7 +45,8 @@ TEST_P(StreamingTest, ConcatenatedDeltasEqualFullDecodeOnWholeCorpus) {
       const std::string full = tok.Decode(ids, options);
       if (joined != full) {
         ADD_FAILURE() << "line " << i + 1 << " skip=" << skip << "\n stream "
-                      << nlohmann::json(joined).dump() << "\n decode " << nlohmann::json(full).dump();
+                      << nlohmann::json(joined).dump() << "\n decode "
+                      << nlohmann::json(full).dump();
         ++failures;
       }
     }
@@ -77,8 +78,9 @@ TEST(StreamingDetokenizer, DropsSentencePieceLeadingSpaceOnlyAtTheStart) {
   auto ids = tok.Encode("Hello world", /*add_special_tokens=*/true);
   ASSERT_TRUE(ids.ok());
   ASSERT_EQ(ids->size(), 3u);  // <s> ▁Hello ▁world
-  EXPECT_EQ(StreamDeltas(tok, *ids, {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}}),
-            (std::vector<std::string>{"", "Hello", " world", ""}));
+  EXPECT_EQ(
+      StreamDeltas(tok, *ids, {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}}),
+      (std::vector<std::string>{"", "Hello", " world", ""}));
 }
 
 TEST(StreamingDetokenizer, HoldsSpaceThatCleanUpMayRemove) {

@@ -5,11 +5,10 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tokenizer/tokenizer.h"
 
@@ -18,12 +17,10 @@ namespace mies::tokenizer::testing {
 // Fixture name -> tokenizer directory.
 inline std::map<std::string, std::string> ReferenceTokenizers() {
   const std::string shared = MIES_SHARED_DIR;
-  return {{"gemma3", shared + "/tokenizers/gemma3"},
-          {"gpt4o", shared + "/tokenizers/gpt4o"},
-          {"llama3", shared + "/tokenizers/llama3"},
-          {"mistral-7b", shared + "/tokenizers/mistral-7b"},
-          {"qwen3", shared + "/tokenizers/qwen3"},
-          {"stories260K", shared + "/models/stories260K"}};
+  return {
+      {"gemma3", shared + "/tokenizers/gemma3"}, {"gpt4o", shared + "/tokenizers/gpt4o"},
+      {"llama3", shared + "/tokenizers/llama3"}, {"mistral-7b", shared + "/tokenizers/mistral-7b"},
+      {"qwen3", shared + "/tokenizers/qwen3"},   {"stories260K", shared + "/models/stories260K"}};
 }
 
 inline std::string DataPath(const std::string& file) {
@@ -41,7 +38,8 @@ inline std::vector<nlohmann::json> ReadJsonLines(const std::string& path) {
 
 inline std::vector<std::string> Corpus() {
   std::vector<std::string> lines;
-  for (const auto& j : ReadJsonLines(DataPath("corpus.jsonl"))) lines.push_back(j.get<std::string>());
+  for (const auto& j : ReadJsonLines(DataPath("corpus.jsonl")))
+    lines.push_back(j.get<std::string>());
   return lines;
 }
 

@@ -78,7 +78,8 @@ TEST_P(ReferenceTest, DecodeMatchesReferenceText) {
   for (size_t i = 0; i < corpus.size(); ++i) {
     const auto line_ids = ids[i].get<std::vector<int>>();
     const std::string want = skip[i].is_null() ? corpus[i] : skip[i].get<std::string>();
-    const std::string got = tok.Decode(line_ids, {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}});
+    const std::string got =
+        tok.Decode(line_ids, {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}});
     if (got != want && !DiffersOnlyByDroppedBom(got, want) && ++mismatches <= 5) {
       ADD_FAILURE() << "skip_special line " << i + 1 << "\n got  " << nlohmann::json(got).dump()
                     << "\n want " << nlohmann::json(want).dump();

@@ -16,9 +16,21 @@ using ::testing::HasSubstr;
 
 // A SentencePiece-style BPE over letters a-e with byte fallback for everything else.
 json SmallTokenizer() {
-  json vocab = {{"<unk>", 0}, {"<s>", 1}, {"</s>", 2}, {"\xE2\x96\x81", 3}, {"a", 4}, {"b", 5},
-                {"c", 6},     {"d", 7},   {"e", 8},    {"ab", 9},            {"\xE2\x96\x81" "ab", 10},
-                {"abc", 11},  {"<x>", 12}};
+  json vocab = {{"<unk>", 0},
+                {"<s>", 1},
+                {"</s>", 2},
+                {"\xE2\x96\x81", 3},
+                {"a", 4},
+                {"b", 5},
+                {"c", 6},
+                {"d", 7},
+                {"e", 8},
+                {"ab", 9},
+                {"\xE2\x96\x81"
+                 "ab",
+                 10},
+                {"abc", 11},
+                {"<x>", 12}};
   int id = 13;
   for (int b = 0; b < 256; ++b) {
     char name[8];
@@ -29,15 +41,15 @@ json SmallTokenizer() {
       {"version", "1.0"},
       {"truncation", nullptr},
       {"padding", nullptr},
-      {"added_tokens",
-       json::array({{{"id", 0}, {"content", "<unk>"}, {"special", true}},
-                    {{"id", 1}, {"content", "<s>"}, {"special", true}},
-                    {{"id", 2}, {"content", "</s>"}, {"special", true}}})},
+      {"added_tokens", json::array({{{"id", 0}, {"content", "<unk>"}, {"special", true}},
+                                    {{"id", 1}, {"content", "<s>"}, {"special", true}},
+                                    {{"id", 2}, {"content", "</s>"}, {"special", true}}})},
       {"normalizer",
        {{"type", "Sequence"},
-        {"normalizers",
-         json::array({{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
-                      {{"type", "Replace"}, {"pattern", {{"String", " "}}}, {"content", "\xE2\x96\x81"}}})}}},
+        {"normalizers", json::array({{{"type", "Prepend"}, {"prepend", "\xE2\x96\x81"}},
+                                     {{"type", "Replace"},
+                                      {"pattern", {{"String", " "}}},
+                                      {"content", "\xE2\x96\x81"}}})}}},
       {"pre_tokenizer", nullptr},
       {"post_processor",
        {{"type", "TemplateProcessing"},
@@ -46,10 +58,12 @@ json SmallTokenizer() {
         {"special_tokens", {{"<s>", {{"id", "<s>"}, {"ids", {1}}, {"tokens", {"<s>"}}}}}}}},
       {"decoder",
        {{"type", "Sequence"},
-        {"decoders", json::array({{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
-                                  {{"type", "ByteFallback"}},
-                                  {{"type", "Fuse"}},
-                                  {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}}},
+        {"decoders",
+         json::array(
+             {{{"type", "Replace"}, {"pattern", {{"String", "\xE2\x96\x81"}}}, {"content", " "}},
+              {{"type", "ByteFallback"}},
+              {{"type", "Fuse"}},
+              {{"type", "Strip"}, {"content", " "}, {"start", 1}, {"stop", 0}}})}}},
       {"model",
        {{"type", "BPE"},
         {"dropout", nullptr},
@@ -77,7 +91,8 @@ TEST(TokenizerLoad, SmallSentencePieceTokenizerEncodesWithMergesAndByteFallback)
   EXPECT_EQ(Enc(**tok, "abc"), (std::vector<int>{1, 10, 6}));
   // "é" is outside the vocabulary: its two UTF-8 bytes become <0xC3><0xA9>.
   EXPECT_EQ(Enc(**tok, "e\xC3\xA9", false), (std::vector<int>{3, 8, 13 + 0xC3, 13 + 0xA9}));
-  EXPECT_EQ((*tok)->Decode(Enc(**tok, "ab e\xC3\xA9"), {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}}),
+  EXPECT_EQ((*tok)->Decode(Enc(**tok, "ab e\xC3\xA9"),
+                           {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}}),
             "ab e\xC3\xA9");
   // The leading-space strip applies to the whole text, which starts with "<s>" (as in HF).
   EXPECT_EQ((*tok)->Decode(Enc(**tok, "ab")), "<s> ab");
@@ -148,15 +163,18 @@ TEST(TokenizerLoad, BadModelsAreLoadErrors) {
 
 TEST(TokenizerLoad, BadRegexIsALoadErrorNamingThePattern) {
   json t = SmallTokenizer();
-  t["pre_tokenizer"] = {{"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
+  t["pre_tokenizer"] = {
+      {"type", "Split"}, {"pattern", {{"Regex", "(unclosed"}}}, {"behavior", "Isolated"}};
   auto tok = Make(t);
   ASSERT_FALSE(tok.ok());
   EXPECT_THAT(std::string(tok.status().message()), HasSubstr("(unclosed"));
 }
 
 TEST(TokenizerConfig, AddEosTokenAppendsEosForLlamaTokenizers) {
-  const json config = {{"tokenizer_class", "LlamaTokenizer"}, {"bos_token", "<s>"},
-                       {"eos_token", {{"content", "</s>"}}}, {"add_bos_token", false},
+  const json config = {{"tokenizer_class", "LlamaTokenizer"},
+                       {"bos_token", "<s>"},
+                       {"eos_token", {{"content", "</s>"}}},
+                       {"add_bos_token", false},
                        {"add_eos_token", true}};
   auto tok = Make(SmallTokenizer(), config);
   ASSERT_TRUE(tok.ok()) << tok.status();
@@ -174,10 +192,15 @@ TEST(TokenizerConfig, ConfigTokenMissingFromVocabularyIsALoadError) {
 
 TEST(AddedTokens, LongestMatchWinsAndStripFlagsEatNeighbouringWhitespace) {
   json t = SmallTokenizer();
-  t["added_tokens"].push_back({{"id", 12}, {"content", "<x>"}, {"special", false},
-                               {"normalized", false}, {"lstrip", true}, {"rstrip", true}});
+  t["added_tokens"].push_back({{"id", 12},
+                               {"content", "<x>"},
+                               {"special", false},
+                               {"normalized", false},
+                               {"lstrip", true},
+                               {"rstrip", true}});
   t["model"]["vocab"]["<x>>"] = 269;
-  t["added_tokens"].push_back({{"id", 269}, {"content", "<x>>"}, {"special", false}, {"normalized", false}});
+  t["added_tokens"].push_back(
+      {{"id", 269}, {"content", "<x>>"}, {"special", false}, {"normalized", false}});
   auto tok = Make(t);
   ASSERT_TRUE(tok.ok()) << tok.status();
   // lstrip/rstrip remove the spaces around <x>, so "a" and "b" keep no ▁ of their own besides
@@ -188,10 +211,16 @@ TEST(AddedTokens, LongestMatchWinsAndStripFlagsEatNeighbouringWhitespace) {
 
 TEST(AddedTokens, SingleWordTokensOnlyMatchAsWholeWords) {
   json t = SmallTokenizer();
-  t["added_tokens"].push_back({{"id", 12}, {"content", "<x>"}, {"special", false},
-                               {"normalized", false}, {"single_word", true}});
-  t["added_tokens"].push_back({{"id", 5}, {"content", "b"}, {"special", false},
-                               {"normalized", false}, {"single_word", true}});
+  t["added_tokens"].push_back({{"id", 12},
+                               {"content", "<x>"},
+                               {"special", false},
+                               {"normalized", false},
+                               {"single_word", true}});
+  t["added_tokens"].push_back({{"id", 5},
+                               {"content", "b"},
+                               {"special", false},
+                               {"normalized", false},
+                               {"single_word", true}});
   auto tok = Make(t);
   ASSERT_TRUE(tok.ok()) << tok.status();
   EXPECT_EQ(Enc(**tok, "b", false), (std::vector<int>{5}));
@@ -211,7 +240,8 @@ TEST(Decode, UnknownIdsAreSkippedAndSpecialsCanBeSkipped) {
   auto tok = Make(SmallTokenizer());
   ASSERT_TRUE(tok.ok());
   EXPECT_EQ((*tok)->Decode(std::vector<int>{1, 10, 99999, -3, 2}), "<s> ab</s>");
-  EXPECT_EQ((*tok)->Decode(std::vector<int>{1, 10, 2}, {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}}),
+  EXPECT_EQ((*tok)->Decode(std::vector<int>{1, 10, 2},
+                           {.skip_special_tokens = true, .clean_up_tokenization_spaces = {}}),
             "ab");
 }
 
@@ -247,7 +277,8 @@ class RoundTripTest : public ::testing::TestWithParam<std::string> {};
 TEST_P(RoundTripTest, DecodeOfEncodeIsIdentityWhereLossless) {
   const Tokenizer& tok = testing::Load(GetParam());
   const auto corpus = testing::Corpus();
-  const auto reference = testing::ReadJsonLines(testing::DataPath(GetParam() + ".decoded_skip.jsonl"));
+  const auto reference =
+      testing::ReadJsonLines(testing::DataPath(GetParam() + ".decoded_skip.jsonl"));
   int checked = 0;
   for (size_t i = 0; i < corpus.size(); ++i) {
     std::string without_bom;
@@ -292,7 +323,10 @@ TEST(Regex, RewritesWhitespaceAndAsciiCaseFoldingLikeTheReference) {
 }
 
 TEST(Utf8, LossyDecodingReplacesMaximalSubparts) {
-  EXPECT_EQ(DecodeUtf8Lossy("a\xE2\x82" "b"), "a\xEF\xBF\xBD" "b");  // one U+FFFD for E2 82
+  EXPECT_EQ(DecodeUtf8Lossy("a\xE2\x82"
+                            "b"),
+            "a\xEF\xBF\xBD"
+            "b");  // one U+FFFD for E2 82
   EXPECT_EQ(DecodeUtf8Lossy("\xFF\xC0"), "\xEF\xBF\xBD\xEF\xBF\xBD");
   EXPECT_EQ(CompleteUtf8Prefix("ab\xE2\x82"), 2u);
   EXPECT_EQ(CompleteUtf8Prefix("ab\xFF"), 3u);
