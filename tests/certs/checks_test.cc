@@ -222,6 +222,15 @@ TEST_F(PlaneChecksTest, PlainKeyIsRecoveredFromAnEncryptedOneInMemory) {
   ASSERT_TRUE(key.ok());
   EXPECT_EQ(EVP_PKEY_eq(key->get(), SharedPki().server_key.get()), 1);
 
+  WriteFile(m_.key_file, testing::TraditionalEncryptedKeyPem(SharedPki().server_key.get(), pass),
+            0400);
+  ASSERT_THAT(testing::ReadFile(m_.key_file), HasSubstr("Proc-Type: 4,ENCRYPTED"));
+  plain = LoadPlainPrivateKey(m_.key_file, dir_ / "pass.txt");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  key = ParsePrivateKeyPem(plain->str(), std::nullopt);
+  ASSERT_TRUE(key.ok());
+  EXPECT_EQ(EVP_PKEY_eq(key->get(), SharedPki().server_key.get()), 1);
+
   WriteFile(dir_ / "pass.txt", "wrong\n", 0400);
   StatusOr<SecretString> bad = LoadPlainPrivateKey(m_.key_file, dir_ / "pass.txt");
   EXPECT_THAT(bad.status().message(), HasSubstr("wrong password"));

@@ -71,6 +71,8 @@ TempDir::~TempDir() {
 
 void WriteFile(const std::string& path, const std::string& content, mode_t mode) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
+  std::error_code ec;
+  std::filesystem::remove(path, ec);  // it may be read-only (0400) from a previous write
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
   out.close();
@@ -186,6 +188,14 @@ std::string EncryptedKeyPem(const EVP_PKEY* key, const std::string& password) {
   BioPtr bio(BIO_new(BIO_s_mem()));
   PEM_write_bio_PKCS8PrivateKey(bio.get(), key, EVP_aes_256_cbc(), password.data(),
                                 static_cast<int>(password.size()), nullptr, nullptr);
+  return BioText(bio.get());
+}
+
+std::string TraditionalEncryptedKeyPem(const EVP_PKEY* key, const std::string& password) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  auto* pass = reinterpret_cast<const unsigned char*>(password.data());
+  PEM_write_bio_PrivateKey_traditional(bio.get(), key, EVP_aes_256_cbc(), pass,
+                                       static_cast<int>(password.size()), nullptr, nullptr);
   return BioText(bio.get());
 }
 

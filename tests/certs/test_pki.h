@@ -62,6 +62,8 @@ X509Ptr MintCert(const CertSpec& spec);
 std::string CertPem(const X509* cert);
 std::string KeyPem(const EVP_PKEY* key);
 std::string EncryptedKeyPem(const EVP_PKEY* key, const std::string& password);
+// The pre-PKCS#8 form ("Proc-Type: 4,ENCRYPTED"), as older MindIE deployments made.
+std::string TraditionalEncryptedKeyPem(const EVP_PKEY* key, const std::string& password);
 // A CRL of `issuer` listing `revoked`, lastUpdate/nextUpdate relative to now.
 std::string MintCrlPem(const X509* issuer, EVP_PKEY* issuer_key, const std::vector<X509*>& revoked,
                        long last_update_s = -3600, long next_update_s = 7L * 86400);
