@@ -23,11 +23,22 @@ void ScaleScalar(float a, int64_t n, float* y) {
   for (int64_t i = 0; i < n; ++i) y[i] *= a;
 }
 
+float ExpShiftSumScalar(float* s, int64_t n, float shift) {
+  float sum = 0.0f;
+  for (int64_t i = 0; i < n; ++i) sum += (s[i] = std::exp(s[i] - shift));
+  return sum;
+}
+
 struct VecOps {
   float (*dot)(const float*, const float*, int64_t);
   void (*axpy)(float, const float*, int64_t, float*);
   void (*scale)(float, int64_t, float*);
+  float (*exp_shift_sum)(float*, int64_t, float);
 };
+
+// Key positions handled per softmax update: scores of a chunk are computed first, so the running
+// max/rescale happens once per chunk and the exps are vectorized.
+constexpr int64_t kChunk = 64;
 
 }  // namespace
 
@@ -72,15 +83,18 @@ void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const floa
                     int64_t block_size, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
                     float scale, float* out, ThreadPool& pool) {
   if (n_new <= 0) return;
-  const VecOps ops = ActiveKernelPath() == KernelPath::kAvx2
-                         ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale}
-                         : VecOps{DotScalar, AxpyScalar, ScaleScalar};
+  const VecOps ops =
+      ActiveKernelPath() == KernelPath::kAvx2
+          ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale, avx2::ExpShiftSum}
+          : VecOps{DotScalar, AxpyScalar, ScaleScalar, ExpShiftSumScalar};
   const int64_t group = n_heads / n_kv_heads;
   const int64_t kv_row = n_kv_heads * head_dim;
   // One task = one query token × one kv head, covering the `group` query heads that share it,
-  // so each K/V row is loaded once per group.
+  // so each chunk of K/V rows is fetched once and reused from L1 by the whole group.
   pool.ParallelFor(n_new * n_kv_heads, [&](int64_t t0, int64_t t1) {
-    std::vector<float> running_max(group), running_sum(group);
+    std::vector<float> running_max(group), running_sum(group), scores(kChunk);
+    const float* k_rows[kChunk];
+    const float* v_rows[kChunk];
     for (int64_t task = t0; task < t1; ++task) {
       const int64_t i = task / n_kv_heads;
       const int64_t kvh = task % n_kv_heads;
@@ -93,27 +107,38 @@ void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const floa
         std::fill(oi + g * head_dim, oi + (g + 1) * head_dim, 0.0f);
       }
       const int64_t n_pos = start_pos + i + 1;
-      for (int64_t pos = 0; pos < n_pos; ++pos) {
-        int64_t slot = static_cast<int64_t>(block_table[pos / block_size]) * block_size +
-                       pos % block_size;
-        const float* kr = k_cache + slot * kv_row + kvh * head_dim;
-        const float* vr = v_cache + slot * kv_row + kvh * head_dim;
+      for (int64_t p0 = 0; p0 < n_pos; p0 += kChunk) {
+        const int64_t nc = std::min(kChunk, n_pos - p0);
+        for (int64_t j = 0; j < nc; ++j) {
+          const int64_t pos = p0 + j;
+          const int64_t slot =
+              static_cast<int64_t>(block_table[pos / block_size]) * block_size + pos % block_size;
+          k_rows[j] = k_cache + slot * kv_row + kvh * head_dim;
+          v_rows[j] = v_cache + slot * kv_row + kvh * head_dim;
+        }
         for (int64_t g = 0; g < group; ++g) {
-          float s = ops.dot(qi + g * head_dim, kr, head_dim) * scale;
+          const float* qg = qi + g * head_dim;
           float* acc = oi + g * head_dim;
-          if (s > running_max[g]) {
-            // New maximum: rescale what was accumulated under the old one.
-            float corr = std::exp(running_max[g] - s);
+          float chunk_max = -INFINITY;
+          for (int64_t j = 0; j < nc; ++j) {
+            scores[j] = ops.dot(qg, k_rows[j], head_dim) * scale;
+            chunk_max = std::fmax(chunk_max, scores[j]);
+          }
+          if (chunk_max > running_max[g]) {
+            // New maximum: rescale what was accumulated under the old one (exp(-inf) = 0 on
+            // the first chunk, when nothing was accumulated yet).
+            const float corr = std::exp(running_max[g] - chunk_max);
             running_sum[g] *= corr;
             ops.scale(corr, head_dim, acc);
-            running_max[g] = s;
+            running_max[g] = chunk_max;
           }
-          float p = std::exp(s - running_max[g]);
-          running_sum[g] += p;
-          ops.axpy(p, vr, head_dim, acc);
+          running_sum[g] += ops.exp_shift_sum(scores.data(), nc, running_max[g]);
+          for (int64_t j = 0; j < nc; ++j) ops.axpy(scores[j], v_rows[j], head_dim, acc);
         }
       }
-      for (int64_t g = 0; g < group; ++g) ops.scale(1.0f / running_sum[g], head_dim, oi + g * head_dim);
+      for (int64_t g = 0; g < group; ++g) {
+        ops.scale(1.0f / running_sum[g], head_dim, oi + g * head_dim);
+      }
     }
   });
 }

@@ -30,6 +30,10 @@ float Dot(const float* a, const float* b, int64_t n);
 // y += a * x
 void Axpy(float a, const float* x, int64_t n, float* y);
 void Scale(float a, int64_t n, float* y);
+// s[i] = exp(s[i] - shift); returns Σ s[i].
+float ExpShiftSum(float* s, int64_t n, float shift);
+// out = silu(gate) * up (out may alias either input).
+void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 // Σ x[i]² accumulated in double.
 double SumSquares(const float* x, int64_t n);
 

@@ -2,6 +2,7 @@
 // here matches its scalar counterpart bit for bit (conversions) or up to summation order.
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstdint>
 
 #include "kernels/dtype.h"
@@ -20,7 +21,62 @@ inline float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(s);
 }
 
+// exp(x) for 8 lanes, Cephes expf polynomial (relative error ~2 ulp). Inputs are clamped to
+// [-87.3, 88.37]: below, the result is ~1e-38 instead of 0 (harmless for softmax weights).
+inline __m256 Exp(__m256 x) {
+  x = _mm256_min_ps(x, _mm256_set1_ps(88.3762626647949f));
+  x = _mm256_max_ps(x, _mm256_set1_ps(-87.3365447504f));
+  __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                              _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  // r = x - fx·ln2, with ln2 split in two so the product is exact enough.
+  __m256 r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
 }  // namespace
+
+float ExpShiftSum(float* s, int64_t n, float shift) {
+  const __m256 vs = _mm256_set1_ps(shift);
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(s + i), vs));
+    _mm256_storeu_ps(s + i, e);
+    acc = _mm256_add_ps(acc, e);
+  }
+  if (i < n) {
+    // Tail through a padded buffer so it gets the same exp as the vector lanes.
+    float buf[8];
+    for (int j = 0; j < 8; ++j) buf[j] = i + j < n ? s[i + j] : -INFINITY;
+    __m256 e = Exp(_mm256_sub_ps(_mm256_loadu_ps(buf), vs));
+    _mm256_storeu_ps(buf, e);
+    for (int64_t j = 0; i + j < n; ++j) s[i + j] = buf[j];
+    for (int64_t j = n - i; j < 8; ++j) buf[j] = 0.0f;
+    acc = _mm256_add_ps(acc, _mm256_loadu_ps(buf));
+  }
+  return HorizontalSum(acc);
+}
+
+void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
+  const __m256 one = _mm256_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 g = _mm256_loadu_ps(gate + i);
+    __m256 e = Exp(_mm256_sub_ps(_mm256_setzero_ps(), g));
+    __m256 silu = _mm256_div_ps(g, _mm256_add_ps(one, e));
+    _mm256_storeu_ps(out + i, _mm256_mul_ps(silu, _mm256_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
+}
 
 void ConvertF16ToF32(const uint16_t* src, int64_t n, float* dst) {
   int64_t i = 0;
