@@ -116,7 +116,7 @@ TEST_F(ModelFixture, BatchedMixedPrefillAndDecodeEqualsOneAtATime) {
   }
 }
 
-TEST_F(ModelFixture, ForwardRejectsBadBatchesWithoutTouchingTheCache) {
+TEST_F(ModelFixture, ForwardRejectsBadBatchesNamingTheProblem) {
   MakeModel("tiny");
   IdentityCollective one;
   auto model = Load(&one, 0, 1);
@@ -235,6 +235,30 @@ TEST(ShardLayoutTest, KvHeadsReplicateWhenTpExceedsThem) {
   c.num_attention_heads = 24;
   EXPECT_THAT(std::string(ComputeShardLayout(c, {0, 2}).status().message()),
               HasSubstr("num_key_value_heads 3 cannot be split over tp_size 2"));
+}
+
+}  // namespace
+}  // namespace mies::model
+
+namespace mies::model {
+namespace {
+
+TEST(KvCacheTest, BlocksFromByteBudgetAndClearErrors) {
+  // TinyLlama shape on one rank: 22 layers, 4 KV heads of 64, blocks of 128 tokens:
+  // 2 (K,V) * 22 * 128 * 4 * 64 * 4 bytes = 5.5 MiB per block.
+  KvCacheShape s{22, 4, 64, 128};
+  EXPECT_EQ(s.BytesPerBlock(), 2 * 22 * 128 * 4 * 64 * 4);
+  EXPECT_EQ(s.BlocksForBudget(1ll << 30), (1ll << 30) / s.BytesPerBlock());
+  EXPECT_EQ(s.BlocksForBudget(s.BytesPerBlock() - 1), 0);
+  auto none = KvCache::Create(s, s.BlocksForBudget(1000));
+  ASSERT_FALSE(none.ok());
+  EXPECT_THAT(std::string(none.status().message()), ::testing::HasSubstr("at least one block"));
+  auto bad = KvCache::Create({0, 4, 64, 16}, 4);
+  EXPECT_FALSE(bad.ok());
+  auto ok = KvCache::Create({2, 1, 8, 4}, 3);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ((*ok)->num_blocks(), 3);
+  EXPECT_NE((*ok)->k(1), (*ok)->v(1));
 }
 
 }  // namespace
