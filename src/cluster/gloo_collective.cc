@@ -1,0 +1,259 @@
+#include "cluster/gloo_collective.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include <gloo/allgather.h>
+#include <gloo/allgather_ring.h>
+#include <gloo/allgatherv.h>
+#include <gloo/allreduce_ring.h>
+#include <gloo/allreduce_ring_chunked.h>
+#include <gloo/broadcast.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/transport/tcp/device.h>
+
+#include "common/logging.h"
+
+namespace mies::cluster {
+namespace {
+
+// Buffers up to this many floats get a cached algorithm object (one per distinct length: the
+// decode and prefill activation sizes); larger ones are built per call.
+constexpr size_t kMaxCachedCount = size_t{1} << 20;
+constexpr size_t kMaxCacheEntries = 64;
+// Plans up to this size go in one broadcast.
+constexpr size_t kHeaderBytes = 4096;
+
+class ScopedTimer {
+ public:
+  explicit ScopedTimer(double* acc) : acc_(acc), t0_(std::chrono::steady_clock::now()) {}
+  ~ScopedTimer() {
+    *acc_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  }
+
+ private:
+  double* acc_;
+  std::chrono::steady_clock::time_point t0_;
+};
+
+}  // namespace
+
+StatusOr<std::shared_ptr<gloo::transport::Device>> CreateTcpDevice(const std::string& address) {
+  try {
+    gloo::transport::tcp::attr attr;
+    attr.hostname = address;
+    return gloo::transport::tcp::CreateDevice(attr);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open the data-plane (Gloo TCP) device on ", address, ": ", e.what()));
+  }
+}
+
+StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
+    int rank, int size, const std::shared_ptr<gloo::transport::Device>& device, KvStore* store,
+    const std::string& prefix, std::chrono::milliseconds timeout) {
+  try {
+    GlooStore gstore(store, prefix, timeout);
+    auto context = std::make_shared<gloo::rendezvous::Context>(rank, size);
+    context->setTimeout(timeout);
+    std::shared_ptr<gloo::transport::Device> dev = device;  // Gloo takes a non-const reference
+    context->connectFullMesh(gstore, dev);
+    return std::shared_ptr<gloo::Context>(std::move(context));
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rank ", rank, ": connecting the data plane (",
+                                               prefix, ") failed: ", e.what()));
+  }
+}
+
+struct GlooCollective::Cached {
+  std::vector<float> in;   // count
+  std::vector<float> out;  // deterministic: count * size
+  std::unique_ptr<gloo::Algorithm> algo;
+};
+
+GlooCollective::GlooCollective(int rank, int size, bool deterministic,
+                               std::chrono::milliseconds collective_timeout)
+    : rank_(rank), size_(size), deterministic_(deterministic), timeout_(collective_timeout) {
+  header_.resize(kHeaderBytes);
+}
+
+GlooCollective::~GlooCollective() { Detach(); }
+
+void GlooCollective::Attach(std::shared_ptr<gloo::Context> context) {
+  Detach();
+  context_ = std::move(context);
+  context_->setTimeout(timeout_);
+  failed_ = false;
+  failure_.clear();
+}
+
+void GlooCollective::Detach() {
+  cache_.clear();  // algorithm objects hold buffers on the context's pairs
+  uncached_.reset();
+  gather_counts_.clear();
+  context_.reset();
+}
+
+Status GlooCollective::Check(const char* op) const {
+  if (context_ == nullptr) {
+    return absl::UnavailableError(absl::StrCat(op, ": rank ", rank_, " has no data-plane context"));
+  }
+  if (failed_) {
+    return absl::UnavailableError(
+        absl::StrCat(op, ": rank ", rank_, " data plane failed earlier: ", failure_));
+  }
+  return OkStatus();
+}
+
+Status GlooCollective::Fail(const char* op, const std::exception& e) {
+  failed_ = true;
+  failure_ = e.what();
+  return absl::UnavailableError(
+      absl::StrCat(op, " failed on rank ", rank_, " (data plane): ", e.what()));
+}
+
+GlooCollective::Cached& GlooCollective::AllreduceFor(size_t count) {
+  auto it = cache_.find(count);
+  if (it != cache_.end()) return *it->second;
+  auto c = std::make_unique<Cached>();
+  c->in.resize(count);
+  const int n = static_cast<int>(count);
+  if (deterministic_) {
+    c->out.resize(count * size_);
+    c->algo = std::make_unique<gloo::AllgatherRing<float>>(
+        context_, std::vector<const float*>{c->in.data()}, c->out.data(), n);
+  } else if (size_ == 2) {
+    c->algo = std::make_unique<gloo::AllreduceRing<float>>(context_,
+                                                           std::vector<float*>{c->in.data()}, n);
+  } else {
+    c->algo = std::make_unique<gloo::AllreduceRingChunked<float>>(
+        context_, std::vector<float*>{c->in.data()}, n);
+  }
+  Cached& ref = *c;
+  // Every rank makes the same caching decision (same call sequence, same lengths), so the
+  // algorithms' slots stay aligned across ranks.
+  if (count <= kMaxCachedCount && cache_.size() < kMaxCacheEntries) {
+    cache_.emplace(count, std::move(c));
+    return ref;
+  }
+  uncached_ = std::move(c);
+  return ref;
+}
+
+Status GlooCollective::AllReduceSum(std::span<float> data) {
+  MIES_RETURN_IF_ERROR(Check("AllReduceSum"));
+  if (size_ == 1 || data.empty()) return OkStatus();
+  ScopedTimer timer(&collective_seconds_);
+  try {
+    Cached& c = AllreduceFor(data.size());
+    std::memcpy(c.in.data(), data.data(), data.size_bytes());
+    c.algo->run();
+    if (deterministic_) {
+      const size_t len = data.size();
+      const float* parts = c.out.data();
+      for (size_t i = 0; i < len; ++i) {
+        float s = parts[i];
+        for (int r = 1; r < size_; ++r) s += parts[r * len + i];
+        data[i] = s;
+      }
+    } else {
+      std::memcpy(data.data(), c.in.data(), data.size_bytes());
+    }
+  } catch (const std::exception& e) {
+    uncached_.reset();
+    return Fail("AllReduceSum", e);
+  }
+  uncached_.reset();
+  return OkStatus();
+}
+
+Status GlooCollective::AllGather(std::span<const float> local, std::span<float> out) {
+  MIES_RETURN_IF_ERROR(Check("AllGather"));
+  if (size_ == 1) {
+    if (out.size() != local.size()) {
+      return InvalidArgument("AllGather: output has ", out.size(), " elements, expected ",
+                             local.size());
+    }
+    std::memcpy(out.data(), local.data(), local.size_bytes());
+    return OkStatus();
+  }
+  ScopedTimer timer(&collective_seconds_);
+  try {
+    // Shard lengths differ by rank (uneven vocab split); learn them once per output length,
+    // which every rank knows, so all ranks take the same path.
+    auto it = gather_counts_.find(out.size());
+    if (it == gather_counts_.end()) {
+      std::vector<int64_t> mine{static_cast<int64_t>(local.size())};
+      std::vector<int64_t> all(size_);
+      gloo::AllgatherOptions opts(context_);
+      opts.setInput(mine.data(), 1);
+      opts.setOutput(all.data(), all.size());
+      opts.setTimeout(timeout_);
+      gloo::allgather(opts);
+      std::vector<size_t> counts(all.begin(), all.end());
+      size_t total = 0;
+      for (size_t c : counts) total += c;
+      if (total != out.size()) {
+        return InvalidArgument("AllGather: output has ", out.size(),
+                               " elements, the ranks contribute ", total);
+      }
+      it = gather_counts_.emplace(out.size(), std::move(counts)).first;
+    }
+    if (it->second[rank_] != local.size()) {
+      return InvalidArgument("AllGather: rank ", rank_, " contributes ", local.size(),
+                             " elements, earlier calls with this output length had ",
+                             it->second[rank_]);
+    }
+    gloo::AllgathervOptions opts(context_);
+    opts.setInput(const_cast<float*>(local.data()), local.size());
+    opts.setOutput(out.data(), it->second);
+    opts.setTimeout(timeout_);
+    gloo::allgatherv(opts);
+  } catch (const std::exception& e) {
+    return Fail("AllGather", e);
+  }
+  return OkStatus();
+}
+
+Status GlooCollective::Broadcast(std::string* bytes, std::chrono::milliseconds wait) {
+  MIES_RETURN_IF_ERROR(Check("Broadcast"));
+  if (size_ == 1) return OkStatus();
+  ScopedTimer timer(&collective_seconds_);
+  constexpr size_t kInline = kHeaderBytes - sizeof(uint64_t);
+  try {
+    uint64_t len = 0;
+    if (rank_ == 0) {
+      len = bytes->size();
+      std::memcpy(header_.data(), &len, sizeof(len));
+      std::memcpy(header_.data() + sizeof(len), bytes->data(), std::min<size_t>(len, kInline));
+    }
+    gloo::BroadcastOptions head(context_);
+    head.setRoot(0);
+    head.setOutput(header_.data(), header_.size());
+    head.setTimeout(wait);
+    gloo::broadcast(head);
+    if (rank_ != 0) {
+      std::memcpy(&len, header_.data(), sizeof(len));
+      bytes->assign(header_.data() + sizeof(len), std::min<size_t>(len, kInline));
+    }
+    if (len > kInline) {
+      std::string rest = rank_ == 0 ? bytes->substr(kInline) : std::string(len - kInline, '\0');
+      gloo::BroadcastOptions tail(context_);
+      tail.setRoot(0);
+      tail.setOutput(rest.data(), rest.size());
+      tail.setTimeout(timeout_);
+      gloo::broadcast(tail);
+      if (rank_ != 0) bytes->append(rest);
+    }
+  } catch (const std::exception& e) {
+    return Fail("Broadcast", e);
+  }
+  return OkStatus();
+}
+
+}  // namespace mies::cluster

@@ -1,0 +1,270 @@
+#include "cluster/worker.h"
+
+#include <cstring>
+
+#include "common/logging.h"
+
+namespace mies::cluster {
+
+RankWorker::RankWorker(int rank, int world, std::string bind_address, bool deterministic,
+                       const ClusterTimeouts& timeouts, NodeState* state)
+    : rank_(rank),
+      world_(world),
+      bind_address_(std::move(bind_address)),
+      timeouts_(timeouts),
+      state_(state),
+      collective_(rank, world, deterministic, timeouts.collective_timeout) {}
+
+RankWorker::~RankWorker() { StopAndJoin(); }
+
+Status RankWorker::LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
+                             const std::vector<int>& pin) {
+  model::ModelOptions mo;
+  mo.parallel = {rank_, world_};
+  mo.dtype = dtype;
+  mo.num_threads = threads;
+  mo.pin_cpus = pin;
+  MIES_ASSIGN_OR_RETURN(model_, model::LlamaModel::Load(model_dir, mo, &collective_));
+  return OkStatus();
+}
+
+Status RankWorker::CreateCache(int64_t num_blocks, int64_t block_size) {
+  if (num_blocks <= 0 || block_size <= 0) {
+    return InvalidArgument("KV cache: num_kv_blocks ", num_blocks, " and block_size ", block_size,
+                           " must be positive");
+  }
+  MIES_ASSIGN_OR_RETURN(cache_, model::KvCache::Create(model_->CacheShape(block_size), num_blocks));
+  return OkStatus();
+}
+
+bool RankWorker::has_cache(int64_t num_blocks, int64_t block_size) const {
+  return cache_ != nullptr && cache_->num_blocks() == num_blocks &&
+         cache_->shape().block_size == block_size;
+}
+
+void RankWorker::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void RankWorker::StopAndJoin() {
+  stop_ = true;
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  FailQueued("cluster is shutting down");
+}
+
+double RankWorker::TakeCollectiveSeconds() { return collective_seconds_.exchange(0); }
+
+void RankWorker::FailQueued(const std::string& why) {
+  std::lock_guard lock(mu_);
+  for (Job* j : queue_) {
+    j->result = absl::UnavailableError(why);
+    j->done = true;
+  }
+  queue_.clear();
+  cv_.notify_all();
+}
+
+StatusOr<engine::StepResult> RankWorker::Submit(const engine::StepPlan& plan) {
+  Job job{&plan};
+  std::unique_lock lock(mu_);
+  if (stop_) return absl::UnavailableError("cluster is shutting down");
+  queue_.push_back(&job);
+  cv_.notify_all();
+  cv_.wait(lock, [&] { return job.done; });
+  return std::move(job.result);
+}
+
+void RankWorker::Loop() {
+  uint64_t tried = 0;  // the last target we formed or failed
+  while (!stop_ && !state_->shutdown) {
+    const uint64_t target = state_->target.load();
+    if (target == 0 || target == tried || EpochOf(target) == 0) {
+      if (rank_ == 0) FailQueued("cluster is not ready: data plane not connected");
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, std::chrono::milliseconds(50));
+      continue;
+    }
+    tried = target;
+    if (device_ == nullptr) {
+      auto dev = CreateTcpDevice(bind_address_);
+      if (!dev.ok()) {
+        MIES_LOG_ERROR("rank {}: {}", rank_, std::string(dev.status().message()));
+        failed_ = target;
+        continue;
+      }
+      device_ = *dev;
+    }
+    const std::string prefix = absl::StrCat("e", EpochOf(target), "/");
+    StatusOr<std::shared_ptr<gloo::Context>> ctx;
+    {
+      KvStore* store;
+      {
+        std::lock_guard lock(state_->store_mu);
+        store = state_->store;
+      }
+      ctx = ConnectContext(rank_, world_, device_, store, prefix, timeouts_.connect_timeout);
+    }
+    if (!ctx.ok()) {
+      MIES_LOG_WARN("rank {}: {}", rank_, std::string(ctx.status().message()));
+      failed_ = target;
+      continue;
+    }
+    collective_.Attach(*ctx);
+    formed_ = target;
+    MIES_LOG_INFO("rank {}: data plane connected on {} (epoch {}, world {})", rank_,
+                  bind_address_, EpochOf(target), world_);
+    if (rank_ == 0) {
+      ServeRoot(target);
+    } else {
+      Serve(target);
+    }
+    formed_ = 0;
+    collective_.Detach();
+  }
+  formed_ = 0;
+  collective_.Detach();
+}
+
+void RankWorker::Serve(uint64_t target) {
+  std::string bytes;
+  while (!stop_ && !state_->shutdown && state_->target.load() == target) {
+    const double before = collective_.collective_seconds();
+    Status s = collective_.Broadcast(&bytes, timeouts_.plan_wait);
+    if (!s.ok()) {
+      MIES_LOG_WARN("rank {}: lost the master's step stream (epoch {}): {}", rank_,
+                    EpochOf(target), std::string(s.message()));
+      failed_ = target;
+      return;
+    }
+    auto plan = engine::StepPlan::Deserialize(bytes);
+    if (!plan.ok()) {
+      MIES_LOG_ERROR("rank {}: bad step plan: {}", rank_, std::string(plan.status().message()));
+      failed_ = target;
+      return;
+    }
+    if (plan->shutdown) {
+      MIES_LOG_INFO("rank {}: cluster shutdown received", rank_);
+      state_->shutdown_plan = true;
+      return;
+    }
+    if (plan->sequences.empty() && plan->block_copies.empty()) continue;  // keepalive
+    s = RunStep(*plan, nullptr);
+    collective_seconds_ = collective_seconds_ + (collective_.collective_seconds() - before);
+    if (!s.ok() && !collective_.usable()) {
+      MIES_LOG_WARN("rank {}: step {} failed: {}", rank_, plan->step_id, std::string(s.message()));
+      failed_ = target;
+      return;
+    }
+  }
+}
+
+void RankWorker::ServeRoot(uint64_t target) {
+  const auto keepalive = std::max(std::chrono::milliseconds(50), timeouts_.plan_wait / 3);
+  engine::StepPlan keepalive_plan;
+  const std::string keepalive_bytes = keepalive_plan.Serialize();
+  while (true) {
+    Job* job = nullptr;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, keepalive, [&] {
+        return !queue_.empty() || stop_ || state_->shutdown || state_->target.load() != target;
+      });
+      if (!queue_.empty() && !stop_ && !state_->shutdown && state_->target.load() == target) {
+        job = queue_.front();
+        queue_.pop_front();
+      }
+    }
+    if (stop_ || state_->shutdown) {
+      engine::StepPlan bye;
+      bye.shutdown = true;
+      std::string bytes = bye.Serialize();
+      Status s = collective_.Broadcast(&bytes, timeouts_.collective_timeout);
+      if (!s.ok()) MIES_LOG_WARN("rank 0: shutdown plan not delivered: {}", std::string(s.message()));
+      return;
+    }
+    if (state_->target.load() != target) return;  // the master is re-forming the cluster
+    if (job == nullptr) {
+      std::string bytes = keepalive_bytes;
+      Status s = collective_.Broadcast(&bytes, timeouts_.collective_timeout);
+      if (!s.ok()) {
+        MIES_LOG_WARN("rank 0: keepalive failed (epoch {}): {}", EpochOf(target),
+                      std::string(s.message()));
+        failed_ = target;
+        return;
+      }
+      continue;
+    }
+    const double before = collective_.collective_seconds();
+    engine::StepResult result;
+    std::string bytes = job->plan->Serialize();
+    Status s = collective_.Broadcast(&bytes, timeouts_.collective_timeout);
+    if (s.ok()) s = RunStep(*job->plan, &result);
+    collective_seconds_ = collective_seconds_ + (collective_.collective_seconds() - before);
+    const bool broken = !collective_.usable();
+    {
+      std::lock_guard lock(mu_);
+      if (s.ok()) {
+        job->result = std::move(result);
+      } else {
+        job->result = broken ? absl::UnavailableError(s.message()) : s;
+      }
+      job->done = true;
+    }
+    cv_.notify_all();
+    if (broken) {
+      MIES_LOG_WARN("rank 0: step {} failed (epoch {}): {}", job->plan->step_id, EpochOf(target),
+                    std::string(s.message()));
+      failed_ = target;
+      return;
+    }
+  }
+}
+
+Status RankWorker::RunStep(const engine::StepPlan& plan, engine::StepResult* result) {
+  if (cache_ == nullptr) return absl::FailedPreconditionError("rank has no KV cache");
+  const model::KvCacheShape& shape = cache_->shape();
+  const int64_t block_floats = shape.block_size * shape.num_kv_heads * shape.head_dim;
+  for (const auto& [src, dst] : plan.block_copies) {
+    if (src < 0 || dst < 0 || src >= cache_->num_blocks() || dst >= cache_->num_blocks()) {
+      return InvalidArgument("block copy ", src, " -> ", dst, " outside the KV pool of ",
+                             cache_->num_blocks(), " blocks");
+    }
+    for (int64_t l = 0; l < shape.num_layers; ++l) {
+      std::memcpy(cache_->k(l) + dst * block_floats, cache_->k(l) + src * block_floats,
+                  block_floats * sizeof(float));
+      std::memcpy(cache_->v(l) + dst * block_floats, cache_->v(l) + src * block_floats,
+                  block_floats * sizeof(float));
+    }
+  }
+  if (plan.sequences.empty()) {
+    if (result) *result = engine::StepResult{model_->config().vocab_size, {}, {}, {}};
+    return OkStatus();
+  }
+  std::vector<model::SequenceInput> batch(plan.sequences.size());
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const engine::StepSequence& s = plan.sequences[i];
+    batch[i].tokens = s.tokens;
+    batch[i].start_pos = s.start_pos;
+    batch[i].block_table = s.block_table;
+    batch[i].all_logits = s.all_logits;
+  }
+  MIES_RETURN_IF_ERROR(model_->Forward(batch, *cache_, &out_));
+  if (result == nullptr) return OkStatus();
+  // Keep only the rows the engine asked for (a non-final prefill chunk has none).
+  result->vocab = out_.vocab;
+  result->logits.clear();
+  result->first_row.assign(batch.size(), -1);
+  result->num_rows.assign(batch.size(), 0);
+  int64_t rows = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (!plan.sequences[i].want_logits) continue;
+    const int64_t n = out_.num_rows[i];
+    result->first_row[i] = rows;
+    result->num_rows[i] = n;
+    const float* src = out_.Row(i);
+    result->logits.insert(result->logits.end(), src, src + n * out_.vocab);
+    rows += n;
+  }
+  return OkStatus();
+}
+
+}  // namespace mies::cluster

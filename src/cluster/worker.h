@@ -1,0 +1,93 @@
+// One rank of this node: its weight shard, KV cache shard, Gloo collective and the thread that
+// runs step plans. Internal to the cluster library.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "cluster/gloo_collective.h"
+#include "cluster/node.h"
+#include "cluster/store.h"
+#include "engine/step_plan.h"
+#include "model/kv_cache.h"
+#include "model/llama_model.h"
+
+namespace mies::cluster {
+
+// What the node's control loop tells its workers, and what they report back. An epoch target
+// packs (join generation << 32 | epoch): a slave that rejoins a restarted master bumps the
+// generation, so its workers rebuild even when the new master's epoch number repeats.
+struct NodeState {
+  std::atomic<uint64_t> target{0};
+  std::atomic<bool> shutdown{false};        // stop serving (orderly)
+  std::atomic<bool> shutdown_plan{false};   // a worker received the master's shutdown plan
+  KvStore* store = nullptr;                 // set before workers start, fixed afterwards
+  std::mutex store_mu;                      // guards store swaps (slave reconnects)
+};
+
+inline uint32_t EpochOf(uint64_t target) { return static_cast<uint32_t>(target & 0xffffffffu); }
+
+class RankWorker {
+ public:
+  RankWorker(int rank, int world, std::string bind_address, bool deterministic,
+             const ClusterTimeouts& timeouts, NodeState* state);
+  ~RankWorker();
+
+  Status LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
+                   const std::vector<int>& pin);
+  Status CreateCache(int64_t num_blocks, int64_t block_size);
+  bool has_cache(int64_t num_blocks, int64_t block_size) const;
+  const model::LlamaModel& model() const { return *model_; }
+
+  void Start();
+  void StopAndJoin();
+
+  // Target (generation|epoch) this rank has a context for; 0 when none.
+  uint64_t formed() const { return formed_.load(); }
+  // Target this rank failed to form or lost.
+  uint64_t failed() const { return failed_.load(); }
+  const std::string& bind_address() const { return bind_address_; }
+
+  // Rank 0 only: runs one plan across the cluster.
+  StatusOr<engine::StepResult> Submit(const engine::StepPlan& plan);
+  double TakeCollectiveSeconds();
+
+ private:
+  void Loop();
+  void Serve(uint64_t target);       // ranks != 0
+  void ServeRoot(uint64_t target);   // rank 0
+  // Applies copies and runs the forward pass; rank 0 fills *result.
+  Status RunStep(const engine::StepPlan& plan, engine::StepResult* result);
+  void FailQueued(const std::string& why);
+
+  int rank_, world_;
+  std::string bind_address_;
+  ClusterTimeouts timeouts_;
+  NodeState* state_;
+  GlooCollective collective_;
+  std::shared_ptr<gloo::transport::Device> device_;
+  std::unique_ptr<model::LlamaModel> model_;
+  std::unique_ptr<model::KvCache> cache_;
+  model::ForwardOutput out_;
+  std::atomic<uint64_t> formed_{0}, failed_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+
+  // Rank 0's queue of plans from Execute.
+  struct Job {
+    const engine::StepPlan* plan;
+    StatusOr<engine::StepResult> result = absl::UnknownError("not run");
+    bool done = false;
+  };
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Job*> queue_;
+  std::atomic<double> collective_seconds_{0};
+};
+
+}  // namespace mies::cluster

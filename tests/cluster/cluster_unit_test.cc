@@ -1,0 +1,178 @@
+// In-process checks of the cluster library's pieces: the Gloo collective against the in-process
+// group (threads, one Gloo context each, rendezvous through the memory store), the store, and
+// fingerprint comparison.
+#include <gtest/gtest.h>
+
+#include <random>
+#include <thread>
+
+#include "cluster/fingerprint.h"
+#include "cluster/gloo_collective.h"
+#include "cluster/store.h"
+
+namespace mies::cluster {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Runs fn(rank, collective) on `n` threads, each with its own Gloo context on 127.0.0.1.
+template <typename Fn>
+void WithGroup(int n, bool deterministic, Fn fn) {
+  MemoryStore store;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < n; ++r) {
+    threads.emplace_back([&, r] {
+      auto dev = CreateTcpDevice("127.0.0.1");
+      ASSERT_TRUE(dev.ok()) << dev.status();
+      auto ctx = ConnectContext(r, n, *dev, &store, "e1/", milliseconds(10000));
+      ASSERT_TRUE(ctx.ok()) << ctx.status();
+      GlooCollective c(r, n, deterministic, milliseconds(10000));
+      c.Attach(*ctx);
+      fn(r, c);
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+std::vector<float> RankData(int rank, size_t len) {
+  std::mt19937 g(1234 + rank);
+  std::normal_distribution<float> d;
+  std::vector<float> v(len);
+  for (auto& x : v) x = d(g);
+  return v;
+}
+
+TEST(GlooCollectiveTest, DeterministicAllReduceIsBitwiseTheInProcessSum) {
+  for (int n : {2, 3}) {
+    const size_t len = 1000;
+    // Expected: the in-process group's result.
+    model::InProcessGroup group(n);
+    std::vector<std::vector<float>> expect(n);
+    {
+      std::vector<std::thread> ts;
+      for (int r = 0; r < n; ++r) {
+        ts.emplace_back([&, r] {
+          auto m = group.Member(r);
+          expect[r] = RankData(r, len);
+          ASSERT_TRUE(m->AllReduceSum(expect[r]).ok());
+        });
+      }
+      for (auto& t : ts) t.join();
+    }
+    WithGroup(n, true, [&](int r, GlooCollective& c) {
+      for (int rep = 0; rep < 3; ++rep) {  // cached algorithm objects reused
+        auto data = RankData(r, len);
+        ASSERT_TRUE(c.AllReduceSum(data).ok());
+        EXPECT_EQ(0, std::memcmp(data.data(), expect[r].data(), len * sizeof(float)));
+      }
+    });
+  }
+}
+
+TEST(GlooCollectiveTest, RingAllReduceGivesEveryRankTheSameSum) {
+  for (int n : {2, 3}) {
+    const size_t len = 777;
+    std::vector<std::vector<float>> got(n);
+    WithGroup(n, false, [&](int r, GlooCollective& c) {
+      got[r] = RankData(r, len);
+      ASSERT_TRUE(c.AllReduceSum(got[r]).ok());
+    });
+    for (size_t i = 0; i < len; ++i) {
+      double ref = 0;
+      for (int r = 0; r < n; ++r) ref += RankData(r, len)[i];
+      EXPECT_NEAR(got[0][i], ref, 1e-5);
+    }
+    for (int r = 1; r < n; ++r) {
+      EXPECT_EQ(0, std::memcmp(got[r].data(), got[0].data(), len * sizeof(float))) << "rank " << r;
+    }
+  }
+}
+
+TEST(GlooCollectiveTest, AllGatherTakesUnevenShardsInRankOrder) {
+  const int n = 3;
+  const std::vector<size_t> lens{5, 4, 4};
+  WithGroup(n, false, [&](int r, GlooCollective& c) {
+    for (int rep = 0; rep < 2; ++rep) {
+      std::vector<float> local(lens[r], static_cast<float>(r + 1));
+      std::vector<float> out(13);
+      ASSERT_TRUE(c.AllGather(local, out).ok());
+      std::vector<float> expect;
+      for (int q = 0; q < n; ++q) expect.insert(expect.end(), lens[q], static_cast<float>(q + 1));
+      EXPECT_EQ(out, expect);
+    }
+  });
+}
+
+TEST(GlooCollectiveTest, BroadcastCarriesLargeAndSmallPayloads) {
+  WithGroup(2, false, [&](int r, GlooCollective& c) {
+    for (size_t len : {size_t{0}, size_t{10}, size_t{100000}}) {
+      std::string bytes;
+      if (r == 0) {
+        bytes.resize(len);
+        for (size_t i = 0; i < len; ++i) bytes[i] = static_cast<char>(i * 31);
+      }
+      ASSERT_TRUE(c.Broadcast(&bytes, milliseconds(5000)).ok());
+      ASSERT_EQ(bytes.size(), len);
+      for (size_t i = 0; i < len; ++i) ASSERT_EQ(bytes[i], static_cast<char>(i * 31));
+    }
+  });
+}
+
+TEST(GlooCollectiveTest, MissingPeerTimesOutWithUnavailableAndRefusesFurtherCalls) {
+  MemoryStore store;
+  std::shared_ptr<gloo::Context> c0;
+  std::thread t([&] {
+    auto dev = CreateTcpDevice("127.0.0.1");
+    auto ctx = ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(5000));
+    ASSERT_TRUE(ctx.ok());
+    // Rank 1 connects, then goes away without taking part in any collective.
+  });
+  auto dev = CreateTcpDevice("127.0.0.1");
+  auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(5000));
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  t.join();
+  GlooCollective c(0, 2, false, milliseconds(500));
+  c.Attach(*ctx);
+  std::vector<float> data(16, 1.0f);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = c.AllReduceSum(data);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(3));
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_FALSE(c.usable());
+  EXPECT_TRUE(absl::IsUnavailable(c.AllReduceSum(data)));
+}
+
+TEST(MemoryStoreTest, GetWaitsForSetAndTimesOut) {
+  MemoryStore s;
+  std::thread t([&] {
+    std::this_thread::sleep_for(milliseconds(50));
+    ASSERT_TRUE(s.Set("k", "v").ok());
+  });
+  auto v = s.Get("k", milliseconds(2000));
+  t.join();
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(*v, "v");
+  EXPECT_TRUE(absl::IsDeadlineExceeded(s.Get("missing", milliseconds(20)).status()));
+  ASSERT_TRUE(s.Set("e2/x", "1").ok());
+  s.EraseAllBut("e2/");
+  EXPECT_EQ(s.size(), 1u);
+}
+
+TEST(FingerprintTest, ComparisonNamesFieldAndBothValues) {
+  Fingerprint a{{"generation.temperature", "0.7"}, {"tp.world_size", "2"}};
+  Fingerprint b{{"generation.temperature", "0.9"}, {"tp.world_size", "2"}};
+  auto d = CompareFingerprints(a, b, "127.0.1.2");
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0], "generation.temperature: master has '0.7', node 127.0.1.2 has '0.9'");
+  EXPECT_TRUE(CompareFingerprints(a, a, "x").empty());
+}
+
+TEST(FingerprintTest, DeterministicFlagFromEnvironment) {
+  EXPECT_TRUE(DeterministicFromEnv(config::MapEnvironment{{"HCCL_DETERMINISTIC", "TRUE"}}));
+  EXPECT_TRUE(DeterministicFromEnv(config::MapEnvironment{{"HCCL_DETERMINISTIC", "1"}}));
+  EXPECT_FALSE(DeterministicFromEnv(config::MapEnvironment{{"HCCL_DETERMINISTIC", "false"}}));
+  EXPECT_FALSE(DeterministicFromEnv(config::MapEnvironment{}));
+}
+
+}  // namespace
+}  // namespace mies::cluster
