@@ -120,8 +120,13 @@ StatusOr<std::string> ChatTemplate::Render(const ChatRenderRequest& r) const {
         "continue_final_message to continue the last message, add_generation_prompt to start a "
         "new assistant turn");
   }
-  if (!r.extra_context.is_object())
+  if (!r.extra_context.is_object()) {
     return InvalidArgument("extra template context must be an object");
+  }
+  MIES_RETURN_IF_ERROR(CheckJsonDepth(r.messages, kMaxJsonDepth, "messages"));
+  if (r.tools) MIES_RETURN_IF_ERROR(CheckJsonDepth(*r.tools, kMaxJsonDepth, "tools"));
+  if (r.documents) MIES_RETURN_IF_ERROR(CheckJsonDepth(*r.documents, kMaxJsonDepth, "documents"));
+  MIES_RETURN_IF_ERROR(CheckJsonDepth(r.extra_context, kMaxJsonDepth, "extra template context"));
 
   const bool has_tools = r.tools && !r.tools->is_null();
   const Template* chosen = nullptr;

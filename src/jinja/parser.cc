@@ -35,6 +35,10 @@ const std::set<std::string_view> kUnsupportedTags = {
     "extends", "block",     "include", "import", "from",     "autoescape", "do",
     "trans",   "pluralize", "print",   "debug",  "endblock", "endtrans"};
 
+// Deeper nesting than this (parentheses, unary operators, blocks) is rejected: the parser and
+// the interpreter recurse once per level, and a hostile template must not exhaust the stack.
+constexpr int kMaxNesting = 100;
+
 class Parser {
  public:
   explicit Parser(std::vector<Token> tokens) : toks_(std::move(tokens)) {}
@@ -149,7 +153,21 @@ class Parser {
     }
   }
 
+  struct DepthGuard {
+    explicit DepthGuard(int& d) : depth(d) { ++depth; }
+    ~DepthGuard() { --depth; }
+    int& depth;
+  };
+  Status CheckDepth() const {
+    if (depth_ > kMaxNesting) {
+      return Error(Cur(), "nesting deeper than " + std::to_string(kMaxNesting) + " levels");
+    }
+    return OkStatus();
+  }
+
   Status ParseStatement(Body* body) {
+    DepthGuard guard(depth_);
+    MIES_RETURN_IF_ERROR(CheckDepth());
     const Token& t = Cur();
     const std::string name = t.text;
     const int line = t.line;
@@ -422,6 +440,8 @@ class Parser {
   }
 
   StatusOr<ExprPtr> ParseExpression(bool with_condexpr) {
+    DepthGuard guard(depth_);
+    MIES_RETURN_IF_ERROR(CheckDepth());
     if (!with_condexpr) return ParseOr();
     MIES_ASSIGN_OR_RETURN(ExprPtr e, ParseOr());
     while (AtName("if")) {
@@ -473,6 +493,8 @@ class Parser {
   }
 
   StatusOr<ExprPtr> ParseNot() {
+    DepthGuard guard(depth_);
+    MIES_RETURN_IF_ERROR(CheckDepth());
     if (AtName("not")) {
       const int line = Cur().line;
       Advance();
@@ -565,6 +587,8 @@ class Parser {
   }
 
   StatusOr<ExprPtr> ParseUnary(bool with_filter) {
+    DepthGuard guard(depth_);
+    MIES_RETURN_IF_ERROR(CheckDepth());
     ExprPtr e;
     if (AtOp("-") || AtOp("+")) {
       const int line = Cur().line;
@@ -835,6 +859,7 @@ class Parser {
   std::vector<Token> toks_;
   size_t pos_ = 0;
   int loop_depth_ = 0;
+  int depth_ = 0;
   std::vector<std::set<std::string>> names_seen_;  // per enclosing macro / call block
 };
 

@@ -484,6 +484,7 @@ StatusOr<std::string> Template::Render(const nlohmann::ordered_json& context) co
   if (!context.is_object()) {
     return InvalidArgument("template context must be a JSON object, got ", context.type_name());
   }
+  MIES_RETURN_IF_ERROR(CheckJsonDepth(context, kMaxJsonDepth, "template context"));
   std::vector<std::pair<std::string, Value>> vars;
   for (auto it = context.begin(); it != context.end(); ++it) {
     vars.emplace_back(it.key(), Value::FromJson(it.value()));

@@ -117,6 +117,22 @@ std::string StrRepr(const std::string& s) {
 
 }  // namespace
 
+namespace {
+bool DepthWithin(const nlohmann::ordered_json& j, int remaining) {
+  if (!j.is_structured()) return true;
+  if (remaining <= 0) return false;
+  for (const auto& e : j) {
+    if (!DepthWithin(e, remaining - 1)) return false;
+  }
+  return true;
+}
+}  // namespace
+
+Status CheckJsonDepth(const nlohmann::ordered_json& j, int max_depth, std::string_view what) {
+  if (DepthWithin(j, max_depth)) return OkStatus();
+  return InvalidArgument(std::string(what), " nests deeper than ", max_depth, " levels");
+}
+
 Value Value::FromJson(const nlohmann::ordered_json& j) { return FromJsonImpl(j); }
 Value Value::FromJson(const nlohmann::json& j) { return FromJsonImpl(j); }
 

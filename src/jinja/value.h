@@ -112,6 +112,7 @@ class Value {
     v.fn_ = std::make_shared<const Function>(Function{std::move(name), std::move(fn)});
     return v;
   }
+  // Callers bound the nesting first (CheckJsonDepth): conversion recurses per level.
   static Value FromJson(const nlohmann::ordered_json& j);
   static Value FromJson(const nlohmann::json& j);
 
@@ -163,6 +164,11 @@ class Value {
   std::shared_ptr<Dict> dict_;
   std::shared_ptr<const Function> fn_;
 };
+
+// Rejects JSON nested deeper than `max_depth` (client-supplied messages reach the recursive
+// conversion, printing and tojson code), naming `what`.
+Status CheckJsonDepth(const nlohmann::ordered_json& j, int max_depth, std::string_view what);
+constexpr int kMaxJsonDepth = 64;
 
 // Python ==.
 bool Equals(const Value& a, const Value& b);

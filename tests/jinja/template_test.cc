@@ -170,5 +170,79 @@ TEST(JinjaTemplate, IntegerOverflowIsAnError) {
   EXPECT_TRUE(Contains(out.status().message(), "overflow"));
 }
 
+TEST(JinjaTemplate, DeepNestingIsRejectedNotAStackOverflow) {
+  auto t = Template::Parse("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}");
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(Contains(t.status().message(), "nesting deeper than")) << t.status().message();
+  t = Template::Parse("{{ " + std::string(5000, '-') + "1 }}");
+  ASSERT_FALSE(t.ok());
+  std::string blocks;
+  for (int i = 0; i < 3000; ++i) blocks += "{% if true %}";
+  t = Template::Parse(blocks);
+  ASSERT_FALSE(t.ok());
+  EXPECT_TRUE(Contains(t.status().message(), "nesting deeper than")) << t.status().message();
+
+  t = Template::Parse("{{ x | tojson }}");
+  ASSERT_TRUE(t.ok());
+  const auto deep = nlohmann::ordered_json::parse(std::string(2000, '[') + std::string(2000, ']'));
+  auto out = t->Render(nlohmann::ordered_json{{"x", deep}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "nests deeper than")) << out.status().message();
+}
+
+// Mangled versions of real templates must parse or fail with a Status, never crash (the
+// sanitizer build runs this too).
+TEST(JinjaTemplate, MutatedTemplatesFailCleanly) {
+  const std::string sources[] = {
+      testing::ReadFile(FixturePath("templates/llama3.1.jinja")),
+      testing::ReadFile(FixturePath("templates/hermes2pro-tool-use.jinja")),
+      testing::ReadFile(FixturePath("templates/deepseek-r1.jinja")),
+  };
+  const auto ctx = nlohmann::ordered_json::parse(R"({
+    "messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "u"},
+                 {"role": "assistant", "content": "a", "tool_calls": [{"id": "x", "type": "function",
+                  "function": {"name": "f", "arguments": "{}"}}]}],
+    "tools": [{"type": "function", "function": {"name": "f", "description": "d",
+               "parameters": {"type": "object", "properties": {"p": {"type": "string", "description": "q"}}}}}],
+    "add_generation_prompt": true, "bos_token": "<s>"})");
+  const std::string alphabet = "{}%#-+()[]|.,:'\"~ \nabcdefghijklmnopqrstuvwxyz_0123456789=<>!*/";
+  uint64_t rng = 0x9E3779B97F4A7C15ull;
+  auto next = [&rng] {
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+  };
+  int parsed = 0, rendered = 0;
+  for (int i = 0; i < 600; ++i) {
+    std::string s = sources[i % 3];
+    const int edits = 1 + static_cast<int>(next() % 4);
+    for (int k = 0; k < edits && !s.empty(); ++k) {
+      const size_t pos = next() % s.size();
+      switch (next() % 3) {
+        case 0:
+          s.erase(pos, 1 + next() % 8);
+          break;
+        case 1:
+          s.insert(pos, 1, alphabet[next() % alphabet.size()]);
+          break;
+        default:
+          s[pos] = alphabet[next() % alphabet.size()];
+      }
+    }
+    auto t = Template::Parse(s);
+    if (!t.ok()) {
+      EXPECT_FALSE(t.status().message().empty());
+      continue;
+    }
+    ++parsed;
+    auto out = t->Render(ctx);
+    if (out.ok()) ++rendered;
+  }
+  // Some mutations hit plain text and still work; most break the syntax.
+  EXPECT_GT(parsed, 0);
+  EXPECT_GT(rendered, 0);
+}
+
 }  // namespace
 }  // namespace mies::jinja
