@@ -142,9 +142,7 @@ int RunCheck(const std::string& home, const std::string& config_path,
   return failed ? 1 : 0;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int Main(int argc, char** argv) {
   CLI::App app{"mies-certs: import and check TLS material for mies (MindIE-compatible layout)"};
   app.require_subcommand(1);
 
@@ -195,4 +193,15 @@ int main(int argc, char** argv) {
     return RunImport(req, home, config_path);
   }
   return RunCheck(home, config_path, check_planes, check_address);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return Main(argc, argv);
+  } catch (const std::exception& e) {  // std::filesystem and allocation failures
+    std::cerr << "mies-certs: " << e.what() << "\n";
+    return 2;
+  }
 }

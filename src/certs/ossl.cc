@@ -61,7 +61,8 @@ int PasswordCallback(char* buf, int size, int /*rwflag*/, void* u) {
   const auto* pass = static_cast<const std::string*>(u);
   if (pass == nullptr || size <= 0) return -1;
   int n = static_cast<int>(std::min<size_t>(pass->size(), static_cast<size_t>(size)));
-  std::memcpy(buf, pass->data(), n);
+  // OpenSSL takes the length we return; the buffer needs no terminator.
+  std::memcpy(buf, pass->data(), n);  // NOLINT(bugprone-not-null-terminated-result)
   return n;
 }
 
@@ -113,8 +114,9 @@ StatusOr<std::vector<X509Ptr>> ParseCertificatesPem(std::string_view pem) {
     }
     const auto* p = reinterpret_cast<const unsigned char*>(b.der.data());
     const unsigned char* start = p;
-    X509Ptr cert(b.name == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, b.der.size())
-                                                 : d2i_X509(nullptr, &p, b.der.size()));
+    const long len = static_cast<long>(b.der.size());  // blocks are <= 10 MB
+    X509Ptr cert(b.name == "TRUSTED CERTIFICATE" ? d2i_X509_AUX(nullptr, &p, len)
+                                                 : d2i_X509(nullptr, &p, len));
     if (!cert || static_cast<size_t>(p - start) != b.der.size()) {
       return InvalidArgument("certificate ", certs.size() + 1,
                              " does not decode as X.509 DER: ", TakeOpenSslErrors());
@@ -132,7 +134,7 @@ StatusOr<std::vector<X509CrlPtr>> ParseCrlsPem(std::string_view pem) {
     if (b.name != "X509 CRL") continue;
     const auto* p = reinterpret_cast<const unsigned char*>(b.der.data());
     const unsigned char* start = p;
-    X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, b.der.size()));
+    X509CrlPtr crl(d2i_X509_CRL(nullptr, &p, static_cast<long>(b.der.size())));
     if (!crl || static_cast<size_t>(p - start) != b.der.size()) {
       return InvalidArgument("CRL ", crls.size() + 1,
                              " does not decode as X.509 CRL DER: ", TakeOpenSslErrors());
