@@ -69,6 +69,10 @@ class LlamaModel {
   // The KV cache shape this rank needs for a given block size.
   KvCacheShape CacheShape(int64_t block_size) const;
   ThreadPool& pool() { return *pool_; }
+  // Replaces the thread pool (e.g. a benchmark trying thread counts on one loaded model).
+  void ResetThreadPool(int num_threads, std::vector<int> pin_cpus = {}) {
+    pool_ = std::make_unique<ThreadPool>(num_threads, std::move(pin_cpus));
+  }
 
   Status Forward(std::span<const SequenceInput> batch, KvCache& cache, ForwardOutput* out);
 
