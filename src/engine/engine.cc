@@ -489,14 +489,21 @@ void Engine::AppendToken(Group& g, SeqState& s, int32_t token, float logprob,
     return;
   }
   s.text += s.detok->Feed(token);
-  if (can_stop && CheckStopStrings(g, s)) return;
+  if (!can_stop) {
+    s.stop_scanned = s.text.size();  // stop strings before min_tokens do not count
+  } else if (CheckStopStrings(g, s)) {
+    return;
+  }
   if (s.generated >= g.req.max_tokens) Finish(g, s, FinishReason::kLength, std::nullopt);
 }
 
 bool Engine::CheckStopStrings(Group& g, SeqState& s) {
   if (g.req.stop.empty()) return false;
-  const size_t from =
-      s.stop_scanned >= g.max_stop_len ? s.stop_scanned - (g.max_stop_len - 1) : 0;
+  // Only text that could still hold a new match: the unscanned part plus the stop length - 1
+  // bytes before it, and never text already sent (streaming holds back any possible stop
+  // prefix, so no match can start there).
+  size_t from = s.stop_scanned >= g.max_stop_len ? s.stop_scanned - (g.max_stop_len - 1) : 0;
+  from = std::max(from, s.emitted);
   size_t best = std::string::npos;
   const std::string* which = nullptr;
   for (const std::string& stop : g.req.stop) {
@@ -554,7 +561,8 @@ void Engine::Emit(Group& g) {
     size_t end = s->text.size();
     if (s->finish == FinishReason::kNone && !g.req.stop.empty()) {
       // Hold back a tail that could still grow into a stop string.
-      const size_t max_hold = std::min(g.max_stop_len - 1, s->text.size() - s->emitted);
+      const size_t max_hold =
+          std::min(g.max_stop_len - 1, s->text.size() - std::min(s->emitted, s->text.size()));
       for (size_t k = max_hold; k > 0; --k) {
         const std::string_view tail(s->text.data() + s->text.size() - k, k);
         bool prefix = false;

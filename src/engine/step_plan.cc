@@ -25,7 +25,9 @@ class Writer {
   }
   void PutIds(const std::vector<int32_t>& ids) {
     Put<uint32_t>(static_cast<uint32_t>(ids.size()));
-    out_.append(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t));
+    if (!ids.empty()) {
+      out_.append(reinterpret_cast<const char*>(ids.data()), ids.size() * sizeof(int32_t));
+    }
   }
   std::string Take() { return std::move(out_); }
 
@@ -53,7 +55,7 @@ class Reader {
                              " bytes left");
     }
     ids->resize(n);
-    std::memcpy(ids->data(), b_.data() + pos_, n * sizeof(int32_t));
+    if (n > 0) std::memcpy(ids->data(), b_.data() + pos_, n * sizeof(int32_t));
     pos_ += n * sizeof(int32_t);
     return OkStatus();
   }

@@ -472,3 +472,29 @@ TEST_F(EngineTest, EosStopIdsMinTokensAndMaxTokens) {
 
 }  // namespace
 }  // namespace mies::engine
+
+namespace mies::engine {
+namespace {
+
+using namespace mies::engine::testing;
+
+TEST_F(EngineTest, StopStringsBeforeMinTokensAreIgnored) {
+  const auto tok = StoriesTokenizer();
+  auto enc = tok->Encode("the cat sat on the cat mat", false);
+  auto head = tok->Encode("the cat sat on", false);
+  ASSERT_TRUE(enc.ok() && head.ok());
+  std::vector<int32_t> script(enc->begin(), enc->end());
+  for (bool stream : {true, false}) {
+    auto engine = ScriptedEngine(script, 2);
+    GenerateRequest r = Greedy(stream ? "m1" : "m0", {1, 5}, static_cast<int64_t>(script.size()));
+    r.stream = stream;
+    r.stop.stop = {"cat"};
+    r.stop.min_tokens = static_cast<int64_t>(head->size());
+    auto got = RunOne(*engine, r)[0];
+    EXPECT_EQ(got.text, "the cat sat on the ") << "stream=" << stream;
+    EXPECT_EQ(got.stop_reason, "cat");
+  }
+}
+
+}  // namespace
+}  // namespace mies::engine
