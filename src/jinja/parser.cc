@@ -37,7 +37,7 @@ const std::set<std::string_view> kUnsupportedTags = {
 
 // Deeper nesting than this (parentheses, unary operators, blocks) is rejected: the parser and
 // the interpreter recurse once per level, and a hostile template must not exhaust the stack.
-constexpr int kMaxNesting = 100;
+constexpr int kMaxNesting = 200;
 
 class Parser {
  public:

@@ -214,7 +214,7 @@ TEST(JinjaTemplate, MutatedTemplatesFailCleanly) {
     return rng;
   };
   int parsed = 0, rendered = 0;
-  for (int i = 0; i < 600; ++i) {
+  for (int i = 0; i < 300; ++i) {
     std::string s = sources[i % 3];
     const int edits = 1 + static_cast<int>(next() % 4);
     for (int k = 0; k < edits && !s.empty(); ++k) {
