@@ -13,6 +13,7 @@ PACKAGES=(
   libicu-dev
   python3 python3-numpy python3-jinja2
   curl
+  prometheus
 )
 
 missing=()

@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 scripts/build.sh release
+# The npm `openai` client the server tests drive (pinned by tests/server/package-lock.json).
+if command -v npm >/dev/null 2>&1; then (cd tests/server && npm ci --no-audit --no-fund --silent); fi
 
 jobs="${MIES_TEST_JOBS:-2}"
 echo "== tests (Release) =="

@@ -1,0 +1,56 @@
+// The API adapters' entry points (one function per route family) and the helpers they share.
+// Internal to mies_server_api; the router is the public face.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "server/http_message.h"
+#include "server/request_parsing.h"
+#include "server/router.h"
+#include "server/serving_context.h"
+
+namespace mies::server {
+
+// --- shared helpers -------------------------------------------------------------------------
+RouteResult Reply(HttpResponse response);
+RouteResult Fail(int status, const std::string& message, ErrorStyle style = ErrorStyle::kMindIe);
+RouteResult FailWith(const Status& status, ErrorStyle style = ErrorStyle::kMindIe);
+// The text of one token, as clients see it in logprobs and token lists.
+std::string TokenText(const ServingContext& ctx, int32_t id);
+// Encodes a prompt text (422 on bad UTF-8 or an empty result).
+StatusOr<std::vector<int32_t>> EncodeText(const ServingContext& ctx, const std::string& text,
+                                          bool add_special_tokens);
+// "length" | "stop" (OpenAI vocabulary) and "length" | "eos_token" | "stop_sequence" (MindIE's).
+const char* OpenAiFinishReason(engine::FinishReason reason);
+const char* MindIeFinishReason(engine::FinishReason reason);
+int64_t UnixNow();
+
+// --- OpenAI / vLLM (openai_api.cc) ----------------------------------------------------------
+RouteResult HandleChatCompletions(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleCompletions(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleModelList(ServingContext& ctx);
+RouteResult HandleModelCard(ServingContext& ctx, const std::string& model);
+RouteResult HandleTokenize(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleDetokenize(ServingContext& ctx, const nlohmann::json& body);
+
+// --- TGI, vLLM /generate, MindIE native, Triton (text_apis.cc) ------------------------------
+enum class TgiRoute { kRoot, kGenerate, kGenerateStream };
+RouteResult HandleTgi(ServingContext& ctx, const nlohmann::json& body, TgiRoute route);
+RouteResult HandleVllmGenerate(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleNativeInfer(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleNativeTokenizer(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleTritonGenerate(ServingContext& ctx, const nlohmann::json& body, bool stream);
+RouteResult HandleTritonInfer(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleStopInfer(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleTritonServer(ServingContext& ctx);
+RouteResult HandleTritonModel(ServingContext& ctx);
+RouteResult HandleTritonModelConfig(ServingContext& ctx);
+
+// --- management and metrics planes (management_api.cc) --------------------------------------
+RouteResult HandleManagement(ServingContext& ctx, const HttpRequest& request,
+                             const std::string& listener_address, bool* matched);
+
+}  // namespace mies::server

@@ -1,0 +1,645 @@
+// Boost.Beast + C++20 coroutines. Each connection is one coroutine on its own strand; an engine
+// output wakes it through a timer cancelled from the engine's thread (posted to the strand), so
+// a few threads carry many idle and streaming connections. Kept in one TU: Beast is slow to
+// compile.
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
+
+#include "server/http_server.h"
+
+#include <poll.h>
+
+#include <atomic>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
+#include "certs/ossl.h"
+#include "common/logging.h"
+
+namespace mies::server {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = net::ssl;
+using tcp = net::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string RandomUuid() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  uint64_t a = rng(), b = rng();
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-4%03x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xfff),
+                static_cast<unsigned>(0x8000 | ((b >> 48) & 0x3fff)),
+                static_cast<unsigned long long>(b & 0xffffffffffffull));
+  return buf;
+}
+
+// Outputs of one generation, handed from the engine thread to the connection's strand.
+struct Channel {
+  explicit Channel(net::any_io_executor ex) : timer(ex) {}
+  std::mutex mu;
+  std::deque<engine::RequestOutput> queue;
+  bool open = true;  // false: the connection is gone; the sink drops outputs
+  net::steady_timer timer;
+  std::string engine_id;
+};
+
+Status LoadTls(ssl::context& ctx, const TlsSettings& tls) {
+  SSL_CTX* native = ctx.native_handle();
+  if (tls.min_version == "1.2") {
+    SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION);
+    SSL_CTX_set_cipher_list(native,
+                            "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                            "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                            "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
+  } else {
+    SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION);
+  }
+  SSL_CTX_set_ciphersuites(native,
+                           "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                           "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_CCM_SHA256");
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                  ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  boost::system::error_code ec;
+  ctx.use_certificate_chain_file(tls.cert_file, ec);
+  if (ec) return FailedPrecondition("TLS certificate ", tls.cert_file, ": ", ec.message());
+  std::string password;
+  if (!tls.key_password_file.empty()) {
+    auto pw = certs::ReadPasswordFile(tls.key_password_file);
+    if (!pw.ok()) return pw.status();
+    password = pw->str();
+  }
+  ctx.set_password_callback(
+      [password](std::size_t, ssl::context::password_purpose) { return password; });
+  ctx.use_private_key_file(tls.key_file, ssl::context::pem, ec);
+  std::fill(password.begin(), password.end(), '\0');
+  if (ec) return FailedPrecondition("TLS private key ", tls.key_file, ": ", ec.message());
+  if (SSL_CTX_check_private_key(native) != 1) {
+    return FailedPrecondition("TLS private key ", tls.key_file, " does not match ", tls.cert_file);
+  }
+  for (const auto& ca : tls.ca_files) {
+    ctx.load_verify_file(ca, ec);
+    if (ec) return FailedPrecondition("TLS CA file ", ca, ": ", ec.message());
+  }
+  ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+  if (!tls.crl_files.empty()) {
+    X509_STORE* store = SSL_CTX_get_cert_store(native);
+    for (const auto& file : tls.crl_files) {
+      FILE* f = std::fopen(file.c_str(), "r");
+      if (f == nullptr) return FailedPrecondition("TLS CRL file ", file, " cannot be read");
+      std::string pem;
+      char buf[4096];
+      size_t n;
+      while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) pem.append(buf, n);
+      std::fclose(f);
+      auto crls = certs::ParseCrlsPem(pem);
+      if (!crls.ok()) return FailedPrecondition("TLS CRL file ", file, ": ", crls.status().message());
+      for (auto& crl : *crls) X509_STORE_add_crl(store, crl.get());
+    }
+    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
+  }
+  return OkStatus();
+}
+
+}  // namespace
+
+struct HttpServer::State {
+  Router* router = nullptr;
+  HttpServerOptions opts;
+  std::vector<std::thread> threads;
+  struct Listener {
+    ListenerSpec spec;
+    std::unique_ptr<tcp::acceptor> acceptor;
+    std::unique_ptr<ssl::context> tls;
+    std::atomic<int> connections{0};
+  };
+  std::vector<std::unique_ptr<Listener>> listeners;
+  std::atomic<int> active_jobs{0};
+  std::mutex channels_mu;
+  std::set<std::shared_ptr<Channel>> channels;
+  std::atomic<bool> stopping{false};
+  // Last member, so destroyed first: pending coroutine frames die while everything they touch
+  // in their destructors (channels, counters, listeners' TLS contexts) still exists.
+  net::io_context ioc;
+
+  ~State() {
+    for (auto& l : listeners) l->acceptor.reset();
+  }
+
+  ServingContext& ctx() { return router->context(); }
+
+  net::awaitable<void> Accept(Listener* l);
+  template <class Stream>
+  net::awaitable<void> Session(Listener* l, Stream stream);
+  template <class Stream>
+  net::awaitable<bool> WriteResponse(Stream& stream, HttpResponse response, bool keep_alive,
+                                     unsigned version);
+  template <class Stream>
+  net::awaitable<void> RunJob(Stream& stream, GenerationJob job, unsigned version);
+};
+
+namespace {
+
+template <class Stream>
+tcp::socket& RawSocket(Stream& stream) {
+  return beast::get_lowest_layer(stream).socket();
+}
+
+// True when the peer has closed its side (FIN or reset): MindIE polls for disconnects too.
+bool PeerGone(tcp::socket& socket) {
+  pollfd p{};
+  p.fd = socket.native_handle();
+  p.events = POLLRDHUP;
+  if (::poll(&p, 1, 0) <= 0) return false;
+  return (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
+template <class Stream>
+net::awaitable<void> CloseStream(Stream& stream) {
+  beast::error_code ec;
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(1));
+    co_await stream.async_shutdown(net::redirect_error(net::use_awaitable, ec));
+  }
+  RawSocket(stream).shutdown(tcp::socket::shutdown_send, ec);
+  RawSocket(stream).close(ec);
+}
+
+// After an error answer the client may still be sending: read and drop for a moment so that the
+// close does not reset the connection before the client reads the answer.
+template <class Stream>
+net::awaitable<void> Drain(Stream& stream) {
+  beast::error_code ec;
+  RawSocket(stream).shutdown(tcp::socket::shutdown_send, ec);
+  std::vector<char> sink(64 * 1024);
+  auto until = Clock::now() + std::chrono::seconds(2);
+  while (!ec && Clock::now() < until) {
+    beast::get_lowest_layer(stream).expires_at(until);
+    co_await stream.async_read_some(net::buffer(sink), net::redirect_error(net::use_awaitable, ec));
+  }
+  RawSocket(stream).close(ec);
+}
+
+}  // namespace
+
+template <class Stream>
+net::awaitable<bool> HttpServer::State::WriteResponse(Stream& stream, HttpResponse r,
+                                                       bool keep_alive, unsigned version) {
+  http::response<http::string_body> res{static_cast<http::status>(r.status), version};
+  res.set(http::field::server, "mies");
+  res.set("RequestUUID", RandomUuid());
+  if (!r.body.empty() || r.status >= 400) res.set(http::field::content_type, r.content_type);
+  for (auto& [k, v] : r.headers) res.set(k, v);
+  res.keep_alive(keep_alive);
+  res.body() = std::move(r.body);
+  res.prepare_payload();
+  beast::error_code ec;
+  beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
+  co_await http::async_write(stream, res, net::redirect_error(net::use_awaitable, ec));
+  co_return !ec;
+}
+
+template <class Stream>
+net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job,
+                                               unsigned version) {
+  ServingContext& c = ctx();
+  Formatter& fmt = *job.formatter;
+  const bool streaming = fmt.stream();
+  const ErrorStyle style = fmt.error_style();
+  auto ex = co_await net::this_coro::executor;
+  auto ch = std::make_shared<Channel>(ex);
+  ch->engine_id = job.request.request_id;
+  const auto start = Clock::now();
+  auto e2e_deadline = start + opts.e2e_timeout;
+  const char* e2e_reason = "server e2eTimeout";
+  if (job.timeout_s && start + std::chrono::seconds(*job.timeout_s) < e2e_deadline) {
+    e2e_deadline = start + std::chrono::seconds(*job.timeout_s);
+    e2e_reason = "client timeout";
+  }
+  {
+    std::lock_guard lock(channels_mu);
+    channels.insert(ch);
+  }
+  ++active_jobs;
+  c.registry.Add(job.public_id, ch->engine_id);
+  // Runs on every exit path, including the coroutine's destruction at shutdown.
+  struct Cleanup {
+    State* s;
+    std::shared_ptr<Channel> ch;
+    std::string public_id;
+    ~Cleanup() {
+      {
+        std::lock_guard lock(ch->mu);
+        ch->open = false;
+      }
+      {
+        std::lock_guard lock(s->channels_mu);
+        s->channels.erase(ch);
+      }
+      s->ctx().registry.Remove(public_id);
+      --s->active_jobs;
+    }
+  } cleanup{this, ch, job.public_id};
+
+  std::weak_ptr<Channel> weak = ch;
+  Status submitted = c.engine->Submit(std::move(job.request), [weak](engine::RequestOutput out) {
+    auto ch = weak.lock();
+    if (!ch) return;
+    std::lock_guard lock(ch->mu);
+    if (!ch->open) return;
+    ch->queue.push_back(std::move(out));
+    net::post(ch->timer.get_executor(), [ch] { ch->timer.cancel(); });
+  });
+  if (!submitted.ok()) {
+    c.metrics->RequestFinished(false);
+    int status = submitted.code() == absl::StatusCode::kUnavailable ? 503 : 424;
+    std::string msg = status == 424 ? "Failed to enqueue inferRequest. " +
+                                          std::string(submitted.message())
+                                    : std::string(submitted.message());
+    co_await WriteResponse(stream, ErrorResponse(status, msg, style), false, version);
+    co_return;
+  }
+
+  beast::error_code ec;
+  if (streaming) {
+    http::response<http::empty_body> res{http::status::ok, version};
+    res.set(http::field::server, "mies");
+    res.set("RequestUUID", RandomUuid());
+    res.set(http::field::content_type, fmt.stream_content_type());
+    res.set(http::field::cache_control, "no-cache");
+    res.keep_alive(false);
+    res.chunked(true);
+    http::response_serializer<http::empty_body> sr{res};
+    beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
+    co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
+  }
+
+  // Timing for metrics.
+  double ttft = 0;
+  bool got_token = false;
+  std::vector<double> gaps;
+  auto last_token_at = start;
+  auto last_output_at = start;
+  int64_t generated = 0;
+  bool finished = false, failed = false;
+  Status engine_error;
+  const char* timeout_reason = nullptr;
+
+  while (!ec && !finished) {
+    std::deque<engine::RequestOutput> batch;
+    {
+      std::lock_guard lock(ch->mu);
+      batch.swap(ch->queue);
+    }
+    for (auto& out : batch) {
+      auto now = Clock::now();
+      last_output_at = now;
+      int64_t tokens = 0;
+      for (const auto& e : out.events) tokens += static_cast<int64_t>(e.new_token_ids.size());
+      if (tokens > 0) {
+        if (!got_token) {
+          ttft = std::chrono::duration<double>(now - start).count();
+          got_token = true;
+        } else {
+          double gap = std::chrono::duration<double>(now - last_token_at).count() /
+                       static_cast<double>(tokens);
+          for (int64_t i = 0; i < tokens; ++i) gaps.push_back(gap);
+        }
+        last_token_at = now;
+        generated += tokens;
+      }
+      if (!out.error.ok()) {
+        engine_error = out.error;
+        failed = true;
+        finished = true;
+        break;
+      }
+      std::string bytes = fmt.OnOutput(out);
+      if (streaming && !bytes.empty()) {
+        beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
+        co_await net::async_write(stream, http::make_chunk(net::buffer(bytes)),
+                                  net::redirect_error(net::use_awaitable, ec));
+        if (ec) break;
+      }
+      if (out.finished) {
+        finished = true;
+        break;
+      }
+    }
+    if (finished || ec) break;
+    if (PeerGone(RawSocket(stream))) {
+      ec = net::error::connection_reset;
+      break;
+    }
+    // Wait for the next output, a deadline, or the disconnect poll tick.
+    auto now = Clock::now();
+    auto token_deadline = (streaming ? last_output_at : start) + opts.token_timeout;
+    auto deadline = std::min(token_deadline, e2e_deadline);
+    if (now >= deadline) {
+      timeout_reason = deadline == e2e_deadline ? e2e_reason : "server tokenTimeout";
+      break;
+    }
+    ch->timer.expires_at(std::min(deadline, now + std::chrono::milliseconds(50)));
+    beast::error_code wait_ec;
+    co_await ch->timer.async_wait(net::redirect_error(net::use_awaitable, wait_ec));
+  }
+
+  const double e2e = std::chrono::duration<double>(Clock::now() - start).count();
+  if (!finished) {
+    // Timeout or client gone: the engine drops the request at once.
+    c.engine->Cancel(ch->engine_id);
+    c.metrics->RequestFinished(false);
+    if (ec) {
+      MIES_LOG_INFO("request {}: client disconnected, cancelled", ch->engine_id);
+      co_return;
+    }
+    std::string text = std::string("Engine callback timeout: ") + timeout_reason;
+    if (streaming) {
+      co_await net::async_write(stream, http::make_chunk(net::buffer(text)),
+                                net::redirect_error(net::use_awaitable, ec));
+      co_await net::async_write(stream, http::make_chunk_last(),
+                                net::redirect_error(net::use_awaitable, ec));
+    } else {
+      co_await WriteResponse(stream, ErrorResponse(500, text, style), false, version);
+    }
+    co_return;
+  }
+  c.metrics->RequestFinished(!failed);
+  if (!failed) c.metrics->ObserveGeneration(job.prompt_tokens, generated, ttft, gaps, e2e);
+  if (streaming) {
+    std::string tail = failed ? std::string() : fmt.Finish();
+    if (!ec && !tail.empty()) {
+      co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
+                                net::redirect_error(net::use_awaitable, ec));
+    }
+    if (!ec) {
+      co_await net::async_write(stream, http::make_chunk_last(),
+                                net::redirect_error(net::use_awaitable, ec));
+    }
+    co_return;
+  }
+  if (failed) {
+    int status = HttpStatusFor(engine_error);
+    co_await WriteResponse(stream, ErrorResponse(status, std::string(engine_error.message()), style),
+                           false, version);
+    co_return;
+  }
+  co_await WriteResponse(stream, JsonResponse(200, fmt.Finish()), false, version);
+}
+
+template <class Stream>
+net::awaitable<void> HttpServer::State::Session(Listener* l, Stream stream) {
+  struct Count {
+    Listener* l;
+    ~Count() { --l->connections; }
+  } count{l};
+  beast::error_code ec;
+  std::string peer;
+  {
+    auto ep = RawSocket(stream).remote_endpoint(ec);
+    if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
+  }
+  if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+    co_await stream.async_handshake(ssl::stream_base::server,
+                                    net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      MIES_LOG_WARN("TLS handshake with {} on {} failed: {}", peer, l->spec.Address(), ec.message());
+      RawSocket(stream).close(ec);
+      co_return;
+    }
+  }
+  beast::flat_buffer buffer;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(opts.max_header_bytes));
+    parser.body_limit(opts.max_body_bytes);
+    beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      if (ec == http::error::body_limit) {
+        ctx().metrics->RequestReceived();
+        ctx().metrics->RequestFinished(false);
+        HttpResponse r;
+        r.status = 413;
+        r.body = nlohmann::json{{"message", "Request body too large. Maximum allowed size is " +
+                                                std::to_string(opts.max_body_bytes >> 20) + "MB."}}
+                     .dump();
+        co_await WriteResponse(stream, std::move(r), false, 11);
+        co_await Drain(stream);
+        co_return;
+      }
+      if (ec == http::error::header_limit) {
+        co_await WriteResponse(stream, ErrorResponse(431, "Request header fields too large"),
+                               false, 11);
+        co_await Drain(stream);
+        co_return;
+      }
+      if (ec == beast::error::timeout || ec == http::error::end_of_stream ||
+          ec == net::error::eof || ec == net::error::connection_reset ||
+          ec == net::error::operation_aborted || ec == ssl::error::stream_truncated) {
+        break;  // idle, slow (slowloris) or gone: close quietly
+      }
+      co_await WriteResponse(stream, ErrorResponse(400, "Malformed HTTP request: " + ec.message()),
+                             false, 11);
+      co_await Drain(stream);
+      co_return;
+    }
+    auto& msg = parser.get();
+    HttpRequest req;
+    req.method = std::string(msg.method_string());
+    std::string target(msg.target());
+    auto q = target.find('?');
+    req.path = target.substr(0, q);
+    if (q != std::string::npos) req.query = target.substr(q + 1);
+    for (const auto& field : msg) {
+      req.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    req.peer = peer;
+    const bool keep_alive = msg.keep_alive();
+    const unsigned version = msg.version();
+
+    RouteResult result;
+    try {
+      result = router->Handle(req, l->spec.planes, l->spec.Address());
+    } catch (const std::exception& e) {
+      MIES_LOG_ERROR("{} {} from {}: {}", req.method, req.path, peer, e.what());
+      result.response = ErrorResponse(500, "Server internal error");
+    }
+    MIES_LOG_DEBUG("{} {} {} from {}", l->spec.Address(), req.method, req.path, peer);
+    if (result.job) {
+      co_await RunJob(stream, std::move(*result.job), version);
+      break;  // MindIE closes the connection after every generation
+    }
+    if (result.action != ServiceAction::kNone) {
+      if (result.action == ServiceAction::kStopService) {
+        // Graceful: answer once nothing is in flight.
+        net::steady_timer wait(co_await net::this_coro::executor);
+        while (active_jobs.load() > 0) {
+          wait.expires_after(std::chrono::milliseconds(20));
+          co_await wait.async_wait(net::redirect_error(net::use_awaitable, ec));
+        }
+      }
+      co_await WriteResponse(stream, std::move(*result.response), false, version);
+      co_await CloseStream(stream);
+      if (opts.on_stop) opts.on_stop(result.action);
+      co_return;
+    }
+    bool ok = co_await WriteResponse(stream, std::move(*result.response), keep_alive, version);
+    if (!ok || !keep_alive) break;
+  }
+  co_await CloseStream(stream);
+}
+
+net::awaitable<void> HttpServer::State::Accept(Listener* l) {
+  for (;;) {
+    beast::error_code ec;
+    tcp::socket socket(net::make_strand(ioc));
+    co_await l->acceptor->async_accept(socket, net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      if (ec == net::error::operation_aborted || stopping) co_return;
+      MIES_LOG_WARN("accept on {} failed: {}", l->spec.Address(), ec.message());
+      continue;
+    }
+    socket.set_option(tcp::no_delay(true), ec);
+    auto ex = socket.get_executor();
+    if (l->connections.load() >= opts.max_connections || stopping) {
+      // maxLinkNum reached: refuse this one cleanly, the others are untouched.
+      if (!l->tls) {
+        net::co_spawn(
+            ex,
+            [this, s = beast::tcp_stream(std::move(socket))]() mutable -> net::awaitable<void> {
+              co_await WriteResponse(
+                  s, ErrorResponse(503, "Too many connections: maxLinkNum reached"), false, 11);
+              co_await Drain(s);
+            },
+            net::detached);
+      } else {
+        socket.close(ec);
+      }
+      continue;
+    }
+    ++l->connections;
+    if (l->tls) {
+      net::co_spawn(ex,
+                    Session(l, beast::ssl_stream<beast::tcp_stream>(std::move(socket), *l->tls)),
+                    net::detached);
+    } else {
+      net::co_spawn(ex, Session(l, beast::tcp_stream(std::move(socket))), net::detached);
+    }
+  }
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Router* router,
+                                                        std::vector<ListenerSpec> specs,
+                                                        HttpServerOptions options) {
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  auto state = std::make_shared<State>();
+  state->router = router;
+  state->opts = std::move(options);
+  for (auto& spec : specs) {
+    auto l = std::make_unique<State::Listener>();
+    l->spec = spec;
+    if (spec.tls) {
+      l->tls = std::make_unique<ssl::context>(ssl::context::tls_server);
+      if (auto st = LoadTls(*l->tls, *spec.tls); !st.ok()) {
+        return FailedPrecondition("listener ", spec.Address(), ": ", st.message());
+      }
+    }
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(spec.ip, ec);
+    if (ec) return InvalidArgument("listener address ", spec.ip, " is not an IP address");
+    tcp::endpoint ep(address, static_cast<unsigned short>(spec.port));
+    l->acceptor = std::make_unique<tcp::acceptor>(state->ioc);
+    l->acceptor->open(ep.protocol(), ec);
+    if (!ec) l->acceptor->set_option(net::socket_base::reuse_address(true), ec);
+    if (!ec) l->acceptor->bind(ep, ec);
+    if (!ec) l->acceptor->listen(net::socket_base::max_listen_connections, ec);
+    if (ec) {
+      return FailedPrecondition(
+          "Management or Business or Metrics Http server listen port is occupied: cannot listen "
+          "on ",
+          spec.Address(), ": ", ec.message());
+    }
+    l->spec.port = l->acceptor->local_endpoint().port();
+    state->listeners.push_back(std::move(l));
+  }
+  for (auto& l : state->listeners) {
+    net::co_spawn(state->ioc, state->Accept(l.get()), net::detached);
+  }
+  int threads = std::max(1, state->opts.threads);
+  for (int i = 0; i < threads; ++i) {
+    state->threads.emplace_back([s = state.get()] {
+      for (;;) {
+        try {
+          s->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          MIES_LOG_ERROR("HTTP I/O thread: {}", e.what());
+        }
+      }
+    });
+  }
+  server->state_ = std::move(state);
+  return server;
+}
+
+void HttpServer::Stop() {
+  if (!state_ || state_->stopping.exchange(true)) return;
+  std::vector<std::shared_ptr<Channel>> live;
+  {
+    std::lock_guard lock(state_->channels_mu);
+    live.assign(state_->channels.begin(), state_->channels.end());
+  }
+  for (auto& ch : live) {
+    {
+      std::lock_guard lock(ch->mu);
+      ch->open = false;
+    }
+    state_->ctx().engine->Cancel(ch->engine_id);
+  }
+  net::post(state_->ioc, [s = state_.get()] {
+    for (auto& l : s->listeners) {
+      boost::system::error_code ec;
+      l->acceptor->close(ec);
+    }
+  });
+  state_->ioc.stop();
+  for (auto& t : state_->threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+int HttpServer::active_generations() const { return state_ ? state_->active_jobs.load() : 0; }
+
+std::vector<int> HttpServer::ports() const {
+  std::vector<int> out;
+  if (state_) {
+    for (auto& l : state_->listeners) out.push_back(l->spec.port);
+  }
+  return out;
+}
+
+}  // namespace mies::server

@@ -1,0 +1,542 @@
+// OpenAI-compatible routes (vLLM flavour by default): /v1/chat/completions, /v1/completions,
+// /v1/models(/{m}), and vLLM's /tokenize and /detokenize.
+#include <algorithm>
+#include <map>
+
+#include "server/adapters.h"
+
+namespace mies::server {
+
+using nlohmann::json;
+using nlohmann::ordered_json;
+
+namespace {
+
+json UsageJson(int64_t prompt, int64_t completion, int64_t cached) {
+  json u = {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion}};
+  if (cached > 0) u["prompt_tokens_details"] = {{"cached_tokens", cached}};
+  return u;
+}
+
+json BytesOf(const std::string& s) {
+  json b = json::array();
+  for (unsigned char c : s) b.push_back(static_cast<int>(c));
+  return b;
+}
+
+// One OpenAI response (chat or text completion), streamed or not.
+class OpenAiFormatter : public Formatter {
+ public:
+  OpenAiFormatter(ServingContext& ctx, bool chat, bool stream, bool include_usage,
+                  bool want_logprobs, std::string id, int n, int64_t prompt_tokens)
+      : ctx_(ctx),
+        chat_(chat),
+        stream_(stream),
+        include_usage_(include_usage),
+        want_logprobs_(want_logprobs),
+        id_(std::move(id)),
+        created_(UnixNow()),
+        prompt_tokens_(prompt_tokens),
+        choices_(n) {}
+
+  bool stream() const override { return stream_; }
+  ErrorStyle error_style() const override { return ErrorStyle::kOpenAi; }
+
+  std::string OnOutput(const engine::RequestOutput& out) override {
+    std::string bytes;
+    if (out.finished) usage_ = out.usage;
+    for (size_t k = 0; k < out.events.size(); ++k) {
+      const auto& ev = out.events[k];
+      if (ev.index < 0 || ev.index >= static_cast<int>(choices_.size())) continue;
+      Choice& c = choices_[ev.index];
+      c.text += ev.text_delta;
+      c.tokens += static_cast<int64_t>(ev.new_token_ids.size());
+      if (ev.finish != engine::FinishReason::kNone) c.finish = ev.finish;
+      if (ev.stop_reason) c.stop_reason = *ev.stop_reason;
+      json lp = LogprobsJson(ev, c);
+      if (!stream_) {
+        if (want_logprobs_) AppendLogprobs(lp, &c.logprobs);
+        continue;
+      }
+      if (chat_ && !c.role_sent) {
+        c.role_sent = true;
+        json first = Chunk();
+        first["choices"] = json::array({{{"index", ev.index},
+                                         {"delta", {{"role", "assistant"}, {"content", ""}}},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}});
+        bytes += Sse(first);
+      }
+      bool finished = ev.finish != engine::FinishReason::kNone;
+      if (ev.text_delta.empty() && !finished && lp.is_null()) continue;
+      json choice = {{"index", ev.index}, {"logprobs", want_logprobs_ ? lp : json(nullptr)}};
+      if (chat_) {
+        choice["delta"] = ev.text_delta.empty() && finished ? json::object()
+                                                            : json{{"content", ev.text_delta}};
+      } else {
+        choice["text"] = ev.text_delta;
+        choice["stop_reason"] = nullptr;
+      }
+      choice["finish_reason"] = finished ? json(OpenAiFinishReason(ev.finish)) : json(nullptr);
+      json chunk = Chunk();
+      chunk["choices"] = json::array({choice});
+      // MindIE puts usage on the final event; the last choice to finish carries the totals.
+      bool last = finished && out.finished && k + 1 == out.events.size();
+      if (last) {
+        chunk["usage"] = UsageJson(prompt_tokens_, usage_.completion_tokens,
+                                   usage_.cached_prompt_tokens);
+        if (ctx_.model.full_text) chunk["full_text"] = c.text;
+      }
+      bytes += Sse(chunk);
+    }
+    return bytes;
+  }
+
+  std::string Finish() override {
+    if (stream_) {
+      std::string bytes;
+      if (include_usage_) {
+        json chunk = Chunk();
+        chunk["choices"] = json::array();
+        chunk["usage"] = UsageJson(prompt_tokens_, usage_.completion_tokens,
+                                   usage_.cached_prompt_tokens);
+        bytes += Sse(chunk);
+      }
+      return bytes + "data: [DONE]\n\n";
+    }
+    json choices = json::array();
+    for (size_t i = 0; i < choices_.size(); ++i) {
+      const Choice& c = choices_[i];
+      json choice = {{"index", i}};
+      if (chat_) {
+        choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"tool_calls", json::array()}};
+      } else {
+        choice["text"] = c.text;
+        choice["stop_reason"] = c.stop_reason.empty() ? json(nullptr) : json(c.stop_reason);
+      }
+      choice["logprobs"] = want_logprobs_ ? c.logprobs : json(nullptr);
+      choice["finish_reason"] = OpenAiFinishReason(c.finish);
+      choices.push_back(std::move(choice));
+    }
+    json body = {{"id", id_},
+                 {"object", chat_ ? "chat.completion" : "text_completion"},
+                 {"created", created_},
+                 {"model", ctx_.model.name},
+                 {"choices", std::move(choices)},
+                 {"usage", UsageJson(prompt_tokens_, usage_.completion_tokens,
+                                     usage_.cached_prompt_tokens)}};
+    return body.dump();
+  }
+
+ private:
+  struct Choice {
+    std::string text;
+    int64_t tokens = 0;
+    int64_t text_offset = 0;  // completions logprobs: offset of the next token
+    engine::FinishReason finish = engine::FinishReason::kNone;
+    std::string stop_reason;
+    bool role_sent = false;
+    json logprobs;  // accumulated (non-stream)
+  };
+
+  json Chunk() const {
+    return {{"id", id_},
+            {"object", chat_ ? "chat.completion.chunk" : "text_completion"},
+            {"created", created_},
+            {"model", ctx_.model.name}};
+  }
+
+  static std::string Sse(const json& j) { return "data: " + j.dump() + "\n\n"; }
+
+  // The event's logprobs in this API's shape; null when none were asked or given.
+  json LogprobsJson(const engine::SequenceEvent& ev, Choice& c) {
+    if (!want_logprobs_ || ev.logprobs.empty()) return nullptr;
+    if (chat_) {
+      json content = json::array();
+      for (const auto& t : ev.logprobs) {
+        std::string tok = TokenText(ctx_, t.token_id);
+        json top = json::array();
+        for (const auto& alt : t.top) {
+          std::string s = TokenText(ctx_, alt.token_id);
+          top.push_back({{"token", s}, {"logprob", alt.logprob}, {"bytes", BytesOf(s)}});
+        }
+        content.push_back(
+            {{"token", tok}, {"logprob", t.logprob}, {"bytes", BytesOf(tok)}, {"top_logprobs", top}});
+      }
+      return {{"content", content}};
+    }
+    json lp = {{"text_offset", json::array()},
+               {"token_logprobs", json::array()},
+               {"tokens", json::array()},
+               {"top_logprobs", json::array()}};
+    for (const auto& t : ev.logprobs) {
+      std::string tok = TokenText(ctx_, t.token_id);
+      lp["text_offset"].push_back(c.text_offset);
+      c.text_offset += static_cast<int64_t>(tok.size());
+      lp["token_logprobs"].push_back(t.logprob);
+      lp["tokens"].push_back(tok);
+      json top = json::object();
+      for (const auto& alt : t.top) top[TokenText(ctx_, alt.token_id)] = alt.logprob;
+      lp["top_logprobs"].push_back(top);
+    }
+    return lp;
+  }
+
+  void AppendLogprobs(const json& lp, json* acc) const {
+    if (lp.is_null()) return;
+    if (acc->is_null()) {
+      *acc = lp;
+      return;
+    }
+    for (auto it = lp.begin(); it != lp.end(); ++it) {
+      for (const auto& v : it.value()) (*acc)[it.key()].push_back(v);
+    }
+  }
+
+  ServingContext& ctx_;
+  bool chat_, stream_, include_usage_, want_logprobs_;
+  std::string id_;
+  int64_t created_;
+  int64_t prompt_tokens_;
+  std::vector<Choice> choices_;
+  engine::Usage usage_;
+};
+
+Status CheckModelField(const ServingContext& ctx, const json& body, bool chat) {
+  auto it = body.find("model");
+  if (it == body.end() || it->is_null()) {
+    return InvalidArgument(chat ? "Request contains not model or model null"
+                                : "Request contains not model or model null");
+  }
+  if (!it->is_string()) return InvalidArgument("model must be string");
+  std::string model = it->get<std::string>();
+  if (model.empty()) return InvalidArgument("model must be not empty");
+  if (model != ctx.model.name) {
+    if (ctx.model.native_openai && chat) {
+      return InvalidArgument("Got model ", model, ", but not found in server");
+    }
+    return InvalidArgument(chat ? "Model not found: " + model
+                                : "Not found given model, please check modelName in config file.");
+  }
+  return OkStatus();
+}
+
+// Common OpenAI fields (stream, stream_options, n) and the sampling matrix.
+Status ParseOpenAiCommon(ServingContext& ctx, const json& body, bool chat,
+                         engine::GenerateRequest* req, ApiOptions* opt, bool* include_usage) {
+  Api api = chat && ctx.model.native_openai ? Api::kOpenAiNative : Api::kOpenAi;
+  MIES_RETURN_IF_ERROR(ParseGenerationParams(body, api, ctx.model, req, opt));
+  MIES_ASSIGN_OR_RETURN(auto stream, GetBool(body, "stream"));
+  opt->stream = stream.value_or(false);
+  *include_usage = false;
+  if (auto it = body.find("stream_options"); it != body.end() && !it->is_null()) {
+    if (!it->is_object()) return InvalidArgument("stream_options must be object type.");
+    MIES_ASSIGN_OR_RETURN(auto inc, GetBool(*it, "include_usage"));
+    if (inc && !opt->stream) {
+      return InvalidArgument("stream_options.include_usage is only allowed when stream is true.");
+    }
+    *include_usage = inc.value_or(false);
+  }
+  MIES_RETURN_IF_ERROR(CheckN(req->sampling, ctx.model, opt->stream));
+  req->stream = opt->stream;
+  return OkStatus();
+}
+
+RouteResult MakeJob(ServingContext& ctx, engine::GenerateRequest req, const ApiOptions& opt,
+                    bool chat, bool include_usage, bool want_logprobs) {
+  GenerationJob job;
+  req.request_id = ctx.NewRequestId();
+  job.public_id = req.request_id;
+  job.prompt_tokens = static_cast<int64_t>(req.prompt_ids.size());
+  job.formatter = std::make_unique<OpenAiFormatter>(ctx, chat, opt.stream, include_usage,
+                                                    want_logprobs, req.request_id,
+                                                    req.sampling.n, job.prompt_tokens);
+  job.request = std::move(req);
+  RouteResult r;
+  r.job = std::move(job);
+  return r;
+}
+
+// Concatenated text of a message's content (string or list of parts).
+StatusOr<ordered_json> NormalizeMessage(const ordered_json& m, size_t i) {
+  std::string where = "messages[" + std::to_string(i) + "]";
+  if (!m.is_object()) return InvalidArgument(where, " must be object type.");
+  auto role_it = m.find("role");
+  if (role_it == m.end() || !role_it->is_string()) {
+    return InvalidArgument(where, ".role must be string type.");
+  }
+  std::string role = role_it->get<std::string>();
+  if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
+      role != "developer") {
+    return InvalidArgument(where, ".role must be one of system, user, assistant, tool; got ",
+                           role);
+  }
+  ordered_json out = m;
+  auto content_it = m.find("content");
+  bool has_tool_calls = m.contains("tool_calls") && !m["tool_calls"].is_null();
+  if (content_it == m.end() || content_it->is_null()) {
+    if (role == "assistant" && has_tool_calls) {
+      out["content"] = "";
+      return out;
+    }
+    return InvalidArgument(where, ".content must be string or array type.");
+  }
+  if (content_it->is_array()) {
+    std::string text;
+    for (const auto& part : *content_it) {
+      if (!part.is_object() || !part.contains("type") || !part["type"].is_string()) {
+        return InvalidArgument(where, ".content parts must be objects with a type");
+      }
+      if (part["type"] != "text") {
+        return InvalidArgument(where, ".content part type ", part["type"].dump(),
+                               " is not supported: the model takes text only");
+      }
+      if (!part.contains("text") || !part["text"].is_string()) {
+        return InvalidArgument(where, ".content text part must have a string text");
+      }
+      text += part["text"].get<std::string>();
+    }
+    out["content"] = text;
+  } else if (!content_it->is_string()) {
+    return InvalidArgument(where, ".content must be string or array type.");
+  }
+  if (out["content"].get<std::string>().empty() && role != "tool" && role != "assistant") {
+    return InvalidArgument(where, ".content must be not empty");
+  }
+  if (role == "tool" && (!m.contains("tool_call_id") || !m["tool_call_id"].is_string())) {
+    return InvalidArgument(where, ".tool_call_id must be string type for the tool role.");
+  }
+  return out;
+}
+
+}  // namespace
+
+RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
+  const auto style = ErrorStyle::kOpenAi;
+  if (auto st = CheckModelField(ctx, body, true); !st.ok()) return FailWith(st, style);
+  // Parse messages keeping key order (templates' tojson reproduces it).
+  ordered_json raw = ordered_json::parse(body.dump());
+  auto msgs = raw.find("messages");
+  if (msgs == raw.end() || !msgs->is_array() || msgs->empty()) {
+    return Fail(422, "messages must be a non-empty array", style);
+  }
+  jinja::ChatRenderRequest render;
+  for (size_t i = 0; i < msgs->size(); ++i) {
+    auto m = NormalizeMessage((*msgs)[i], i);
+    if (!m.ok()) return FailWith(m.status(), style);
+    render.messages.push_back(std::move(*m));
+  }
+  render.add_generation_prompt = true;
+  if (auto it = raw.find("add_generation_prompt"); it != raw.end() && it->is_boolean()) {
+    render.add_generation_prompt = it->get<bool>();
+  }
+  std::string tool_choice = "auto";
+  if (auto it = raw.find("tool_choice"); it != raw.end() && !it->is_null()) {
+    if (it->is_string()) {
+      tool_choice = it->get<std::string>();
+      if (tool_choice != "none" && tool_choice != "auto" && tool_choice != "required") {
+        return Fail(422, "tool_choice must be none, auto, required or a function object", style);
+      }
+    } else if (!it->is_object()) {
+      return Fail(422, "tool_choice must be string or object type.", style);
+    }
+  }
+  if (auto it = raw.find("tools"); it != raw.end() && !it->is_null()) {
+    if (!it->is_array()) return Fail(422, "tools must be array type.", style);
+    for (const auto& tool : *it) {
+      if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
+          !tool["function"].is_object() || !tool["function"].contains("name") ||
+          !tool["function"]["name"].is_string()) {
+        return Fail(422, "each tool must be {\"type\":\"function\",\"function\":{\"name\":...}}",
+                    style);
+      }
+    }
+    if (tool_choice != "none" && !it->empty()) render.tools = *it;
+  }
+  if (auto it = raw.find("chat_template_kwargs"); it != raw.end() && !it->is_null()) {
+    if (!it->is_object()) return Fail(422, "chat_template_kwargs must be object type.", style);
+    render.extra_context = *it;
+  }
+  if (raw.contains("chat_template") && !raw["chat_template"].is_null()) {
+    return Fail(422,
+                "chat_template in the request is not supported; the model's tokenizer_config.json "
+                "template is used",
+                style);
+  }
+  if (ctx.chat_template == nullptr) {
+    return Fail(422, "the served model has no chat template; use /v1/completions", style);
+  }
+  auto prompt = ctx.chat_template->Render(render);
+  if (!prompt.ok()) {
+    return Fail(422, "chat template rendering failed: " + std::string(prompt.status().message()),
+                style);
+  }
+  if (auto st = CheckInputText(*prompt, ctx.model, "Messages"); !st.ok()) return FailWith(st, style);
+
+  engine::GenerateRequest req;
+  ApiOptions opt;
+  bool include_usage = false;
+  if (auto st = ParseOpenAiCommon(ctx, body, true, &req, &opt, &include_usage); !st.ok()) {
+    return FailWith(st, style);
+  }
+  // logprobs: bool; top_logprobs [0, 20] and only with logprobs true.
+  auto logprobs = GetBool(body, "logprobs");
+  if (!logprobs.ok()) return FailWith(logprobs.status(), style);
+  auto top = GetUnsigned(body, "top_logprobs");
+  if (!top.ok()) return FailWith(top.status(), style);
+  bool want_logprobs = logprobs->value_or(false);
+  if (*top) {
+    if (logprobs->has_value() && !**logprobs) {
+      return Fail(422,
+                  "Value error, when using top_logprobs, logprobs must be true or null in chat "
+                  "completions",
+                  style);
+    }
+    if (**top > 20) {
+      return Fail(422, "Parameter top logprobs must be in [0, 20], got " + std::to_string(**top),
+                  style);
+    }
+  }
+  if (want_logprobs) req.sampling.logprobs = static_cast<int>(top->value_or(0));
+  // Templates that bring their own BOS/special tokens are encoded without adding them again.
+  auto ids = EncodeText(ctx, *prompt, /*add_special_tokens=*/false);
+  if (!ids.ok()) return FailWith(ids.status(), style);
+  req.prompt_ids = std::move(*ids);
+  return MakeJob(ctx, std::move(req), opt, true, include_usage, want_logprobs);
+}
+
+RouteResult HandleCompletions(ServingContext& ctx, const json& body) {
+  const auto style = ErrorStyle::kOpenAi;
+  if (auto st = CheckModelField(ctx, body, false); !st.ok()) return FailWith(st, style);
+  engine::GenerateRequest req;
+  auto pit = body.find("prompt");
+  if (pit == body.end() || pit->is_null()) return Fail(422, "prompt must be necessary", style);
+  const json* prompt = &*pit;
+  if (prompt->is_array() && prompt->size() == 1 && (*prompt)[0].is_string()) {
+    prompt = &(*prompt)[0];  // a batch of one prompt
+  }
+  if (prompt->is_string()) {
+    std::string text = prompt->get<std::string>();
+    if (auto st = CheckInputText(text, ctx.model, "Prompt"); !st.ok()) return FailWith(st, style);
+    auto ids = EncodeText(ctx, text, true);
+    if (!ids.ok()) return FailWith(ids.status(), style);
+    req.prompt_ids = std::move(*ids);
+  } else if (prompt->is_array() && !prompt->empty()) {
+    auto ids = ReadIdArray(*prompt, "prompt");
+    if (!ids.ok()) {
+      return Fail(422, "prompt must be a string or a non-empty list of token ids", style);
+    }
+    if (auto st = CheckInputIds(*ids, ctx.model); !st.ok()) return FailWith(st, style);
+    req.prompt_ids = std::move(*ids);
+  } else {
+    return Fail(422, "prompt must be a string or a non-empty list of token ids", style);
+  }
+  ApiOptions opt;
+  bool include_usage = false;
+  if (auto st = ParseOpenAiCommon(ctx, body, false, &req, &opt, &include_usage); !st.ok()) {
+    return FailWith(st, style);
+  }
+  auto logprobs = GetInt(body, "logprobs");
+  if (!logprobs.ok()) return FailWith(logprobs.status(), style);
+  bool want_logprobs = false;
+  if (*logprobs) {
+    if (**logprobs < 0 || **logprobs > 5) {
+      return Fail(422, "logprobs should be in range [0, 5], got " + std::to_string(**logprobs),
+                  style);
+    }
+    want_logprobs = true;
+    req.sampling.logprobs = static_cast<int>(**logprobs);
+  }
+  auto echo = GetBool(body, "echo");
+  if (!echo.ok()) return FailWith(echo.status(), style);
+  if (echo->value_or(false)) return Fail(422, "echo is not supported", style);
+  return MakeJob(ctx, std::move(req), opt, false, include_usage, want_logprobs);
+}
+
+RouteResult HandleModelList(ServingContext& ctx) {
+  json card = {{"id", ctx.model.name},
+               {"object", "model"},
+               {"created", ctx.start_time_s},
+               {"owned_by", "MindIE Server"},
+               {"root", ctx.model.name},
+               {"parent", nullptr},
+               {"max_model_len", ctx.model.max_seq_len}};
+  json body = {{"object", "list"}, {"data", json::array({card})}};
+  return Reply(JsonResponse(200, body.dump(2)));
+}
+
+RouteResult HandleModelCard(ServingContext& ctx, const std::string& model) {
+  if (model != ctx.model.name) {
+    return Fail(404, "Model " + model + " not found.", ErrorStyle::kOpenAi);
+  }
+  json body = {{"id", ctx.model.name},
+               {"object", "model"},
+               {"created", ctx.start_time_s},
+               {"owned_by", "MindIE Server"}};
+  return Reply(JsonResponse(200, body.dump()));
+}
+
+RouteResult HandleTokenize(ServingContext& ctx, const json& body) {
+  const auto style = ErrorStyle::kOpenAi;
+  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
+    if (!it->is_string() || it->get<std::string>() != ctx.model.name) {
+      return Fail(422, "Not found given model, please check modelName in config file.", style);
+    }
+  }
+  auto add_special = GetBool(body, "add_special_tokens");
+  if (!add_special.ok()) return FailWith(add_special.status(), style);
+  std::string text;
+  bool special = true;
+  if (body.contains("prompt") && !body["prompt"].is_null()) {
+    if (!body["prompt"].is_string()) return Fail(422, "prompt must be string type.", style);
+    text = body["prompt"].get<std::string>();
+    special = add_special->value_or(true);
+  } else if (body.contains("messages")) {
+    if (ctx.chat_template == nullptr) return Fail(422, "the served model has no chat template", style);
+    ordered_json raw = ordered_json::parse(body.dump());
+    if (!raw["messages"].is_array() || raw["messages"].empty()) {
+      return Fail(422, "messages must be a non-empty array", style);
+    }
+    jinja::ChatRenderRequest render;
+    for (size_t i = 0; i < raw["messages"].size(); ++i) {
+      auto m = NormalizeMessage(raw["messages"][i], i);
+      if (!m.ok()) return FailWith(m.status(), style);
+      render.messages.push_back(std::move(*m));
+    }
+    render.add_generation_prompt = raw.value("add_generation_prompt", true);
+    auto rendered = ctx.chat_template->Render(render);
+    if (!rendered.ok()) return Fail(422, std::string(rendered.status().message()), style);
+    text = *rendered;
+    special = add_special->value_or(false);
+  } else {
+    return Fail(422, "the body needs a prompt or messages", style);
+  }
+  auto ids = ctx.tokenizer->Encode(text, special);
+  if (!ids.ok()) return Fail(422, std::string(ids.status().message()), style);
+  json body_out = {{"tokens", *ids}, {"count", ids->size()}, {"max_model_len", ctx.model.max_seq_len}};
+  return Reply(JsonResponse(200, body_out.dump()));
+}
+
+RouteResult HandleDetokenize(ServingContext& ctx, const json& body) {
+  const auto style = ErrorStyle::kOpenAi;
+  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
+    if (!it->is_string() || it->get<std::string>() != ctx.model.name) {
+      return Fail(422, "Not found given model, please check modelName in config file.", style);
+    }
+  }
+  if (!body.contains("tokens")) return Fail(422, "tokens must be necessary", style);
+  auto ids = ReadIdArray(body["tokens"], "tokens");
+  if (!ids.ok()) return FailWith(ids.status(), style);
+  for (int32_t id : *ids) {
+    if (id >= ctx.model.vocab_size) {
+      return Fail(422, "token id " + std::to_string(id) + " is outside the vocabulary", style);
+    }
+  }
+  std::vector<int> v(ids->begin(), ids->end());
+  json out = {{"prompt", ctx.tokenizer->Decode(v)}};
+  return Reply(JsonResponse(200, out.dump()));
+}
+
+}  // namespace mies::server

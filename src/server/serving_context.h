@@ -1,0 +1,78 @@
+// What the route handlers share: the served model's facts, the tokenizer and chat template, the
+// engine (through EngineInterface only), metrics, the live-request registry and service state.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+#include "config/config.h"
+#include "engine/request.h"
+#include "jinja/chat_template.h"
+#include "server/metrics.h"
+#include "tokenizer/tokenizer.h"
+
+namespace mies::server {
+
+struct ModelInfo {
+  std::string name;                 // modelName: what clients send as `model`
+  std::string weight_path;          // absolute model directory
+  std::string torch_dtype = "float32";
+  std::string instance_type = "Standard";
+  int64_t vocab_size = 0;
+  int64_t max_seq_len = 2560;
+  int64_t max_input_tokens = 2048;  // min(maxInputTokenLen, maxSeqLen - 1)
+  int64_t max_iter_times = 512;
+  int64_t max_prefill_tokens = 8192;
+  int max_batch_size = 200;
+  int max_prefill_batch_size = 50;
+  int max_n = 128;
+  int cache_block_size = 128;
+  int world_size = 1;
+  int npu_mem_size = -1;
+  int cpu_mem_size = 0;
+  int prefill_policy_type = 0;
+  int decode_policy_type = 0;
+  int64_t max_request_chars = 40ll << 20;  // maxRequestLength x 2^20 (UTF-16 units)
+  bool native_openai = false;              // openAiSupport != "vllm"
+  bool full_text = false;                  // fullTextEnabled
+
+  static ModelInfo FromConfig(const config::Config& config, int64_t vocab_size);
+};
+
+// Maps the ids clients know (Triton `id`, OpenAI `id`) to live engine requests, for stopInfer.
+class RequestRegistry {
+ public:
+  void Add(const std::string& public_id, const std::string& engine_id);
+  void Remove(const std::string& public_id);
+  std::optional<std::string> Find(const std::string& public_id) const;
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::string> ids_;
+};
+
+struct ServingContext {
+  ModelInfo model;
+  const config::Config* config = nullptr;
+  const tokenizer::Tokenizer* tokenizer = nullptr;
+  const jinja::ChatTemplate* chat_template = nullptr;  // null: the model has none
+  engine::EngineInterface* engine = nullptr;
+  Metrics* metrics = nullptr;
+  RequestRegistry registry;
+  bool monitor_mode = false;        // MIES_SERVICE_MONITOR_MODE=1: /metrics enabled
+  std::atomic<bool> ready{true};    // engine started
+  std::atomic<bool> stopped{false};  // /stopService was called
+  std::atomic<uint64_t> next_id{0};
+  int64_t start_time_s = 0;  // unix seconds, for "created"
+  std::string version = "0.1.0";
+
+  std::string NewRequestId() { return "endpoint_common_" + std::to_string(++next_id); }
+};
+
+}  // namespace mies::server
