@@ -293,6 +293,37 @@ def whitespace_fuzz(count, seed):
     return [(body(0), {}) for _ in range(count)]
 
 
+# Idioms lifted from chat templates in the wild.
+PARTS = [{"role": "system", "content": "sys"},
+         {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image"},
+                                      {"type": "text", "text": " here"}]},
+         {"role": "assistant", "content": "<think>r</think>  done", "reasoning_content": None,
+          "tool_calls": [{"function": {"name": "f", "arguments": {"a": [1, 2], "b": "ü"}}}]},
+         {"role": "user", "content": "again"}]
+FEATURES += [
+    ("{% for m in messages if m.role != 'system' %}{{ loop.index }}:{{ m.role }}{{ '\n' if not loop.last }}{% endfor %}",
+     {"messages": PARTS}),
+    ("{{ messages[1].content | selectattr('type', 'eq', 'text') | map(attribute='text') | join('') }}",
+     {"messages": PARTS}),
+    ("{%- set last_user = (messages | selectattr('role', 'eq', 'user') | list)[-1] %}{{ last_user.content }}",
+     {"messages": PARTS}),
+    ("{% for m in messages %}{% if m['role'] | lower == 'assistant' %}{{ m.content.split('</think>')[-1] | trim }}"
+     "|{{ m.reasoning_content if m.reasoning_content is not none else 'none' }}"
+     "|{{ m.tool_calls[0].function.arguments | tojson }}{% endif %}{% endfor %}", {"messages": PARTS}),
+    ("{{ ('a' if x else 'b') | upper }}{{ '[' ~ ', '.join(names) ~ ']' }}{{ d.get('k', 'dflt') }}",
+     {"x": 0, "names": ["p", "q"], "d": {}}),
+    ("{%- if tools is iterable and tools | length > 0 %}T{{ tools | length }}{% endif %}"
+     "{% for k, v in tools[0].parameters.properties | items %}{{ k }}={{ v.type }};{% endfor %}",
+     {"tools": [{"parameters": {"properties": {"x": {"type": "int"}, "y": {"type": "str"}}}}]}),
+    ("{% if not messages %}empty{% endif %}{% if messages is not defined %}undef{% endif %}", {"messages": []}),
+    ("{{ messages | rejectattr('role', 'equalto', 'system') | map(attribute='role') | list }}", {"messages": PARTS}),
+    ("{%- set ns = namespace(sys='') %}{%- for m in messages %}{%- if m.role == 'system' %}{%- set ns.sys = ns.sys ~ m.content ~ ';' %}"
+     "{%- endif %}{%- endfor %}{{ ns.sys }}", {"messages": PARTS + PARTS}),
+    ("{{ messages[0]['content'][0]['text'] if messages[0]['content'] is not string else messages[0]['content'] }}",
+     {"messages": PARTS}),
+    ("{{ 'x' if m.tool_calls is defined and m.tool_calls }}{{ (m.content or '') | length }}", {"m": PARTS[2]}),
+]
+
 FEATURES += whitespace_fuzz(400, seed=20261130)
 
 # ---------------------------------------------------------------------------------------------
