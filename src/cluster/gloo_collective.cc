@@ -96,6 +96,7 @@ void GlooCollective::Detach() {
   cache_.clear();  // algorithm objects hold buffers on the context's pairs
   uncached_.reset();
   gather_counts_.clear();
+  flip_.clear();
   context_.reset();
 }
 
@@ -118,7 +119,15 @@ Status GlooCollective::Fail(const char* op, const std::exception& e) {
 }
 
 GlooCollective::Cached& GlooCollective::AllreduceFor(size_t count) {
-  auto it = cache_.find(count);
+  // Deterministic mode gathers straight into `out`, which Gloo's TCP transport fills as soon as
+  // a peer sends: a fast left neighbour's next call could overwrite it while this rank is still
+  // summing. Alternating two algorithm objects per length makes that impossible (a neighbour
+  // cannot finish call k+1, and so start k+2, before this rank has joined k+1).
+  size_t key = count;
+  if (deterministic_) {
+    key = count * 2 + (flip_[count] ^= 1);
+  }
+  auto it = cache_.find(key);
   if (it != cache_.end()) return *it->second;
   auto c = std::make_unique<Cached>();
   c->in.resize(count);
@@ -138,7 +147,7 @@ GlooCollective::Cached& GlooCollective::AllreduceFor(size_t count) {
   // Every rank makes the same caching decision (same call sequence, same lengths), so the
   // algorithms' slots stay aligned across ranks.
   if (count <= kMaxCachedCount && cache_.size() < kMaxCacheEntries) {
-    cache_.emplace(count, std::move(c));
+    cache_.emplace(key, std::move(c));
     return ref;
   }
   uncached_ = std::move(c);

@@ -79,7 +79,8 @@ class GlooCollective final : public model::Collective {
   bool failed_ = false;
   std::string failure_;
   std::map<size_t, std::unique_ptr<Cached>> cache_;
-  std::unique_ptr<Cached> uncached_;  // a large buffer's algorithm, for one call
+  std::unique_ptr<Cached> uncached_;
+  std::map<size_t, int> flip_;  // deterministic: which of the two objects per length is next  // a large buffer's algorithm, for one call
   std::map<size_t, std::vector<size_t>> gather_counts_;  // AllGather: output length -> per rank
   std::vector<char> header_;
   double collective_seconds_ = 0;

@@ -69,8 +69,28 @@ TEST(GlooCollectiveTest, DeterministicAllReduceIsBitwiseTheInProcessSum) {
   }
 }
 
+// Back-to-back reductions of one length with no work between them: a fast rank's next call
+// must not clobber a slow rank's current result (the deterministic path gathers into a buffer
+// the transport writes to directly).
+TEST(GlooCollectiveTest, BackToBackDeterministicReductionsStayExact) {
+  const int n = 4;
+  const size_t len = 896;
+  WithGroup(n, true, [&](int r, GlooCollective& c) {
+    for (int it = 0; it < 200; ++it) {
+      std::vector<float> data(len);
+      for (size_t i = 0; i < len; ++i) data[i] = static_cast<float>((r + 1) * 1000 + it) + i;
+      ASSERT_TRUE(c.AllReduceSum(data).ok());
+      for (size_t i = 0; i < len; ++i) {
+        float expect = 0;
+        for (int q = 0; q < n; ++q) expect += static_cast<float>((q + 1) * 1000 + it) + i;
+        ASSERT_EQ(data[i], expect) << "rank " << r << " iteration " << it << " element " << i;
+      }
+    }
+  });
+}
+
 TEST(GlooCollectiveTest, RingAllReduceGivesEveryRankTheSameSum) {
-  for (int n : {2, 3}) {
+  for (int n : {2, 3, 4}) {
     const size_t len = 777;
     std::vector<std::vector<float>> got(n);
     WithGroup(n, false, [&](int r, GlooCollective& c) {

@@ -84,6 +84,65 @@ class LocalExecutor final : public engine::Executor {
   int64_t blocks_ = 0, block_size_ = 0;
 };
 
+// The in-process tensor-parallel reference: `tp` ranks as threads of this process with
+// model::InProcessGroup (the model library's own TP path). In deterministic mode the cluster
+// must match it bit for bit (same summation order).
+class LocalTpExecutor final : public engine::Executor {
+ public:
+  static StatusOr<std::unique_ptr<LocalTpExecutor>> Create(const std::string& dir,
+                                                            const std::string& dtype, int tp,
+                                                            int64_t blocks, int64_t block_size) {
+    auto e = std::unique_ptr<LocalTpExecutor>(new LocalTpExecutor(tp));
+    e->ranks_.resize(tp);
+    for (int r = 0; r < tp; ++r) {
+      Rank& k = e->ranks_[r];
+      k.collective = e->group_.Member(r);
+      model::ModelOptions mo;
+      mo.parallel = {r, tp};
+      mo.dtype = dtype;
+      MIES_ASSIGN_OR_RETURN(k.model, model::LlamaModel::Load(dir, mo, k.collective.get()));
+      MIES_ASSIGN_OR_RETURN(k.cache, model::KvCache::Create(k.model->CacheShape(block_size), blocks));
+    }
+    e->blocks_ = blocks;
+    e->block_size_ = block_size;
+    return e;
+  }
+  StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
+    std::vector<model::SequenceInput> batch(plan.sequences.size());
+    for (size_t i = 0; i < batch.size(); ++i) {
+      batch[i].tokens = plan.sequences[i].tokens;
+      batch[i].start_pos = plan.sequences[i].start_pos;
+      batch[i].block_table = plan.sequences[i].block_table;
+      batch[i].all_logits = plan.sequences[i].all_logits;
+    }
+    std::vector<Status> st(ranks_.size());
+    std::vector<std::thread> threads;
+    for (size_t r = 0; r < ranks_.size(); ++r) {
+      threads.emplace_back([&, r] {
+        st[r] = ranks_[r].model->Forward(batch, *ranks_[r].cache, &ranks_[r].out);
+      });
+    }
+    for (auto& t : threads) t.join();
+    for (const Status& s : st) MIES_RETURN_IF_ERROR(s);
+    const model::ForwardOutput& out = ranks_[0].out;
+    return engine::StepResult{out.vocab, out.logits, out.first_row, out.num_rows};
+  }
+  int64_t num_kv_blocks() const override { return blocks_; }
+  int64_t block_size() const override { return block_size_; }
+
+ private:
+  explicit LocalTpExecutor(int tp) : group_(tp) {}
+  struct Rank {
+    std::unique_ptr<model::Collective> collective;
+    std::unique_ptr<model::LlamaModel> model;
+    std::unique_ptr<model::KvCache> cache;
+    model::ForwardOutput out;
+  };
+  model::InProcessGroup group_;
+  std::vector<Rank> ranks_;
+  int64_t blocks_ = 0, block_size_ = 0;
+};
+
 StatusOr<std::vector<std::vector<int32_t>>> ParsePrompts(const std::string& text) {
   std::vector<std::vector<int32_t>> out;
   for (auto part : absl::StrSplit(text, ';')) {
@@ -222,6 +281,8 @@ int main(int argc, char** argv) {
   app.add_option("--new-tokens", new_tokens, "master: greedy tokens per prompt");
   app.add_option("--logits-out", logits_out, "master: write every step's logits (f32) here");
   app.add_flag("--local", local, "run the workload in this process alone (reference)");
+  int local_tp = 1;
+  app.add_option("--local-tp", local_tp, "with --local: ranks as threads (in-process TP)");
   app.add_flag("--serve-loop", serve_loop, "master: repeat the workload until SIGTERM");
   app.add_flag("--bench", bench, "master: throughput figures");
   app.add_option("--prefill-len", prefill_len, "bench: prefill length");
@@ -265,7 +326,15 @@ int main(int argc, char** argv) {
   std::unique_ptr<engine::Executor> local_ex;
   std::unique_ptr<cluster::ClusterMaster> master;
   engine::Executor* ex = nullptr;
-  if (local) {
+  if (local && local_tp > 1) {
+    auto e = LocalTpExecutor::Create(model_dir, dtype, local_tp, kv_blocks, block_size);
+    if (!e.ok()) {
+      std::cerr << e.status().message() << "\n";
+      return 1;
+    }
+    local_ex = std::move(*e);
+    ex = local_ex.get();
+  } else if (local) {
     auto e = LocalExecutor::Create(model_dir, dtype, threads, pin, kv_blocks, block_size);
     if (!e.ok()) {
       std::cerr << e.status().message() << "\n";
