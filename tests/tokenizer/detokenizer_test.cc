@@ -55,9 +55,7 @@ TEST_P(StreamingTest, ConcatenatedDeltasEqualFullDecodeOnWholeCorpus) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTokenizers, StreamingTest,
-                         ::testing::Values("gemma3", "gpt4o", "llama3", "mistral-7b", "qwen3",
-                                           "stories260K"),
-                         [](const auto& info) {
+                         ::testing::ValuesIn(testing::AllFixtureNames()), [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) c = (c == '-') ? '_' : c;
                            return n;

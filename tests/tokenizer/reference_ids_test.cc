@@ -97,9 +97,7 @@ TEST_P(ReferenceTest, DecodeMatchesReferenceText) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTokenizers, ReferenceTest,
-                         ::testing::Values("gemma3", "gpt4o", "llama3", "mistral-7b", "qwen3",
-                                           "stories260K"),
-                         [](const auto& info) {
+                         ::testing::ValuesIn(testing::AllFixtureNames()), [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) c = (c == '-') ? '_' : c;
                            return n;

@@ -269,6 +269,21 @@ TEST(RealTokenizers, SpecialIdsComeFromConfigAndGenerationConfig) {
   EXPECT_EQ(gpt4o.IdToToken(199998), std::nullopt);  // a gap in o200k's id space
 }
 
+// Expected ids from the reference (hf_tokenize.mjs) for texts with nothing or only a space.
+TEST(RealTokenizers, EmptyAndSpaceOnlyTextsMatchTheReference) {
+  const Tokenizer& mistral = testing::Load("mistral-7b");
+  EXPECT_EQ(Enc(mistral, ""), std::vector<int>{1});
+  EXPECT_EQ(Enc(mistral, " "), (std::vector<int>{1, 259}));
+  EXPECT_EQ(Enc(mistral, "<s>"), (std::vector<int>{1, 1}));
+  EXPECT_EQ(Enc(mistral, "\xE2\x96\x81"), (std::vector<int>{1, 259}));
+  const Tokenizer& gemma = testing::Load("gemma3");
+  EXPECT_EQ(Enc(gemma, ""), std::vector<int>{2});
+  EXPECT_EQ(Enc(gemma, " "), (std::vector<int>{2, 236743}));
+  const Tokenizer& qwen = testing::Load("qwen3");
+  EXPECT_EQ(Enc(qwen, ""), std::vector<int>{});
+  EXPECT_EQ(Enc(qwen, " "), std::vector<int>{220});
+}
+
 class RoundTripTest : public ::testing::TestWithParam<std::string> {};
 
 // decode(encode(x)) == x on every corpus line the tokenizer can represent losslessly: those the
@@ -298,17 +313,19 @@ TEST_P(RoundTripTest, DecodeOfEncodeIsIdentityWhereLossless) {
               corpus[i])
         << "line " << i + 1;
   }
-  EXPECT_GT(checked, 2000);
+  EXPECT_GT(checked, static_cast<int>(corpus.size() * 3 / 4));  // most lines are lossless
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTokenizers, RoundTripTest,
-                         ::testing::Values("gemma3", "gpt4o", "llama3", "mistral-7b", "qwen3",
-                                           "stories260K"),
-                         [](const auto& info) {
-                           std::string n = info.param;
-                           for (char& c : n) c = (c == '-') ? '_' : c;
-                           return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    AllTokenizers, RoundTripTest,
+    // qwen3-nfkc-lower lowercases, so few lines survive a round trip; it is left out.
+    ::testing::Values("gemma3", "gpt4o", "llama3", "mistral-7b", "qwen3", "stories260K",
+                      "mistral-metaspace", "llama3-bos-template"),
+    [](const auto& info) {
+      std::string n = info.param;
+      for (char& c : n) c = (c == '-') ? '_' : c;
+      return n;
+    });
 
 TEST(Regex, RewritesWhitespaceAndAsciiCaseFoldingLikeTheReference) {
   auto rewritten = Regex::RewriteForPcre2("(?i:'s|'t)|\\s+(?!\\S)|[^\\s\\p{L}]");
