@@ -18,7 +18,8 @@ esac
 
 dir="build/$flavour"
 jobs="${MIES_BUILD_JOBS:-$(nproc)}"
-cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DMIES_SANITIZE="$sanitize" \
+bench=ON; [[ "$flavour" == asan ]] && bench=OFF  # benchmarks are not run under sanitizers
+cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DMIES_SANITIZE="$sanitize" -DMIES_BUILD_BENCH="$bench" \
   -DCMAKE_INSTALL_PREFIX="$PWD/build/install" >/dev/null
 cmake --build "$dir" -j "$jobs" "$@"
 
