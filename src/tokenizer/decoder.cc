@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "common/logging.h"
 #include "tokenizer/normalizer.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/regex.h"
@@ -100,11 +101,16 @@ class ReplaceDecoder final : public Decoder {
       std::string out;
       size_t last = 0;
       if (regex_) {
-        regex_->ForEachMatch(t, [&](size_t b, size_t e) {
+        const Status status = regex_->ForEachMatch(t, [&](size_t b, size_t e) {
           out.append(t, last, b - last);
           out += content_;
           last = e;
         });
+        if (!status.ok()) {
+          // Decoding has no error channel; a token the pattern cannot scan stays as it is.
+          MIES_LOG_ERROR("tokenizer decoder Replace: {}", std::string(status.message()));
+          continue;
+        }
       } else if (!literal_.empty()) {
         for (size_t pos = t.find(literal_); pos != std::string::npos;
              pos = t.find(literal_, last)) {

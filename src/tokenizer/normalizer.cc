@@ -27,9 +27,11 @@ class SequenceNormalizer final : public Normalizer {
  public:
   explicit SequenceNormalizer(std::vector<std::unique_ptr<Normalizer>> parts)
       : parts_(std::move(parts)) {}
-  std::string Normalize(std::string_view text) const override {
+  StatusOr<std::string> Normalize(std::string_view text) const override {
     std::string current(text);
-    for (const auto& part : parts_) current = part->Normalize(current);
+    for (const auto& part : parts_) {
+      MIES_ASSIGN_OR_RETURN(current, part->Normalize(current));
+    }
     return current;
   }
 
@@ -40,7 +42,7 @@ class SequenceNormalizer final : public Normalizer {
 class UnicodeNormalizer final : public Normalizer {
  public:
   explicit UnicodeNormalizer(const icu::Normalizer2* impl) : impl_(impl) {}
-  std::string Normalize(std::string_view text) const override {
+  StatusOr<std::string> Normalize(std::string_view text) const override {
     if (IsAscii(text)) return std::string(text);  // ASCII is invariant under every form
     UErrorCode status = U_ZERO_ERROR;
     const icu::UnicodeString in = icu::UnicodeString::fromUTF8(
@@ -61,16 +63,16 @@ class ReplaceNormalizer final : public Normalizer {
  public:
   ReplaceNormalizer(std::string literal, std::optional<Regex> regex, std::string content)
       : literal_(std::move(literal)), regex_(std::move(regex)), content_(std::move(content)) {}
-  std::string Normalize(std::string_view text) const override {
+  StatusOr<std::string> Normalize(std::string_view text) const override {
     std::string out;
     out.reserve(text.size());
     if (regex_) {
       size_t last = 0;
-      regex_->ForEachMatch(text, [&](size_t b, size_t e) {
+      MIES_RETURN_IF_ERROR(regex_->ForEachMatch(text, [&](size_t b, size_t e) {
         out.append(text.substr(last, b - last));
         out += content_;
         last = e;
-      });
+      }));
       out.append(text.substr(last));
       return out;
     }
@@ -95,8 +97,8 @@ class ReplaceNormalizer final : public Normalizer {
 class PrependNormalizer final : public Normalizer {
  public:
   explicit PrependNormalizer(std::string prefix) : prefix_(std::move(prefix)) {}
-  std::string Normalize(std::string_view text) const override {
-    if (text.empty()) return {};
+  StatusOr<std::string> Normalize(std::string_view text) const override {
+    if (text.empty()) return std::string();
     return prefix_ + std::string(text);
   }
 
@@ -106,7 +108,7 @@ class PrependNormalizer final : public Normalizer {
 
 class LowercaseNormalizer final : public Normalizer {
  public:
-  std::string Normalize(std::string_view text) const override {
+  StatusOr<std::string> Normalize(std::string_view text) const override {
     icu::UnicodeString s = icu::UnicodeString::fromUTF8(
         icu::StringPiece(text.data(), static_cast<int32_t>(text.size())));
     s.toLower(icu::Locale::getRoot());  // full, locale-independent mapping like JS toLowerCase
@@ -119,7 +121,7 @@ class LowercaseNormalizer final : public Normalizer {
 class StripNormalizer final : public Normalizer {
  public:
   StripNormalizer(bool left, bool right) : left_(left), right_(right) {}
-  std::string Normalize(std::string_view text) const override {
+  StatusOr<std::string> Normalize(std::string_view text) const override {
     if (left_) text = TrimJsWhitespaceLeft(text);
     if (right_) text = TrimJsWhitespaceRight(text);
     return std::string(text);
@@ -132,7 +134,7 @@ class StripNormalizer final : public Normalizer {
 // Removes combining marks (general category M), as the reference's /\p{M}/gu replacement.
 class StripAccentsNormalizer final : public Normalizer {
  public:
-  std::string Normalize(std::string_view text) const override {
+  StatusOr<std::string> Normalize(std::string_view text) const override {
     std::string out;
     out.reserve(text.size());
     size_t i = 0;

@@ -17,8 +17,8 @@ namespace mies::tokenizer {
 class Normalizer {
  public:
   virtual ~Normalizer() = default;
-  // `text` is valid UTF-8; so is the result.
-  virtual std::string Normalize(std::string_view text) const = 0;
+  // `text` is valid UTF-8; so is the result. Fails only when a regex cannot run to the end.
+  virtual StatusOr<std::string> Normalize(std::string_view text) const = 0;
 };
 
 // Builds the normalizer described by `config`; a JSON null gives nullptr (no normalizer).

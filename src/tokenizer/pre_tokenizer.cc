@@ -108,8 +108,9 @@ class SequencePreTokenizer final : public PreTokenizer {
  public:
   explicit SequencePreTokenizer(std::vector<std::unique_ptr<PreTokenizer>> parts)
       : parts_(std::move(parts)) {}
-  void PreTokenize(std::vector<std::string>& words, int section_index) const override {
-    for (const auto& part : parts_) part->PreTokenize(words, section_index);
+  Status PreTokenize(std::vector<std::string>& words, int section_index) const override {
+    for (const auto& part : parts_) MIES_RETURN_IF_ERROR(part->PreTokenize(words, section_index));
+    return OkStatus();
   }
   bool IsByteLevel() const override {
     for (const auto& part : parts_) {
@@ -131,14 +132,15 @@ class SplitPreTokenizer final : public PreTokenizer {
         invert_(invert),
         behavior_(behavior) {}
 
-  void PreTokenize(std::vector<std::string>& words, int /*section_index*/) const override {
+  Status PreTokenize(std::vector<std::string>& words, int /*section_index*/) const override {
     std::vector<std::string> out;
     out.reserve(words.size() * 4);
     std::vector<std::pair<size_t, size_t>> matches;
     for (const std::string& word : words) {
       matches.clear();
       if (regex_) {
-        regex_->ForEachMatch(word, [&](size_t b, size_t e) { matches.emplace_back(b, e); });
+        MIES_RETURN_IF_ERROR(
+            regex_->ForEachMatch(word, [&](size_t b, size_t e) { matches.emplace_back(b, e); }));
       } else if (!literal_.empty()) {
         for (size_t pos = word.find(literal_); pos != std::string::npos;
              pos = word.find(literal_, pos + literal_.size())) {
@@ -150,6 +152,7 @@ class SplitPreTokenizer final : public PreTokenizer {
       }
     }
     words = std::move(out);
+    return OkStatus();
   }
 
  private:
@@ -167,7 +170,7 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
   ByteLevelPreTokenizer(bool add_prefix_space, std::optional<Regex> regex)
       : add_prefix_space_(add_prefix_space), regex_(std::move(regex)) {}
 
-  void PreTokenize(std::vector<std::string>& words, int /*section_index*/) const override {
+  Status PreTokenize(std::vector<std::string>& words, int /*section_index*/) const override {
     const ByteTables& t = Tables();
     std::vector<std::string> out;
     out.reserve(words.size());
@@ -181,12 +184,14 @@ class ByteLevelPreTokenizer final : public PreTokenizer {
       if (add_prefix_space_ && (word.empty() || word[0] != ' ')) word.insert(word.begin(), ' ');
       if (regex_) {
         const std::string_view view(word);
-        regex_->ForEachMatch(view, [&](size_t b, size_t e) { map_bytes(view.substr(b, e - b)); });
+        MIES_RETURN_IF_ERROR(regex_->ForEachMatch(
+            view, [&](size_t b, size_t e) { map_bytes(view.substr(b, e - b)); }));
       } else {
         map_bytes(word);
       }
     }
     words = std::move(out);
+    return OkStatus();
   }
   bool IsByteLevel() const override { return true; }
 
@@ -202,7 +207,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
   MetaspacePreTokenizer(std::string replacement, PrependScheme scheme, bool split)
       : replacement_(std::move(replacement)), scheme_(scheme), split_(split) {}
 
-  void PreTokenize(std::vector<std::string>& words, int section_index) const override {
+  Status PreTokenize(std::vector<std::string>& words, int section_index) const override {
     std::vector<std::string> out;
     for (const std::string& word : words) {
       std::string s;
@@ -232,6 +237,7 @@ class MetaspacePreTokenizer final : public PreTokenizer {
       if (start < s.size()) out.push_back(s.substr(start));
     }
     words = std::move(out);
+    return OkStatus();
   }
 
  private:

@@ -18,7 +18,8 @@ class PreTokenizer {
   virtual ~PreTokenizer() = default;
   // Replaces `words` by their pre-tokenized pieces, in order. `section_index` is the index of
   // the text section (between added tokens) being encoded; Metaspace's "first" scheme uses it.
-  virtual void PreTokenize(std::vector<std::string>& words, int section_index) const = 0;
+  // Fails only when a regex cannot run to the end.
+  virtual Status PreTokenize(std::vector<std::string>& words, int section_index) const = 0;
   // True if this pre-tokenizer maps bytes to the GPT-2 printable alphabet (ByteLevel).
   virtual bool IsByteLevel() const { return false; }
 };

@@ -141,22 +141,41 @@ StatusOr<Regex> Regex::Compile(std::string_view pattern) {
   return regex;
 }
 
-void Regex::ForEachMatch(std::string_view subject,
-                         const std::function<void(size_t, size_t)>& on_match) const {
-  // One match-data block per thread and call site; sized from the pattern.
+Status Regex::ForEachMatch(std::string_view subject,
+                           const std::function<void(size_t, size_t)>& on_match) const {
+  // Per-thread match data and a JIT stack larger than PCRE2's 32 KiB default, so that long
+  // runs of one character class cannot exhaust it.
   struct MatchData {
     pcre2_match_data* data = nullptr;
-    ~MatchData() { pcre2_match_data_free(data); }
+    pcre2_match_context* context = nullptr;
+    pcre2_jit_stack* stack = nullptr;
+    MatchData() {
+      data = pcre2_match_data_create(32, nullptr);
+      context = pcre2_match_context_create(nullptr);
+      stack = pcre2_jit_stack_create(64 << 10, 8 << 20, nullptr);
+      if (context != nullptr && stack != nullptr) pcre2_jit_stack_assign(context, nullptr, stack);
+    }
+    ~MatchData() {
+      pcre2_match_data_free(data);
+      pcre2_match_context_free(context);
+      pcre2_jit_stack_free(stack);
+    }
   };
   thread_local MatchData md;
-  if (md.data == nullptr) md.data = pcre2_match_data_create(32, nullptr);
+  if (md.data == nullptr) return Internal("PCRE2 could not allocate match data");
   const auto* base = reinterpret_cast<PCRE2_SPTR>(subject.data());
   size_t offset = 0;
   while (offset <= subject.size()) {
     // Subjects are validated once by the caller; re-validating per call would be O(n^2).
     const int rc = pcre2_match(code_->code, base, subject.size(), offset, PCRE2_NO_UTF_CHECK,
-                               md.data, nullptr);
-    if (rc < 0) break;  // PCRE2_ERROR_NOMATCH, or a resource limit: no further matches
+                               md.data, md.context);
+    if (rc == PCRE2_ERROR_NOMATCH) break;
+    if (rc < 0) {
+      PCRE2_UCHAR message[256];
+      pcre2_get_error_message(rc, message, sizeof(message));
+      return Internal("regex '", pattern_, "' failed at byte ", offset, " of a ", subject.size(),
+                      "-byte text: ", reinterpret_cast<const char*>(message));
+    }
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md.data);
     const size_t begin = ov[0], end = ov[1];
     if (end == begin) {
@@ -167,6 +186,7 @@ void Regex::ForEachMatch(std::string_view subject,
     on_match(begin, end);
     offset = end;
   }
+  return OkStatus();
 }
 
 }  // namespace mies::tokenizer

@@ -21,9 +21,11 @@ class Regex {
   static StatusOr<Regex> Compile(std::string_view pattern);
 
   // Calls on_match(begin, end) for each successive non-overlapping match in `subject` (valid
-  // UTF-8), left to right; an empty match advances by one code point. Thread-safe.
-  void ForEachMatch(std::string_view subject,
-                    const std::function<void(size_t, size_t)>& on_match) const;
+  // UTF-8), left to right; an empty match advances by one code point. Thread-safe. An error
+  // (a PCRE2 resource limit on pathological input) names the pattern: callers must not go on
+  // with a partial split, which would silently give different ids.
+  Status ForEachMatch(std::string_view subject,
+                      const std::function<void(size_t, size_t)>& on_match) const;
 
   const std::string& pattern() const { return pattern_; }
 

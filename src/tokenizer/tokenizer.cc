@@ -55,7 +55,7 @@ struct Tokenizer::Impl {
   Status LoadAddedTokens(const json& list);
   Status LoadPostProcessor(const json& config, const std::string& where);
   Status ApplyConfig(const json& config, const json& generation);
-  void EncodeSection(std::string_view text, int section_index, std::vector<int>* ids) const;
+  Status EncodeSection(std::string_view text, int section_index, std::vector<int>* ids) const;
 };
 
 Status Tokenizer::Impl::LoadAddedTokens(const json& list) {
@@ -243,11 +243,12 @@ Status Tokenizer::Impl::ApplyConfig(const json& config, const json& generation) 
   return OkStatus();
 }
 
-void Tokenizer::Impl::EncodeSection(std::string_view text, int section_index,
-                                    std::vector<int>* ids) const {
+Status Tokenizer::Impl::EncodeSection(std::string_view text, int section_index,
+                                      std::vector<int>* ids) const {
   std::vector<std::string> words(1, std::string(text));
-  if (pre_tokenizer) pre_tokenizer->PreTokenize(words, section_index);
+  if (pre_tokenizer) MIES_RETURN_IF_ERROR(pre_tokenizer->PreTokenize(words, section_index));
   model->Encode(words, ids);
+  return OkStatus();
 }
 
 Tokenizer::Tokenizer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -314,7 +315,8 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokeni
     std::vector<const AddedToken*> raw_tokens, norm_tokens;
     for (const AddedToken& a : impl->added) {
       if (a.normalized && impl->normalizer) {
-        norm_keys.push_back(impl->normalizer->Normalize(a.content));
+        MIES_ASSIGN_OR_RETURN(std::string key, impl->normalizer->Normalize(a.content));
+        norm_keys.push_back(std::move(key));
         norm_tokens.push_back(&a);
       } else {
         raw_keys.push_back(a.content);
@@ -347,7 +349,7 @@ StatusOr<std::vector<int>> Tokenizer::Encode(std::string_view text, bool add_spe
     std::string normalized;
     std::string_view current = section.text;
     if (m.normalizer) {
-      normalized = m.normalizer->Normalize(section.text);
+      MIES_ASSIGN_OR_RETURN(normalized, m.normalizer->Normalize(section.text));
       current = normalized;
     }
     if (current.empty()) continue;
@@ -356,7 +358,7 @@ StatusOr<std::vector<int>> Tokenizer::Encode(std::string_view text, bool add_spe
       if (sub.token >= 0) {
         ids.push_back(m.normalized_splitter.token(sub.token).id);
       } else {
-        m.EncodeSection(sub.text, static_cast<int>(s), &ids);
+        MIES_RETURN_IF_ERROR(m.EncodeSection(sub.text, static_cast<int>(s), &ids));
       }
     }
   }

@@ -335,7 +335,9 @@ TEST(Regex, RewritesWhitespaceAndAsciiCaseFoldingLikeTheReference) {
   ASSERT_TRUE(re.ok());
   std::vector<std::string> matches;
   const std::string text = "'S 's '\xC5\xBF x\xC2\x85y";  // 'ſ is not folded; NEL is White_Space
-  re->ForEachMatch(text, [&](size_t b, size_t e) { matches.push_back(text.substr(b, e - b)); });
+  ASSERT_TRUE(re->ForEachMatch(text, [&](size_t b, size_t e) {
+                  matches.push_back(text.substr(b, e - b));
+                }).ok());
   EXPECT_EQ(matches, (std::vector<std::string>{"'S", " ", "'s", " ", " ", "\xC2\x85"}));
 }
 
