@@ -38,6 +38,20 @@ tools::SyntheticModelSpec BenchSmall() {
   return s;
 }
 
+// Lends one executor to successive engines.
+class Borrowed final : public engine::Executor {
+ public:
+  explicit Borrowed(engine::Executor& inner) : inner_(inner) {}
+  StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
+    return inner_.Execute(plan);
+  }
+  int64_t num_kv_blocks() const override { return inner_.num_kv_blocks(); }
+  int64_t block_size() const override { return inner_.block_size(); }
+
+ private:
+  engine::Executor& inner_;
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -96,25 +110,33 @@ int main(int argc, char** argv) {
     std::string item;
     while (std::getline(ss, item, ',')) batch_list.push_back(std::stoi(item));
   }
+  // The model and its KV pool are loaded once; each batch limit gets a fresh engine (and so a
+  // fresh block manager and an empty prefix cache) over them.
   model::IdentityCollective one;
+  model::ModelOptions mo;
+  mo.dtype = dtype;
+  mo.num_threads = threads;
+  const auto load0 = Clock::now();
+  auto model = model::LlamaModel::Load(model_dir, mo, &one);
+  if (!model.ok()) {
+    std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+    return 2;
+  }
+  const int64_t vocab = (*model)->config().vocab_size;
+  const auto shape = (*model)->CacheShape(block_size);
+  const int64_t blocks = shape.BlocksForBudget(kv_mib << 20);
+  const auto defaults = (*model)->generation_defaults();
+  auto local = engine::LocalExecutor::Create(std::move(model).value(), block_size, blocks);
+  if (!local.ok()) {
+    std::fprintf(stderr, "%s\n", local.status().ToString().c_str());
+    return 2;
+  }
+  std::printf("model %s (dtype %s, %d threads) loaded in %.1f s; KV pool %lld blocks x %lld\n",
+              model_dir.c_str(), dtype.c_str(), threads,
+              std::chrono::duration<double>(Clock::now() - load0).count(),
+              static_cast<long long>(blocks), static_cast<long long>(block_size));
+  std::fflush(stdout);
   for (int max_batch : batch_list) {
-    model::ModelOptions mo;
-    mo.dtype = dtype;
-    mo.num_threads = threads;
-    auto model = model::LlamaModel::Load(model_dir, mo, &one);
-    if (!model.ok()) {
-      std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
-      return 2;
-    }
-    const int64_t vocab = (*model)->config().vocab_size;
-    const auto shape = (*model)->CacheShape(block_size);
-    const int64_t blocks = shape.BlocksForBudget(kv_mib << 20);
-    auto defaults = (*model)->generation_defaults();
-    auto exec = engine::LocalExecutor::Create(std::move(model).value(), block_size, blocks);
-    if (!exec.ok()) {
-      std::fprintf(stderr, "%s\n", exec.status().ToString().c_str());
-      return 2;
-    }
     engine::EngineOptions o;
     o.scheduler.max_batch_size = max_batch;
     o.scheduler.max_prefill_batch_size = max_batch;
@@ -125,7 +147,8 @@ int main(int argc, char** argv) {
     o.limits.max_n = max_batch;
     o.limits.max_batch_size = max_batch;
     o.max_queue_delay_us = 0;
-    auto eng = engine::Engine::Create(o, std::move(exec).value(), tokenizer, defaults, vocab);
+    auto eng = engine::Engine::Create(o, std::make_unique<Borrowed>(**local), tokenizer,
+                                      defaults, vocab);
     if (!eng.ok()) {
       std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
       return 2;
