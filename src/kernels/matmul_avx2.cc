@@ -168,6 +168,9 @@ void PackStrip(const WeightView& wv, int64_t j0, int64_t ns, int64_t k0, int64_t
       __m256 r[8];
 #pragma GCC unroll 16
       for (int j = 0; j < 8; ++j) {
+        // The same row's next column slice, packed next (harmless past the row's end: a
+        // prefetch never faults).
+        _mm_prefetch(reinterpret_cast<const char*>(src[j] + c + kc), _MM_HINT_T0);
         r[j] = valid[j] ? _mm256_mul_ps(L::Load8(src[j] + c), scale[j]) : _mm256_setzero_ps();
       }
       Transpose8x8(r);
@@ -237,10 +240,13 @@ void GemmRowsT(const float* x, int64_t m, const WeightView& wv, const float* bia
   for (int64_t i = 0; i < m; ++i) {
     for (int64_t r = r0; r < r1; ++r) y[i * ldy + r] = bias != nullptr ? bias[r] : 0.0f;
   }
-  for (int64_t k0 = 0; k0 < cols; k0 += kPanelCols) {
-    const int64_t kc = std::min(kPanelCols, cols - k0);
-    for (int64_t j0 = r0; j0 < r1; j0 += kPanelRows) {
-      const int64_t nb = std::min(kPanelRows, r1 - j0);
+  // Row panels outside, column slices inside: each W row is then read front to back over
+  // consecutive steps (the packer prefetches the next slice of its rows), instead of in
+  // cols/kPanelCols pieces far apart in time, which left the packer waiting on DRAM.
+  for (int64_t j0 = r0; j0 < r1; j0 += kPanelRows) {
+    const int64_t nb = std::min(kPanelRows, r1 - j0);
+    for (int64_t k0 = 0; k0 < cols; k0 += kPanelCols) {
+      const int64_t kc = std::min(kPanelCols, cols - k0);
       for (int64_t s = 0; s < nb; s += kStrip) {
         PackStrip<L>(wv, j0 + s, std::min(kStrip, nb - s), k0, kc, panel + s * kc);
       }

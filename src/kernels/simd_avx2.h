@@ -9,7 +9,7 @@
 
 namespace mies::kernels::avx2 {
 
-// GemmRows converts W to f32 in panels of kPanelRows rows × kPanelCols cols (128 KiB: stays in
+// GemmRows converts W to f32 in panels of kPanelRows rows × kPanelCols cols (64 KiB: stays in
 // L2 while every tile of x rows passes over it).
 inline constexpr int64_t kPanelRows = 64;
 inline constexpr int64_t kPanelCols = 256;
