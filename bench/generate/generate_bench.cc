@@ -130,7 +130,9 @@ int main(int argc, char** argv) {
                  "model directory (default: generate the preset under the temp dir)");
   app.add_option("--preset", preset, "synthetic preset to generate when --model-dir is absent")
       ->capture_default_str();
-  app.add_option("--dtypes", dtypes, "weight storage dtypes")->delimiter(',')->capture_default_str();
+  app.add_option("--dtypes", dtypes, "weight storage dtypes")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--threads", threads, "thread counts")->delimiter(',')->capture_default_str();
   app.add_option("--prompt", prompt_len, "prefill prompt length")->capture_default_str();
   app.add_option("--steps", decode_steps, "decode steps per measurement")->capture_default_str();
@@ -180,8 +182,9 @@ int main(int argc, char** argv) {
       const double gb = static_cast<double>((*model)->weights().MatmulWeightBytes()) / 1e9;
       const double bound = bw / gb;  // tokens/s if weights stream at the measured bandwidth
       std::printf("%-9s %3d %10.2f %7.1f %10.1f %11.2f %8.0f%% %12.2f %8.1fx %8.1f\n",
-                  dtype.c_str(), threads[ti], gb, bw, r->prefill_tps, r->decode1_tps, 100 * r->decode1_tps / bound,
-                  r->decode16_tps, r->decode16_tps / r->decode1_tps, load_s);
+                  dtype.c_str(), threads[ti], gb, bw, r->prefill_tps, r->decode1_tps,
+                  100 * r->decode1_tps / bound, r->decode16_tps, r->decode16_tps / r->decode1_tps,
+                  load_s);
       std::fflush(stdout);
     }
   }

@@ -193,8 +193,7 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
   Reader r(j, source);
   HfConfig c;
   const json* archs = r.Get("architectures");
-  if (archs == nullptr || !archs->is_array() || archs->size() != 1 ||
-      !(*archs)[0].is_string()) {
+  if (archs == nullptr || !archs->is_array() || archs->size() != 1 || !(*archs)[0].is_string()) {
     return InvalidArgument(source, ": field \"architectures\" must be a list with one name");
   }
   c.architecture_name = (*archs)[0].get<std::string>();
@@ -240,8 +239,8 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
   MIES_ASSIGN_OR_RETURN(c.tie_word_embeddings, r.Bool("tie_word_embeddings", false));
   for (const char* key : {"hidden_act", "hidden_activation"}) {
     if (const json* act = r.Get(key)) {
-      if (!act->is_string() || (act->get<std::string>() != "silu" &&
-                                act->get<std::string>() != "swish")) {
+      if (!act->is_string() ||
+          (act->get<std::string>() != "silu" && act->get<std::string>() != "swish")) {
         return InvalidArgument(source, ": ", key, " ", act->dump(),
                                " is not supported (supported: silu)");
       }
@@ -275,10 +274,9 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
     if (active) {
       MIES_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 1));
       if (window < c.max_position_embeddings) {
-        return InvalidArgument(source, ": sliding_window ", window,
-                               " is shorter than max_position_embeddings ",
-                               c.max_position_embeddings,
-                               "; sliding-window attention is not supported");
+        return InvalidArgument(
+            source, ": sliding_window ", window, " is shorter than max_position_embeddings ",
+            c.max_position_embeddings, "; sliding-window attention is not supported");
       }
     }
   }
@@ -331,8 +329,7 @@ StatusOr<GenerationDefaults> ParseGenerationConfig(const std::string& json_text,
   }
   MIES_ASSIGN_OR_RETURN(g.repetition_penalty, r.OptDouble("repetition_penalty"));
   if (g.repetition_penalty && *g.repetition_penalty <= 0) {
-    return InvalidArgument(source, ": repetition_penalty ", *g.repetition_penalty,
-                           " must be > 0");
+    return InvalidArgument(source, ": repetition_penalty ", *g.repetition_penalty, " must be > 0");
   }
   MIES_ASSIGN_OR_RETURN(g.max_length, r.OptInt("max_length"));
   MIES_ASSIGN_OR_RETURN(g.max_new_tokens, r.OptInt("max_new_tokens"));
@@ -341,8 +338,7 @@ StatusOr<GenerationDefaults> ParseGenerationConfig(const std::string& json_text,
 
 StatusOr<GenerationDefaults> LoadGenerationDefaults(const std::string& model_dir,
                                                     const HfConfig& config) {
-  const std::string path =
-      (std::filesystem::path(model_dir) / "generation_config.json").string();
+  const std::string path = (std::filesystem::path(model_dir) / "generation_config.json").string();
   std::error_code ec;
   GenerationDefaults g;
   if (std::filesystem::exists(path, ec)) {

@@ -47,8 +47,8 @@ struct HfConfig {
   // q/k/v biases; Llama/Mistral only with "attention_bias": true.
   bool qkv_bias = false;
   bool o_bias = false;
-  bool qk_norm = false;             // Qwen3
-  std::string torch_dtype;          // "float32" | "bfloat16" | "float16" | "" when absent
+  bool qk_norm = false;     // Qwen3
+  std::string torch_dtype;  // "float32" | "bfloat16" | "float16" | "" when absent
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
 

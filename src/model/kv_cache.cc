@@ -2,8 +2,7 @@
 
 namespace mies::model {
 
-StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape,
-                                                   int64_t num_blocks) {
+StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, int64_t num_blocks) {
   if (shape.num_layers <= 0 || shape.num_kv_heads <= 0 || shape.head_dim <= 0 ||
       shape.block_size <= 0) {
     return InvalidArgument("KV cache shape must be positive: layers ", shape.num_layers,
@@ -17,8 +16,8 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape,
   std::unique_ptr<KvCache> c(new KvCache());
   c->shape_ = shape;
   c->num_blocks_ = num_blocks;
-  const size_t layer_bytes = static_cast<size_t>(num_blocks * shape.block_size *
-                                                 shape.num_kv_heads * shape.head_dim * 4);
+  const size_t layer_bytes =
+      static_cast<size_t>(num_blocks * shape.block_size * shape.num_kv_heads * shape.head_dim * 4);
   for (int64_t l = 0; l < shape.num_layers; ++l) {
     c->k_.emplace_back(layer_bytes);
     c->v_.emplace_back(layer_bytes);

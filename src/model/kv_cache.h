@@ -24,10 +24,12 @@ struct KvCacheShape {
   int64_t num_layers = 0;
   int64_t num_kv_heads = 0;  // this rank's KV heads
   int64_t head_dim = 0;
-  int64_t block_size = 0;    // tokens per block (MindIE cacheBlockSize)
+  int64_t block_size = 0;  // tokens per block (MindIE cacheBlockSize)
 
   // K and V of one block across all layers.
-  int64_t BytesPerBlock() const { return 2 * num_layers * block_size * num_kv_heads * head_dim * 4; }
+  int64_t BytesPerBlock() const {
+    return 2 * num_layers * block_size * num_kv_heads * head_dim * 4;
+  }
   // How many blocks fit in `bytes` (0 when not even one does).
   int64_t BlocksForBudget(int64_t bytes) const { return bytes / BytesPerBlock(); }
 };

@@ -17,8 +17,8 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& model_
       collective->rank() != options.parallel.tp_rank) {
     return InvalidArgument("collective (rank ", collective ? collective->rank() : -1, " of ",
                            collective ? collective->size() : 0,
-                           ") does not match the parallel config (rank ",
-                           options.parallel.tp_rank, " of ", options.parallel.tp_size, ")");
+                           ") does not match the parallel config (rank ", options.parallel.tp_rank,
+                           " of ", options.parallel.tp_size, ")");
   }
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   MIES_ASSIGN_OR_RETURN(m->config_, LoadHfConfig(model_dir));

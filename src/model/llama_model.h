@@ -37,10 +37,10 @@ struct ModelOptions {
 
 // One sequence's part of a batch.
 struct SequenceInput {
-  std::span<const int32_t> tokens;        // new tokens (prefill: many; decode: one)
-  int64_t start_pos = 0;                  // absolute position of tokens[0]
-  std::span<const int32_t> block_table;   // KV blocks covering positions 0 .. start_pos+n-1
-  bool all_logits = false;                // logits of every new token, not only the last
+  std::span<const int32_t> tokens;       // new tokens (prefill: many; decode: one)
+  int64_t start_pos = 0;                 // absolute position of tokens[0]
+  std::span<const int32_t> block_table;  // KV blocks covering positions 0 .. start_pos+n-1
+  bool all_logits = false;               // logits of every new token, not only the last
 };
 
 struct ForwardOutput {
@@ -88,8 +88,7 @@ class LlamaModel {
   std::unique_ptr<ThreadPool> pool_;
 
   // Scratch, reused between calls.
-  std::vector<float> x_, h_, qkv_, q_, k_, v_, attn_, o_, gu_, act_, sel_, local_logits_,
-      gathered_;
+  std::vector<float> x_, h_, qkv_, q_, k_, v_, attn_, o_, gu_, act_, sel_, local_logits_, gathered_;
   std::vector<int32_t> positions_;
 };
 

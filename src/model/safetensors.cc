@@ -130,9 +130,8 @@ StatusOr<std::vector<ParsedHeaderEntry>> ParseHeader(std::string_view text, uint
     }
     if (static_cast<unsigned __int128>(e.end - e.begin) != bytes) {
       return InvalidArgument(where, ": data_offsets ", off->dump(), " span ", e.end - e.begin,
-                             " bytes but shape ", shape->dump(), " of ",
-                             TensorDTypeName(e.dtype), " needs ",
-                             static_cast<uint64_t>(bytes), " bytes");
+                             " bytes but shape ", shape->dump(), " of ", TensorDTypeName(e.dtype),
+                             " needs ", static_cast<uint64_t>(bytes), " bytes");
     }
     entries.push_back(std::move(e));
   }
@@ -146,8 +145,8 @@ StatusOr<std::vector<ParsedHeaderEntry>> ParseHeader(std::string_view text, uint
             [](const auto* a, const auto* b) { return a->begin < b->begin; });
   for (size_t i = 1; i < sorted.size(); ++i) {
     if (sorted[i]->begin < sorted[i - 1]->end) {
-      return InvalidArgument("safetensors ", file, ": tensors \"", sorted[i - 1]->name,
-                             "\" [", sorted[i - 1]->begin, ", ", sorted[i - 1]->end, ") and \"",
+      return InvalidArgument("safetensors ", file, ": tensors \"", sorted[i - 1]->name, "\" [",
+                             sorted[i - 1]->begin, ", ", sorted[i - 1]->end, ") and \"",
                              sorted[i]->name, "\" [", sorted[i]->begin, ", ", sorted[i]->end,
                              ") overlap");
     }
@@ -219,8 +218,8 @@ StatusOr<std::unique_ptr<SafetensorsFile>> SafetensorsFile::Open(const std::stri
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<uint8_t>(bytes[i]);
   if (n > bytes.size() - 8) {
-    return InvalidArgument("safetensors ", path, ": header length ", n,
-                           " exceeds the file (", bytes.size() - 8, " bytes after the length)");
+    return InvalidArgument("safetensors ", path, ": header length ", n, " exceeds the file (",
+                           bytes.size() - 8, " bytes after the length)");
   }
   if (n > kMaxSafetensorsHeaderBytes) {
     return InvalidArgument("safetensors ", path, ": header length ", n, " exceeds the limit of ",
@@ -278,8 +277,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& model_
       }
       const std::string fname = it.value().get<std::string>();
       // Shards live next to the index: a path component would let the index point anywhere.
-      if (fname.empty() || fname.find('/') != std::string::npos || fname == "." ||
-          fname == "..") {
+      if (fname.empty() || fname.find('/') != std::string::npos || fname == "." || fname == "..") {
         return InvalidArgument(index_path.string(), ": weight_map entry \"", it.key(),
                                "\" names \"", fname,
                                "\" (rule: a plain file name in the model directory)");

@@ -187,9 +187,7 @@ AlignedBuffer::AlignedBuffer(size_t bytes) : size_(bytes) {
 
 void AlignedBuffer::Free::operator()(std::byte* p) const { std::free(p); }
 
-int64_t ShardLayout::vocab_local() const {
-  return vocab_begin[tp_rank + 1] - vocab_begin[tp_rank];
-}
+int64_t ShardLayout::vocab_local() const { return vocab_begin[tp_rank + 1] - vocab_begin[tp_rank]; }
 
 StatusOr<ShardLayout> ComputeShardLayout(const HfConfig& c, const ParallelConfig& p) {
   if (p.tp_size < 1 || p.tp_rank < 0 || p.tp_rank >= p.tp_size) {
@@ -199,8 +197,8 @@ StatusOr<ShardLayout> ComputeShardLayout(const HfConfig& c, const ParallelConfig
   const int64_t tp = p.tp_size, r = p.tp_rank;
   const int64_t H = c.num_attention_heads, KV = c.num_key_value_heads;
   if (H % tp != 0) {
-    return InvalidArgument("num_attention_heads ", H, " cannot be split evenly over tp_size ",
-                           tp, " (rule: heads must be a multiple of the tensor-parallel size)");
+    return InvalidArgument("num_attention_heads ", H, " cannot be split evenly over tp_size ", tp,
+                           " (rule: heads must be a multiple of the tensor-parallel size)");
   }
   if (tp <= KV ? KV % tp != 0 : tp % KV != 0) {
     return InvalidArgument("num_key_value_heads ", KV, " cannot be split over tp_size ", tp,

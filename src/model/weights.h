@@ -79,15 +79,15 @@ struct LinearWeight {
 };
 
 struct LayerWeights {
-  std::vector<float> input_norm;          // [D]
-  std::vector<float> post_attention_norm; // [D]
-  LinearWeight qkv;                       // [(Hl + 2*KVl)*hd][D]
-  std::vector<float> qkv_bias;            // [(Hl + 2*KVl)*hd] or empty
-  std::vector<float> q_norm, k_norm;      // [hd] or empty (Qwen3)
-  LinearWeight o;                         // [D][Hl*hd]
-  std::vector<float> o_bias;              // [D] or empty
-  LinearWeight gate_up;                   // [2*Il][D]
-  LinearWeight down;                      // [D][Il]
+  std::vector<float> input_norm;           // [D]
+  std::vector<float> post_attention_norm;  // [D]
+  LinearWeight qkv;                        // [(Hl + 2*KVl)*hd][D]
+  std::vector<float> qkv_bias;             // [(Hl + 2*KVl)*hd] or empty
+  std::vector<float> q_norm, k_norm;       // [hd] or empty (Qwen3)
+  LinearWeight o;                          // [D][Hl*hd]
+  std::vector<float> o_bias;               // [D] or empty
+  LinearWeight gate_up;                    // [2*Il][D]
+  LinearWeight down;                       // [D][Il]
 };
 
 // Which slice of each split dimension this rank holds.
@@ -107,9 +107,9 @@ struct ModelWeights {
   ShardLayout layout;
   kernels::DType dtype = kernels::DType::kF32;  // matmul weight dtype
   kernels::DType embed_dtype = kernels::DType::kF32;
-  AlignedBuffer embedding;                      // [V][D] in embed_dtype
-  std::vector<float> final_norm;                // [D]
-  LinearWeight lm_head;                         // [V_local][D]
+  AlignedBuffer embedding;        // [V][D] in embed_dtype
+  std::vector<float> final_norm;  // [D]
+  LinearWeight lm_head;           // [V_local][D]
   std::vector<LayerWeights> layers;
 
   // Bytes of matmul weights one forward step reads on this rank (decode streams all of them

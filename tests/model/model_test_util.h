@@ -2,12 +2,11 @@
 // modes MindIE's rules want (the shared models are read-only 0444, which is wider than 0750).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace mies::model::testing {
 
@@ -86,9 +85,8 @@ inline bool RunRef(const std::string& model_dir, const std::vector<int32_t>& ids
   TempDir tmp;
   const std::string bin = tmp / "logits.bin";
   const std::string cmd = "/usr/bin/python3 " + std::string(MIES_SOURCE_DIR) +
-                          "/tests/model/ref_dump.py " + SharedDir() + " " + model_dir +
-                          " --ids " + JoinIds(ids) + " --out " + bin +
-                          " --greedy " + std::to_string(greedy);
+                          "/tests/model/ref_dump.py " + SharedDir() + " " + model_dir + " --ids " +
+                          JoinIds(ids) + " --out " + bin + " --greedy " + std::to_string(greedy);
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return false;
   std::string text;

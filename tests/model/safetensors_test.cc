@@ -128,10 +128,10 @@ TEST_F(SafetensorsTest, OffsetsOutOfRangeAreRejected) {
   EXPECT_THAT(
       OpenError(WithHeader(R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[-1,15]}})", 20)),
       HasSubstr("non-negative integers"));
-  EXPECT_THAT(OpenError(WithHeader(
-                  R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,18446744073709551615]}})",
-                  20)),
-              HasSubstr("non-negative integers"));
+  EXPECT_THAT(
+      OpenError(WithHeader(
+          R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,18446744073709551615]}})", 20)),
+      HasSubstr("non-negative integers"));
 }
 
 TEST_F(SafetensorsTest, SizeNotMatchingShapeIsRejected) {
@@ -149,12 +149,10 @@ TEST_F(SafetensorsTest, SizeNotMatchingShapeIsRejected) {
 }
 
 TEST_F(SafetensorsTest, UnsupportedOrUnknownDtypeIsRejectedByName) {
-  EXPECT_THAT(
-      OpenError(WithHeader(R"({"x":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}})", 4)),
-      HasSubstr("dtype I8 is not supported (supported: F32, F16, BF16)"));
-  EXPECT_THAT(
-      OpenError(WithHeader(R"({"x":{"dtype":"Q4","shape":[4],"data_offsets":[0,4]}})", 4)),
-      HasSubstr("unknown dtype \"Q4\""));
+  EXPECT_THAT(OpenError(WithHeader(R"({"x":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}})", 4)),
+              HasSubstr("dtype I8 is not supported (supported: F32, F16, BF16)"));
+  EXPECT_THAT(OpenError(WithHeader(R"({"x":{"dtype":"Q4","shape":[4],"data_offsets":[0,4]}})", 4)),
+              HasSubstr("unknown dtype \"Q4\""));
   EXPECT_THAT(OpenError(WithHeader(R"({"x":{"shape":[4],"data_offsets":[0,4]}})", 4)),
               HasSubstr("missing string field \"dtype\""));
 }

@@ -1,10 +1,11 @@
 // Synthetic models from mies-make-model's generator against the numpy reference: the features
 // stories260K lacks (GQA 8:1, Qwen2 biases, Qwen3 q/k norms and head_dim != hidden/heads,
 // tied embeddings, llama3 RoPE scaling past the original context, sharded bf16 checkpoints).
+#include "make_model/synthetic_model.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include "make_model/synthetic_model.h"
 #include "model/llama_model.h"
 #include "model_test_util.h"
 
@@ -67,9 +68,9 @@ TEST_P(SyntheticVsReference, LogitsWithin1e4AndGreedyIdentical) {
 
 INSTANTIATE_TEST_SUITE_P(
     Presets, SyntheticVsReference,
-    ::testing::Values(Case{"tiny", "float32", 1, false, /*steps=*/256}, Case{"tiny-gqa4"}, Case{"tiny-qwen2"}, Case{"tiny-qwen3"},
-                      Case{"tiny-tied"}, Case{"tiny-llama3"},
-                      Case{"tiny", "float32", 1, /*linear_rope=*/true},
+    ::testing::Values(Case{"tiny", "float32", 1, false, /*steps=*/256}, Case{"tiny-gqa4"},
+                      Case{"tiny-qwen2"}, Case{"tiny-qwen3"}, Case{"tiny-tied"},
+                      Case{"tiny-llama3"}, Case{"tiny", "float32", 1, /*linear_rope=*/true},
                       Case{"tiny", "bfloat16", /*shards=*/3}, Case{"tiny-qwen3", "float16", 2}),
     [](const auto& info) {
       std::string n = info.param.preset + "_" + info.param.dtype + "_" +

@@ -11,8 +11,9 @@
 int main(int argc, char** argv) {
   CLI::App app{"Write a synthetic Hugging Face model directory (random weights, seeded)"};
   std::string preset = "tiny", out;
-  app.add_option("--preset", preset, "tinyllama-1.1b | tiny | tiny-gqa4 | tiny-qwen2 | "
-                                     "tiny-qwen3 | tiny-tied | tiny-llama3")
+  app.add_option("--preset", preset,
+                 "tinyllama-1.1b | tiny | tiny-gqa4 | tiny-qwen2 | "
+                 "tiny-qwen3 | tiny-tied | tiny-llama3")
       ->capture_default_str();
   app.add_option("--out", out, "output directory")->required();
   // Overrides, applied on top of the preset; unset ones keep the preset's value.
@@ -23,8 +24,9 @@ int main(int argc, char** argv) {
   std::optional<uint64_t> seed;
   std::optional<int> shards;
   bool qkv_bias = false, qk_norm = false, tie = false;
-  app.add_option("--arch", arch, "LlamaForCausalLM | MistralForCausalLM | Qwen2ForCausalLM | "
-                                 "Qwen3ForCausalLM");
+  app.add_option("--arch", arch,
+                 "LlamaForCausalLM | MistralForCausalLM | Qwen2ForCausalLM | "
+                 "Qwen3ForCausalLM");
   app.add_option("--dtype", dtype, "float32 | bfloat16 | float16");
   app.add_option("--hidden", hidden, "hidden_size");
   app.add_option("--intermediate", inter, "intermediate_size");

@@ -171,9 +171,10 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   // config.json
   nlohmann::ordered_json cfg;
   cfg["architectures"] = {s.architecture};
-  cfg["model_type"] = qwen2 ? "qwen2" : qwen3 ? "qwen3"
-                          : s.architecture == "MistralForCausalLM" ? "mistral"
-                                                                     : "llama";
+  cfg["model_type"] = qwen2                                    ? "qwen2"
+                      : qwen3                                  ? "qwen3"
+                      : s.architecture == "MistralForCausalLM" ? "mistral"
+                                                               : "llama";
   cfg["hidden_size"] = s.hidden_size;
   cfg["intermediate_size"] = s.intermediate_size;
   cfg["num_hidden_layers"] = s.num_hidden_layers;
@@ -195,7 +196,8 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
                            {"high_freq_factor", 4.0},
                            {"original_max_position_embeddings", s.rope_original_max}};
   } else {
-    return InvalidArgument("rope_scaling \"", s.rope_scaling, "\" (supported: none, linear, llama3)");
+    return InvalidArgument("rope_scaling \"", s.rope_scaling,
+                           "\" (supported: none, linear, llama3)");
   }
   cfg["hidden_act"] = "silu";
   const bool llama_bias = s.qkv_bias && !qwen2;  // Llama's attention_bias covers o_proj too
@@ -205,7 +207,8 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   cfg["torch_dtype"] = s.dtype;
   cfg["bos_token_id"] = 1;
   cfg["eos_token_id"] = 2;
-  MIES_RETURN_IF_ERROR(WriteText((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n", 0640));
+  MIES_RETURN_IF_ERROR(
+      WriteText((fs::path(dir) / "config.json").string(), cfg.dump(2) + "\n", 0640));
   nlohmann::ordered_json gen = {{"bos_token_id", 1}, {"eos_token_id", {2}}, {"do_sample", false}};
   MIES_RETURN_IF_ERROR(
       WriteText((fs::path(dir) / "generation_config.json").string(), gen.dump(2) + "\n", 0640));
@@ -284,8 +287,8 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
     writers[k].SetMetadata("format", "pt");
     MIES_RETURN_IF_ERROR(writers[k].Write((fs::path(dir) / file_name(k)).string()));
   }
-  return WriteText((fs::path(dir) / "model.safetensors.index.json").string(),
-                   index.dump(2) + "\n", 0640);
+  return WriteText((fs::path(dir) / "model.safetensors.index.json").string(), index.dump(2) + "\n",
+                   0640);
 }
 
 }  // namespace mies::tools
