@@ -7,6 +7,14 @@
 // honouring lstrip/rstrip/single_word) -> normalizer per section -> split on normalized added
 // tokens -> pre-tokenizer -> BPE model -> post-processor (BOS/EOS template).
 // Instances are immutable after loading and safe to use from several threads.
+//
+// Where the reference (transformers.js) differs from Hugging Face's Rust tokenizers we follow the
+// reference except in three places no shipped file depends on, where we follow Rust:
+//  * a byte-fallback run starting with U+FEFF keeps it on decode (JS's TextDecoder drops it);
+//  * Split honours every behaviour (the reference treats all but Removed as Isolated);
+//  * single_word added tokens only match as whole words, and Metaspace's `split` is honoured.
+// tokenizer_config.json's add_bos_token/add_eos_token rebuild the BOS/EOS template for
+// Llama/Gemma tokenizer classes, as transformers' LlamaTokenizerFast does.
 #pragma once
 
 #include <memory>

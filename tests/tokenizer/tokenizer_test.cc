@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "tests/tokenizer/fixtures.h"
 #include "tokenizer/regex.h"
 #include "tokenizer/utf8.h"
@@ -282,6 +285,26 @@ TEST(RealTokenizers, EmptyAndSpaceOnlyTextsMatchTheReference) {
   const Tokenizer& qwen = testing::Load("qwen3");
   EXPECT_EQ(Enc(qwen, ""), std::vector<int>{});
   EXPECT_EQ(Enc(qwen, " "), std::vector<int>{220});
+}
+
+// One tokenizer serves many request threads: the word cache and the per-thread regex state
+// must give every thread the reference ids.
+TEST(RealTokenizers, ConcurrentEncodesGiveReferenceIds) {
+  const Tokenizer& tok = testing::Load("qwen3");
+  const auto corpus = testing::Corpus();
+  const auto expected = testing::ReadJsonLines(testing::DataPath("qwen3.ids.jsonl"));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (size_t i = static_cast<size_t>(t); i < corpus.size(); i += 2) {
+        auto ids = tok.Encode(corpus[i]);
+        if (!ids.ok() || *ids != expected[i].get<std::vector<int>>()) ++mismatches;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(mismatches.load(), 0);
 }
 
 class RoundTripTest : public ::testing::TestWithParam<std::string> {};
