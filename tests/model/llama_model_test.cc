@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "kernels/dispatch.h"
 #include "model_test_util.h"
 
 namespace mies::model {
@@ -56,6 +57,28 @@ TEST_F(Stories260KTest, LogitsMatchReferenceAtEveryPositionAndGreedyAgreesFor256
   }
   EXPECT_LT(worst, 1e-4f) << "worst row " << worst_row;
   RecordProperty("max_abs_logit_diff", std::to_string(worst));
+  EXPECT_EQ(gen, ref.generated);
+}
+
+TEST_F(Stories260KTest, PortableScalarKernelsAlsoMatchReference) {
+  // The same check on the run-time-selected portable path (MIES_KERNELS=scalar's path).
+  const kernels::KernelPath before = kernels::ActiveKernelPath();
+  ASSERT_TRUE(kernels::SetKernelPath(kernels::KernelPath::kScalar).ok());
+  std::vector<int32_t> prompt{1};
+  auto rest = PseudoRandomIds(63, 3, 512, 9);
+  prompt.insert(prompt.end(), rest.begin(), rest.end());
+  constexpr int kSteps = 64;
+  RefRun ref;
+  bool have_ref = RunRef(dir_.path(), prompt, kSteps, &ref);
+  auto model = Load();
+  auto cache = Cache(*model);
+  std::vector<float> logits;
+  auto gen = RunGreedy(*model, *cache, prompt, kSteps, &logits);
+  ASSERT_TRUE(kernels::SetKernelPath(before).ok());
+  ASSERT_TRUE(have_ref);
+  ASSERT_EQ(logits.size(), ref.logits.size());
+  EXPECT_LT(MaxAbsDiff(logits.data(), ref.logits.data(), static_cast<int64_t>(logits.size())),
+            1e-4f);
   EXPECT_EQ(gen, ref.generated);
 }
 
