@@ -259,6 +259,7 @@ Status Bench(engine::Executor& ex, cluster::ClusterMaster* master, int prefill_l
 
 int main(int argc, char** argv) {
   CLI::App app{"mies-cluster-node: one node of a multi-node mies cluster"};
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string ranktable_path, address, model_dir, dtype = "auto", prompts_text, logits_out;
   std::string ca, cert, key, key_password, crl;
   int port = 23100, threads = 1, new_tokens = 8, prefill_len = 128, bench_steps = 16;

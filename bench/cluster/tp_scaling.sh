@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# TP scaling of the multi-node executor on this machine: the model in one process pinned to one
+# core, vs a 2-node cluster (127.0.1.1 + 127.0.1.2) with each node pinned to its own core.
+# Prints mies-cluster-node --bench lines: prefill tok/s, decode tok/s at batch 1 and 16, and the
+# time per step spent in collectives (rank 0's view: includes waiting for the slower rank).
+#
+# Usage: bench/cluster/tp_scaling.sh BUILD_DIR MODEL_DIR [dtype] [prefill_len] [decode_steps]
+#   e.g. build/mies-cluster-node of build/cluster with the 1.1B-shape synthetic model from
+#   `mies-make-model --preset tinyllama-1.1b --out /tmp/tinyllama`.
+set -euo pipefail
+BUILD=${1:?build dir}
+MODEL=${2:?model dir}
+DTYPE=${3:-auto}
+PREFILL=${4:-64}
+STEPS=${5:-8}
+BIN=$BUILD/tools/rank_worker/mies-cluster-node
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+PORT=$((26000 + RANDOM % 2000))
+cat >"$WORK/rt.json" <<JSON
+{"version":"1.0","status":"completed","server_count":"2","server_list":[
+{"server_id":"127.0.1.1","container_ip":"127.0.1.1","device":[{"device_id":"0","device_ip":"127.0.1.1","rank_id":"0"}]},
+{"server_id":"127.0.1.2","container_ip":"127.0.1.2","device":[{"device_id":"0","device_ip":"127.0.1.2","rank_id":"1"}]}]}
+JSON
+chmod 640 "$WORK/rt.json"
+COMMON=(--model "$MODEL" --dtype "$DTYPE" --threads 1 --kv-blocks 128 --block-size 16
+        --bench --prefill-len "$PREFILL" --bench-steps "$STEPS")
+TIMEOUTS=(--collective-timeout-ms 120000 --plan-wait-ms 120000 --heartbeat-timeout-ms 20000
+          --connect-timeout-ms 60000 --ready-timeout-ms 600000 --join-timeout-ms 600000)
+
+echo "== 1 process, core 0 ($MODEL, dtype $DTYPE)"
+taskset -c 0 "$BIN" --local "${COMMON[@]}" 2>/dev/null | grep '^bench'
+
+echo "== 2 nodes, cores 0 and 1"
+taskset -c 1 "$BIN" --ranktable "$WORK/rt.json" --address 127.0.1.2 --port "$PORT" \
+  --model "$MODEL" --dtype "$DTYPE" --threads 1 "${TIMEOUTS[@]}" >"$WORK/slave.log" 2>&1 &
+SLAVE=$!
+taskset -c 0 "$BIN" --ranktable "$WORK/rt.json" --address 127.0.1.1 --port "$PORT" \
+  "${COMMON[@]}" "${TIMEOUTS[@]}" 2>"$WORK/master.log" | grep '^bench' || { cat "$WORK/master.log"; exit 1; }
+wait "$SLAVE" || { echo "slave failed:"; cat "$WORK/slave.log"; exit 1; }
