@@ -8,6 +8,7 @@
 #include <string>
 
 #include "common/logging.h"
+#include "daemon/serving.h"
 #include "daemon/startup.h"
 
 namespace {
@@ -89,6 +90,20 @@ int main(int argc, char** argv) {
         "Inference.");
   }
 
+  // The engine, tokenizer, chat template and HTTP planes; only the master (or a single node)
+  // serves requests.
+  std::unique_ptr<mies::daemon::Serving> serving;
+  if (!state->topology || state->topology->is_master) {
+    auto started = mies::daemon::StartServing(*state, env);
+    if (!started.ok()) {
+      PrintError(started.status());
+      MIES_LOG_ERROR("Failed to init endpoint! {}", std::string(started.status().message()));
+      spdlog::shutdown();
+      return 1;
+    }
+    serving = std::move(*started);
+  }
+
   // MindIE prints every effective parameter before the success line.
   std::cout << config.ToJson().dump(2) << std::endl;
   std::cout << "Daemon start success!" << std::endl;
@@ -97,6 +112,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   MIES_LOG_INFO("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  serving.reset();  // closes the planes, cancels in-flight requests, stops the engine
   spdlog::shutdown();
   return 0;
 }

@@ -1,5 +1,8 @@
 #include "support/test_home.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,6 +35,37 @@ TestHome::TestHome() {
   }
   chmod(model_dst.c_str(), 0750);
   chmod(path_.c_str(), 0750);
+  UseFreePorts("127.0.1.1", "127.0.1.2");
+  // A 1 GiB KV pool instead of the automatic share of RAM: several daemons run at once in tests.
+  config_["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["npuMemSize"] = 1;
+}
+
+int TestHome::FreePort(const std::string& ip) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = 0;
+  inet_pton(AF_INET, ip.c_str(), &addr.sin_addr);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    socklen_t len = sizeof(addr);
+    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    port = ntohs(addr.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+void TestHome::UseFreePorts(const std::string& ip, const std::string& management_ip) {
+  auto& s = config_["ServerConfig"];
+  s["ipAddress"] = ip;
+  s["managementIpAddress"] = management_ip;
+  s["port"] = FreePort(ip);
+  int mgmt = FreePort(management_ip);
+  int metrics = FreePort(management_ip);
+  while (metrics == mgmt) metrics = FreePort(management_ip);
+  s["managementPort"] = mgmt;
+  s["metricsPort"] = metrics;
 }
 
 TestHome::~TestHome() {

@@ -27,6 +27,12 @@ class TestHome {
 
   // The built daemon binary.
   static std::string DaemonPath();
+  // A TCP port that is free on `ip` right now (bound to port 0 and released).
+  static int FreePort(const std::string& ip);
+  // Points the three planes at `ip` (service) and `management_ip` (management, metrics) on free
+  // ports, so tests running at once never collide. The constructor does this with 127.0.1.1 and
+  // 127.0.1.2.
+  void UseFreePorts(const std::string& ip, const std::string& management_ip);
 
  private:
   std::string path_;

@@ -1,0 +1,145 @@
+#include "daemon/serving.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "certs/config_planes.h"
+#include "common/logging.h"
+#include "engine/local_executor.h"
+#include "jinja/chat_template.h"
+#include "model/hf_config.h"
+#include "server/http_server.h"
+#include "server/metrics.h"
+#include "server/router.h"
+#include "server/serving_context.h"
+
+namespace mies::daemon {
+
+namespace {
+
+// For models whose tokenizer_config.json has no chat_template (stories260K, base models): a
+// plain "User:/Assistant:" transcript, so /v1/chat/completions still works. Documented in the
+// README; a model's own template always wins.
+constexpr const char* kFallbackChatTemplate =
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'system' %}{{ message['content'] }}\n\n"
+    "{% elif message['role'] == 'user' %}User: {{ message['content'] }}\n"
+    "{% elif message['role'] == 'assistant' %}Assistant: {{ message['content'] }}\n"
+    "{% else %}{{ message['role'] }}: {{ message['content'] }}\n{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}";
+
+StatusOr<jinja::ChatTemplate> LoadChatTemplate(const std::string& model_dir,
+                                               const tokenizer::Tokenizer& tok) {
+  std::string path = model_dir + "/tokenizer_config.json";
+  std::ifstream in(path);
+  if (in) {
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto cfg = nlohmann::ordered_json::parse(ss.str(), nullptr, false);
+    if (!cfg.is_discarded() && cfg.contains("chat_template") && !cfg["chat_template"].is_null()) {
+      return jinja::ChatTemplate::FromTokenizerConfig(cfg);
+    }
+  }
+  std::vector<std::pair<std::string, std::string>> special;
+  auto name = [&](std::optional<int> id) { return id ? tok.IdToToken(*id).value_or("") : ""; };
+  special.emplace_back("bos_token", name(tok.bos_id()));
+  special.emplace_back("eos_token", tok.eos_ids().empty() ? "" : name(tok.eos_ids()[0]));
+  MIES_LOG_INFO("{} has no chat_template; /v1/chat/completions uses a plain User/Assistant one",
+                path);
+  return jinja::ChatTemplate::FromString(kFallbackChatTemplate, special);
+}
+
+class ServingImpl : public Serving {
+ public:
+  ~ServingImpl() override {
+    if (http) http->Stop();
+    http.reset();
+    engine.engine.reset();
+  }
+
+  engine::LocalEngine engine;
+  std::optional<jinja::ChatTemplate> chat_template;
+  std::unique_ptr<server::Metrics> metrics;
+  std::unique_ptr<server::ServingContext> ctx;
+  std::unique_ptr<server::Router> router;
+  std::unique_ptr<server::HttpServer> http;
+};
+
+int EnvInt(const config::Environment& env, const char* name, int fallback) {
+  auto v = env.Get(name);
+  if (!v || v->empty()) return fallback;
+  try {
+    return std::stoi(*v);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
+                                                const config::Environment& env) {
+  const config::Config& config = state.config;
+  if (config.server.https_enabled) MIES_RETURN_IF_ERROR(certs::CheckEnabledPlanes(config));
+  MIES_ASSIGN_OR_RETURN(auto listeners, server::PlanListeners(config));
+
+  auto s = std::make_unique<ServingImpl>();
+  const std::string model_dir = config.ModelWeightPath();
+  MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(model_dir));
+  MIES_ASSIGN_OR_RETURN(s->engine, engine::CreateLocalEngine(config));
+  MIES_ASSIGN_OR_RETURN(auto tmpl, LoadChatTemplate(model_dir, *s->engine.tokenizer));
+  s->chat_template.emplace(std::move(tmpl));
+
+  const std::string& model_name = config.backend.model_deploy.model_config.at(0).model_name;
+  s->metrics = std::make_unique<server::Metrics>(model_name);
+  s->ctx = std::make_unique<server::ServingContext>();
+  auto& ctx = *s->ctx;
+  int64_t vocab = std::max<int64_t>(hf.vocab_size, s->engine.tokenizer->vocab_size());
+  ctx.model = server::ModelInfo::FromConfig(config, vocab);
+  if (!hf.torch_dtype.empty()) ctx.model.torch_dtype = hf.torch_dtype;
+  ctx.config = &config;
+  ctx.tokenizer = s->engine.tokenizer.get();
+  ctx.chat_template = &*s->chat_template;
+  ctx.engine = s->engine.engine.get();
+  ctx.metrics = s->metrics.get();
+  ctx.monitor_mode = env.Get("MIES_SERVICE_MONITOR_MODE").value_or("") == "1";
+  ctx.start_time_s = static_cast<int64_t>(std::time(nullptr));
+  ctx.version = MIES_VERSION;
+  s->router = std::make_unique<server::Router>(&ctx);
+
+  server::HttpServerOptions opts;
+  opts.threads = std::max(1, EnvInt(env, "MIES_HTTP_THREADS", 2));
+  opts.max_connections = config.server.max_link_num;
+  opts.max_body_bytes = static_cast<size_t>(config.server.max_request_length_mb) << 20;
+  // mies extension: MindIE's socket read timeout is 60 s; tests shorten it.
+  opts.read_timeout = std::chrono::milliseconds(EnvInt(env, "MIES_HTTP_READ_TIMEOUT_MS", 60000));
+  opts.token_timeout = std::chrono::seconds(config.server.token_timeout_s);
+  opts.e2e_timeout = std::chrono::seconds(config.server.e2e_timeout_s);
+  if (config.enable_dynamic_adjust_timeout) {
+    opts.token_timeout = std::chrono::seconds(3600);
+    opts.e2e_timeout = std::chrono::seconds(65535);
+  }
+  opts.on_stop = [](server::ServiceAction action) {
+    MIES_LOG_INFO("/stopService{}: stopping", action == server::ServiceAction::kStopServiceForce
+                                                  ? "?mode=Force"
+                                                  : "");
+    // The main thread waits for SIGTERM; it shuts everything down in order.
+    kill(getpid(), SIGTERM);
+  };
+  MIES_ASSIGN_OR_RETURN(s->http, server::HttpServer::Start(s->router.get(), listeners, opts));
+  for (const auto& l : listeners) {
+    std::string planes;
+    if (l.planes & server::kServicePlane) planes += " service";
+    if (l.planes & server::kManagementPlane) planes += " management";
+    if (l.planes & server::kMetricsPlane) planes += " metrics";
+    MIES_LOG_INFO("listening on {} ({}) for{}", l.Address(), l.tls ? "https" : "http", planes);
+  }
+  return std::unique_ptr<Serving>(std::move(s));
+}
+
+}  // namespace mies::daemon
