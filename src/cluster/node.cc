@@ -500,10 +500,12 @@ void ClusterMaster::Shutdown() { impl_->Shutdown(); }
 // ------------------------------------------------------------------------------------------
 // Slave
 
+using StubSource = std::function<std::shared_ptr<pb::Control::Stub>()>;
+
 // The rendezvous store as seen from a slave: RPCs to the master.
 class GrpcStore final : public KvStore {
  public:
-  explicit GrpcStore(pb::Control::Stub* stub) : stub_(stub) {}
+  explicit GrpcStore(StubSource stub) : stub_(std::move(stub)) {}
   Status Set(const std::string& key, const std::string& value) override {
     grpc::ClientContext ctx;
     ctx.set_deadline(DeadlineIn(milliseconds(5000)));
@@ -511,7 +513,7 @@ class GrpcStore final : public KvStore {
     req.set_key(key);
     req.set_value(value);
     pb::StoreSetReply rep;
-    grpc::Status s = stub_->StoreSet(&ctx, req, &rep);
+    grpc::Status s = stub_()->StoreSet(&ctx, req, &rep);
     if (!s.ok()) return absl::UnavailableError("store set: " + s.error_message());
     return OkStatus();
   }
@@ -530,14 +532,14 @@ class GrpcStore final : public KvStore {
       req.set_key(key);
       req.set_timeout_ms(static_cast<uint32_t>(slice.count()));
       pb::StoreGetReply rep;
-      grpc::Status s = stub_->StoreGet(&ctx, req, &rep);
+      grpc::Status s = stub_()->StoreGet(&ctx, req, &rep);
       if (!s.ok()) return absl::UnavailableError("store get: " + s.error_message());
       if (rep.found()) return rep.value();
     }
   }
 
  private:
-  pb::Control::Stub* stub_;
+  StubSource stub_;
 };
 
 class SlaveImpl {
@@ -548,16 +550,8 @@ class SlaveImpl {
     MIES_ASSIGN_OR_RETURN(fp_, NodeFingerprint(o_));
     MIES_ASSIGN_OR_RETURN(tls_, TlsContext::Prepare(o_.tls));
     master_ = HostPort(o_.topology.master_address, o_.control_port);
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    args.SetMaxSendMessageSize(kMaxMessageBytes);
-    // Reconnect quickly when the master comes back.
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-    channel_ = grpc::CreateCustomChannel(master_, tls_->ChannelCredentials(), args);
-    stub_ = pb::Control::NewStub(channel_);
-    store_ = std::make_unique<GrpcStore>(stub_.get());
+    NewChannel();
+    store_ = std::make_unique<GrpcStore>([this] { return Stub(); });
     state_.store = store_.get();
     MIES_ASSIGN_OR_RETURN(workers_, MakeWorkers(o_, &state_));
     return OkStatus();
@@ -569,6 +563,27 @@ class SlaveImpl {
   }
 
   void Stop() { stop_ = true; }
+
+  // A fresh channel to the master. gRPC 1.51's pick_first can stay in TRANSIENT_FAILURE after
+  // a refused first connect even once the server listens (seen here: a slave started a few ms
+  // before its master never joined), so every failed join attempt starts over with a new one.
+  void NewChannel() {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+    args.SetMaxSendMessageSize(kMaxMessageBytes);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    // Distinct channels must not share a (possibly stuck) subchannel from the global pool.
+    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+    auto channel = grpc::CreateCustomChannel(master_, tls_->ChannelCredentials(), args);
+    std::shared_ptr<pb::Control::Stub> stub = pb::Control::NewStub(channel);
+    std::lock_guard lock(stub_mu_);
+    stub_ = std::move(stub);
+  }
+  std::shared_ptr<pb::Control::Stub> Stub() {
+    std::lock_guard lock(stub_mu_);
+    return stub_;
+  }
 
   Status Run(const std::function<void()>& on_joined) {
     for (auto& w : workers_) w->Start();
@@ -599,7 +614,7 @@ class SlaveImpl {
       grpc::ClientContext ctx;
       ctx.set_deadline(DeadlineIn(milliseconds(3000)));
       pb::JoinReply rep;
-      grpc::Status s = stub_->Join(&ctx, req, &rep);
+      grpc::Status s = Stub()->Join(&ctx, req, &rep);
       if (s.ok()) {
         if (!rep.accepted()) {
           MIES_LOG_ERROR("slave {}: the master {} refused the join: {}", o_.topology.local_address,
@@ -610,6 +625,7 @@ class SlaveImpl {
         return rep;
       }
       last_error = s.error_message();
+      NewChannel();
       if (Clock::now() - last_log > std::chrono::seconds(10)) {
         MIES_LOG_WARN("slave {}: waiting for the master at {}: {}", o_.topology.local_address,
                       master_, last_error);
@@ -687,7 +703,7 @@ class SlaveImpl {
         grpc::ClientContext ctx;
         ctx.set_deadline(DeadlineIn(o_.timeouts.heartbeat_timeout));
         pb::HeartbeatReply hb;
-        grpc::Status s = stub_->Heartbeat(&ctx, req, &hb);
+        grpc::Status s = Stub()->Heartbeat(&ctx, req, &hb);
         if (!s.ok()) {
           if (Clock::now() - last_ok > o_.timeouts.heartbeat_timeout) {
             MIES_LOG_ERROR("slave {}: master {} lost (no heartbeat reply for {} ms: {}); waiting "
@@ -708,7 +724,7 @@ class SlaveImpl {
             grpc::ClientContext bye_ctx;
             bye_ctx.set_deadline(DeadlineIn(milliseconds(1000)));
             req.set_leaving(true);
-            stub_->Heartbeat(&bye_ctx, req, &hb);
+            Stub()->Heartbeat(&bye_ctx, req, &hb);
           }
           MIES_LOG_INFO("slave {}: orderly cluster shutdown from the master",
                         o_.topology.local_address);
@@ -734,8 +750,8 @@ class SlaveImpl {
   std::string master_;
   Fingerprint fp_;
   std::unique_ptr<TlsContext> tls_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<pb::Control::Stub> stub_;
+  std::mutex stub_mu_;
+  std::shared_ptr<pb::Control::Stub> stub_;
   std::unique_ptr<GrpcStore> store_;
   NodeState state_;
   std::vector<std::unique_ptr<RankWorker>> workers_;

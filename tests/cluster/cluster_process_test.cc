@@ -284,9 +284,12 @@ TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMis
     if (!cert.empty()) a.insert(a.end(), {"--cert", pki + "/" + cert, "--key", pki + "/" + key});
     return a;
   };
+  // The master serves with an encrypted key (decrypted in memory; gRPC takes no password). Its
+  // certificate is the server-only one, so the local purpose check (server+client) is skipped.
   auto margs = NodeArgs(rt, 0, model, port);
-  auto mtls = tls("node.pem", "node.key.pem");
+  auto mtls = tls("server.pem", "server.key.enc.pem");
   margs.insert(margs.end(), mtls.begin(), mtls.end());
+  margs.insert(margs.end(), {"--key-password", pki + "/key-password.txt", "--no-local-check"});
   margs.insert(margs.end(), {"--prompts", "1,403,407", "--new-tokens", "4", "--ready-timeout-ms",
                              "150000"});
   ChildProcess master(NodeBinary(), margs);
@@ -358,6 +361,34 @@ TEST_F(ClusterProcessTest, KilledSlaveFailsStepsQuicklyAndRejoinsAfterRestart) {
   master.Signal(SIGTERM);
   EXPECT_EQ(master.WaitForExit(milliseconds(15000)), 0);
   EXPECT_EQ(slave->WaitForExit(milliseconds(10000)), 0) << slave->Stderr();
+}
+
+TEST_F(ClusterProcessTest, SlaveOutlivesAKilledMasterAndServesItsReplacement) {
+  const std::string model = Stories();
+  const std::string rt = Ranktable(2, 1);
+  const int port = NextPort();
+  auto margs = NodeArgs(rt, 0, model, port);
+  margs.insert(margs.end(), {"--serve-loop", "--prompts", "1,403,407", "--new-tokens", "4"});
+  auto master = std::make_unique<ChildProcess>(NodeBinary(), margs);
+  ChildProcess slave(NodeBinary(), NodeArgs(rt, 1, model, port));
+  ASSERT_TRUE(master->WaitForExit(milliseconds(0)) == std::nullopt);
+  ASSERT_TRUE(master->WaitForStdout("run 1 ok", milliseconds(30000))) << master->Stderr();
+  ::kill(master->pid(), SIGKILL);
+  master->WaitForExit(milliseconds(5000));
+  // The slave notices, says so, and keeps waiting (it must not exit).
+  bool noticed = false;
+  for (int i = 0; i < 100 && !noticed; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    noticed = slave.Stderr().find("master 127.0.1.1:" + std::to_string(port) + " lost") !=
+              std::string::npos;
+  }
+  EXPECT_TRUE(noticed) << slave.Stderr();
+  EXPECT_EQ(slave.WaitForExit(milliseconds(0)), std::nullopt);
+  master = std::make_unique<ChildProcess>(NodeBinary(), margs);
+  EXPECT_TRUE(master->WaitForStdout("run 1 ok", milliseconds(30000))) << master->Stderr();
+  master->Signal(SIGTERM);
+  EXPECT_EQ(master->WaitForExit(milliseconds(15000)), 0);
+  EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
 }
 
 }  // namespace
