@@ -75,6 +75,12 @@ int main(int argc, char** argv) {
   app.add_option("--block-size", block_size);
   app.add_option("--kv-mib", kv_mib, "KV pool size in MiB");
   CLI11_PARSE(app, argc, argv);
+  if (prompt_min < 1 || prompt_max < prompt_min || out_min < 1 || out_max < out_min ||
+      requests < 1) {
+    std::fprintf(stderr, "need 1 <= prompt-min <= prompt-max, 1 <= out-min <= out-max, "
+                         "requests >= 1\n");
+    return 2;
+  }
 
   if (model_dir.empty()) {
     model_dir = (std::filesystem::temp_directory_path() / ("mies_bench_" + preset)).string();
