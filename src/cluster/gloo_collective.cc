@@ -56,9 +56,10 @@ StatusOr<std::shared_ptr<gloo::transport::Device>> CreateTcpDevice(const std::st
 
 StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
     int rank, int size, const std::shared_ptr<gloo::transport::Device>& device, KvStore* store,
-    const std::string& prefix, std::chrono::milliseconds timeout) {
+    const std::string& prefix, std::chrono::milliseconds timeout,
+    std::function<bool()> cancelled) {
   try {
-    GlooStore gstore(store, prefix, timeout);
+    GlooStore gstore(store, prefix, timeout, std::move(cancelled));
     auto context = std::make_shared<gloo::rendezvous::Context>(rank, size);
     context->setTimeout(timeout);
     std::shared_ptr<gloo::transport::Device> dev = device;  // Gloo takes a non-const reference

@@ -19,6 +19,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,7 +41,8 @@ StatusOr<std::shared_ptr<gloo::transport::Device>> CreateTcpDevice(const std::st
 // Connects a full mesh for `rank` of `size` through the store (keys under `prefix`).
 StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
     int rank, int size, const std::shared_ptr<gloo::transport::Device>& device, KvStore* store,
-    const std::string& prefix, std::chrono::milliseconds timeout);
+    const std::string& prefix, std::chrono::milliseconds timeout,
+    std::function<bool()> cancelled = {});
 
 class GlooCollective final : public model::Collective {
  public:

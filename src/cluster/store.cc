@@ -41,20 +41,33 @@ void GlooStore::set(const std::string& key, const std::vector<char>& data) {
   if (!s.ok()) GLOO_THROW_IO_EXCEPTION("rendezvous set: ", s.ToString());
 }
 
+std::string GlooStore::WaitFor(const std::string& key, std::chrono::milliseconds timeout) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    const auto slice = cancelled_ ? std::min(left, std::chrono::milliseconds(200)) : left;
+    StatusOr<std::string> v = store_->Get(prefix_ + key, std::max(slice, std::chrono::milliseconds(1)));
+    if (v.ok()) return *v;
+    if (!absl::IsDeadlineExceeded(v.status()) || left <= slice) {
+      GLOO_THROW_IO_EXCEPTION("rendezvous get: ", v.status().ToString());
+    }
+    if (cancelled_ && cancelled_()) {
+      GLOO_THROW_IO_EXCEPTION("rendezvous of ", prefix_, " abandoned: the cluster moved on");
+    }
+  }
+}
+
 std::vector<char> GlooStore::get(const std::string& key) {
-  StatusOr<std::string> v = store_->Get(prefix_ + key, timeout_);
-  if (!v.ok()) GLOO_THROW_IO_EXCEPTION("rendezvous get: ", v.status().ToString());
-  return std::vector<char>(v->begin(), v->end());
+  std::string v = WaitFor(key, timeout_);
+  return std::vector<char>(v.begin(), v.end());
 }
 
 void GlooStore::wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }
 
 void GlooStore::wait(const std::vector<std::string>& keys,
                      const std::chrono::milliseconds& timeout) {
-  for (const std::string& key : keys) {
-    StatusOr<std::string> v = store_->Get(prefix_ + key, timeout);
-    if (!v.ok()) GLOO_THROW_IO_EXCEPTION("rendezvous wait: ", v.status().ToString());
-  }
+  for (const std::string& key : keys) WaitFor(key, timeout);
 }
 
 }  // namespace mies::cluster

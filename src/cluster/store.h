@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -44,8 +45,12 @@ class MemoryStore final : public KvStore {
 // failures and timeouts throw gloo::IoException.
 class GlooStore final : public gloo::rendezvous::Store {
  public:
-  GlooStore(KvStore* store, std::string prefix, std::chrono::milliseconds timeout)
-      : store_(store), prefix_(std::move(prefix)), timeout_(timeout) {}
+  // `cancelled` (optional) is polled while waiting: a rank gives up an epoch the master has
+  // already abandoned instead of blocking for the whole timeout.
+  GlooStore(KvStore* store, std::string prefix, std::chrono::milliseconds timeout,
+            std::function<bool()> cancelled = {})
+      : store_(store), prefix_(std::move(prefix)), timeout_(timeout),
+        cancelled_(std::move(cancelled)) {}
   void set(const std::string& key, const std::vector<char>& data) override;
   std::vector<char> get(const std::string& key) override;
   void wait(const std::vector<std::string>& keys) override;
@@ -55,6 +60,8 @@ class GlooStore final : public gloo::rendezvous::Store {
   KvStore* store_;
   std::string prefix_;
   std::chrono::milliseconds timeout_;
+  std::function<bool()> cancelled_;
+  std::string WaitFor(const std::string& key, std::chrono::milliseconds timeout);
 };
 
 }  // namespace mies::cluster

@@ -101,7 +101,10 @@ void RankWorker::Loop() {
         std::lock_guard lock(state_->store_mu);
         store = state_->store;
       }
-      ctx = ConnectContext(rank_, world_, device_, store, prefix, timeouts_.connect_timeout);
+      ctx = ConnectContext(rank_, world_, device_, store, prefix, timeouts_.connect_timeout,
+                           [this, target] {
+                             return stop_ || state_->shutdown || state_->target.load() != target;
+                           });
     }
     if (!ctx.ok()) {
       MIES_LOG_WARN("rank {}: {}", rank_, std::string(ctx.status().message()));

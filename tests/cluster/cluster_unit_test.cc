@@ -3,6 +3,7 @@
 // fingerprint comparison.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -140,17 +141,20 @@ TEST(GlooCollectiveTest, BroadcastCarriesLargeAndSmallPayloads) {
 
 TEST(GlooCollectiveTest, MissingPeerTimesOutWithUnavailableAndRefusesFurtherCalls) {
   MemoryStore store;
-  std::shared_ptr<gloo::Context> c0;
+  std::atomic<bool> rank0_connected{false};
   std::thread t([&] {
     auto dev = CreateTcpDevice("127.0.0.1");
     auto ctx = ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(5000));
-    ASSERT_TRUE(ctx.ok());
-    // Rank 1 connects, then goes away without taking part in any collective.
+    EXPECT_TRUE(ctx.ok());
+    // Rank 1 connects, then goes away without taking part in any collective (but only once
+    // rank 0's handshake is complete, or rank 0's connect itself would fail).
+    while (!rank0_connected) std::this_thread::sleep_for(milliseconds(1));
   });
   auto dev = CreateTcpDevice("127.0.0.1");
   auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(5000));
-  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  rank0_connected = true;
   t.join();
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
   GlooCollective c(0, 2, false, milliseconds(500));
   c.Attach(*ctx);
   std::vector<float> data(16, 1.0f);
