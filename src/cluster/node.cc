@@ -176,7 +176,10 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
     }
     MIES_ASSIGN_OR_RETURN(workers_, MakeWorkers(o_, &state_));
     for (auto& w : workers_) MIES_RETURN_IF_ERROR(w->CreateCache(o_.num_kv_blocks, o_.block_size));
-    if (workers_.empty() || workers_[0]->formed() != 0) return absl::InternalError("no rank 0");
+    for (auto& w : workers_) {
+      if (w->rank() == 0) root_ = w.get();
+    }
+    if (root_ == nullptr) return absl::InternalError("the master node holds no rank 0");
 
     grpc::ServerBuilder b;
     int port = 0;
@@ -240,7 +243,7 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
     return AbnormalLocked();
   }
 
-  double TakeCollectiveSeconds() { return workers_[0]->TakeCollectiveSeconds(); }
+  double TakeCollectiveSeconds() { return root_->TakeCollectiveSeconds(); }
 
   // engine::Executor
   StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
@@ -248,7 +251,7 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
       std::lock_guard lock(mu_);
       if (!healthy_) return absl::UnavailableError(UnavailableLocked());
     }
-    auto r = workers_[0]->Submit(plan);
+    auto r = root_->Submit(plan);
     if (r.ok() || !absl::IsUnavailable(r.status())) return r;
     // The data plane failed under this step. Name the node: give the heartbeat monitor its
     // timeout to find which one is gone (a killed process closes its sockets at once, so the
@@ -466,6 +469,7 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
   Fingerprint fp_;
   std::unique_ptr<TlsContext> tls_;
   std::vector<std::unique_ptr<RankWorker>> workers_;
+  RankWorker* root_ = nullptr;  // rank 0's worker (runs Execute)
   std::unique_ptr<grpc::Server> server_;
   std::thread monitor_;
   std::atomic<bool> stop_{false};

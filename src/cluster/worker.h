@@ -52,6 +52,7 @@ class RankWorker {
   // Target this rank failed to form or lost.
   uint64_t failed() const { return failed_.load(); }
   const std::string& bind_address() const { return bind_address_; }
+  int rank() const { return rank_; }
 
   // Rank 0 only: runs one plan across the cluster.
   StatusOr<engine::StepResult> Submit(const engine::StepPlan& plan);
