@@ -36,6 +36,12 @@
 // Execute returns Unavailable naming the abnormal nodes. Rank 0 sends an empty keepalive plan
 // when idle, so a worker that hears nothing for plan_wait knows the master side is gone.
 //
+// TLS (TlsSettings, tls.h): with interNodeTLSEnabled the control plane is mutual TLS; the master
+// refuses revoked, foreign-CA and certificate-less peers at the handshake (gRPC's own log line,
+// routed into ours, gives the verify error, e.g. "Certificate verify failed with code 23" for a
+// revoked one; gRPC does not expose the peer's address there), and the refused slave gives up
+// after join_total naming the master and the likely causes.
+//
 // Faults: a killed slave is noticed by a failing collective (peer socket closed, immediate) or
 // the heartbeat timeout; a restarted slave rejoins and the cluster serves again without a master
 // restart. A master that dies: slaves log it and keep trying to rejoin for master_rejoin_total,
