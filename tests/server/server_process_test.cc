@@ -381,7 +381,7 @@ TEST(ServerStopTest, StopServiceFinishesInFlightThenExitsZero) {
   EXPECT_EQ(d.process->WaitForExit(15s), 0) << d.process->Stderr();
 }
 
-TEST(ServerStopTest, PlanesOnTheSamePortAreOneListenerAndAllZeroIsRefused) {
+TEST(ServerStopTest, PlanesOnTheSamePortShareOneListenerAndABusyPortFailsStartup) {
   TestHome home;
   auto& s = home.config()["ServerConfig"];
   s["managementIpAddress"] = s["ipAddress"];
