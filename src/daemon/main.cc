@@ -5,9 +5,12 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <functional>
 #include <string>
+#include <thread>
 
 #include "common/logging.h"
+#include "daemon/multi_node.h"
 #include "daemon/serving.h"
 #include "daemon/startup.h"
 
@@ -25,6 +28,44 @@ void PrintError(const mies::Status& status) {
     if (end > start) std::cerr << "mindieservice_daemon: " << msg.substr(start, end - start) << "\n";
     start = end + 1;
   }
+}
+
+// How long a master waits for every rank to join (slaves retry for ~120 s, as in MindIE).
+constexpr std::chrono::milliseconds kClusterFormTimeout{180000};
+
+// A slave opens no plane: it joins the master and runs its ranks until the master shuts the
+// cluster down (exit 0), SIGTERM/SIGINT (exit 0), or a fatal cluster error (exit 1).
+int RunSlave(const mies::daemon::StartupState& state, const mies::config::Environment& env,
+             sigset_t stop_signals, const std::function<void()>& announce_ready) {
+  MIES_LOG_INFO(
+      "Multi Nodes infer slave instance need not init TokenizerProcessPool and HttpWrapper");
+  auto slave = mies::daemon::CreateClusterSlave(state, env);
+  if (!slave.ok()) {
+    PrintError(slave.status());
+    spdlog::shutdown();
+    return 1;
+  }
+  mies::Status result;
+  std::thread runner([&] {
+    result = (*slave)->Run(announce_ready);
+    kill(getpid(), SIGUSR1);  // wakes the sigwait below
+  });
+  sigaddset(&stop_signals, SIGUSR1);
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  if (sig != SIGUSR1) {
+    MIES_LOG_INFO("received {}, leaving the cluster", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    (*slave)->Stop();
+  }
+  runner.join();
+  if (!result.ok()) {
+    PrintError(result);
+    MIES_LOG_ERROR("slave stopped: {}", std::string(result.message()));
+  } else {
+    MIES_LOG_INFO("slave stopped: the master shut the cluster down");
+  }
+  spdlog::shutdown();
+  return result.ok() ? 0 : 1;
 }
 
 }  // namespace
@@ -59,6 +100,7 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   mies::config::ProcessEnvironment env;
@@ -90,29 +132,50 @@ int main(int argc, char** argv) {
         "Inference.");
   }
 
-  // The engine, tokenizer, chat template and HTTP planes; only the master (or a single node)
-  // serves requests.
-  std::unique_ptr<mies::daemon::Serving> serving;
-  if (!state->topology || state->topology->is_master) {
-    auto started = mies::daemon::StartServing(*state, env);
+  // MindIE prints every effective parameter before the success line.
+  auto announce_ready = [&config] {
+    std::cout << config.ToJson().dump(2) << std::endl;
+    std::cout << "Daemon start success!" << std::endl;
+    MIES_LOG_INFO("Daemon start success!");
+  };
+
+  if (state->topology && !state->topology->is_master) {
+    return RunSlave(*state, env, stop_signals, announce_ready);
+  }
+
+  // Multi-node master: every rank of the ranktable joins before the planes open.
+  std::unique_ptr<mies::cluster::ClusterMaster> cluster;
+  if (state->topology) {
+    MIES_LOG_INFO("Multi Nodes infer master: waiting for {} ranks", state->topology->world_size);
+    auto started = mies::daemon::StartClusterMaster(*state, env, kClusterFormTimeout);
     if (!started.ok()) {
       PrintError(started.status());
-      MIES_LOG_ERROR("Failed to init endpoint! {}", std::string(started.status().message()));
+      MIES_LOG_ERROR("Failed to form the cluster: {}", std::string(started.status().message()));
       spdlog::shutdown();
       return 1;
     }
-    serving = std::move(*started);
+    cluster = std::move(*started);
   }
 
-  // MindIE prints every effective parameter before the success line.
-  std::cout << config.ToJson().dump(2) << std::endl;
-  std::cout << "Daemon start success!" << std::endl;
-  MIES_LOG_INFO("Daemon start success!");
+  // The engine, tokenizer, chat template and HTTP planes; only the master (or a single node)
+  // serves requests.
+  auto started =
+      mies::daemon::StartServing(*state, env, cluster ? cluster->executor() : nullptr);
+  if (!started.ok()) {
+    PrintError(started.status());
+    MIES_LOG_ERROR("Failed to init endpoint! {}", std::string(started.status().message()));
+    spdlog::shutdown();
+    return 1;
+  }
+  std::unique_ptr<mies::daemon::Serving> serving = std::move(*started);
+  announce_ready();
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   MIES_LOG_INFO("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   serving.reset();  // closes the planes, cancels in-flight requests, stops the engine
+  if (cluster) cluster->Shutdown();  // tells every slave to stop
+  cluster.reset();
   spdlog::shutdown();
   return 0;
 }

@@ -7,6 +7,7 @@
 #include "common/status.h"
 #include "config/environment.h"
 #include "daemon/startup.h"
+#include "engine/step_plan.h"
 
 namespace mies::daemon {
 
@@ -17,7 +18,10 @@ class Serving {
 
 // Loads everything and opens every plane; on return the daemon may print its success line.
 // /stopService ends the process the way SIGTERM does (graceful) or at once (?mode=Force).
+// `cluster_executor` (multi-node master): run the engine's steps on every rank of the cluster
+// instead of a local model; it must outlive the returned Serving.
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
-                                                const config::Environment& env);
+                                                const config::Environment& env,
+                                                engine::Executor* cluster_executor = nullptr);
 
 }  // namespace mies::daemon

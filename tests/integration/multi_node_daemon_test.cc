@@ -1,0 +1,128 @@
+// A real cluster of mindieservice_daemon processes on 127.0.1.x addresses, one per node, each
+// with its own install home and the same config.json: the master serves, the slave holds its
+// shard and opens no plane, and greedy output equals the single-node server's.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <nlohmann/json.hpp>
+
+#include "server/http_client.h"
+#include "support/process.h"
+#include "support/test_home.h"
+
+namespace mies::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using namespace std::chrono_literals;
+using server::testing::Request;
+
+constexpr const char* kPrompt = R"({"model":"stories260K","prompt":"Once upon a time",)"
+                                R"("max_tokens":48,"temperature":0,"ignore_eos":true})";
+
+std::string CompletionText(const std::string& ip, int port) {
+  auto reply = Request(ip, port, "POST", "/v1/completions", kPrompt);
+  EXPECT_EQ(reply.status, 200) << reply.body;
+  auto body = nlohmann::json::parse(reply.body, nullptr, false);
+  if (body.is_discarded() || !body.contains("choices")) return "<no choices: " + reply.body + ">";
+  return body["choices"][0]["text"].get<std::string>();
+}
+
+// `nodes` servers with `ranks` devices each; node i listens on 127.0.1.<base + i>.
+std::string RankTable(int nodes, int ranks, int base) {
+  nlohmann::json t = {{"version", "1.0"}, {"status", "completed"},
+                      {"server_count", std::to_string(nodes)}};
+  for (int n = 0; n < nodes; ++n) {
+    std::string ip = "127.0.1." + std::to_string(base + n);
+    nlohmann::json devices = nlohmann::json::array();
+    for (int r = 0; r < ranks; ++r) {
+      devices.push_back({{"device_id", std::to_string(r)},
+                         {"device_ip", ip},
+                         {"rank_id", std::to_string(n * ranks + r)}});
+    }
+    t["server_list"].push_back({{"server_id", ip}, {"container_ip", ip}, {"device", devices}});
+  }
+  return t.dump(2);
+}
+
+class MultiNodeDaemonTest : public ::testing::TestWithParam<std::pair<int, int>> {};
+
+TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
+  const auto [nodes, ranks] = GetParam();
+  const int base = 20 + 10 * nodes + ranks;  // distinct addresses per shape
+
+  // Reference: one node, one rank.
+  std::string reference;
+  {
+    TestHome home;
+    home.WriteConfig();
+    ChildProcess single(TestHome::DaemonPath(), {}, {{"MINDIE_LLM_HOME_PATH", home.path()}});
+    ASSERT_TRUE(single.WaitForStdout("Daemon start success!", 60s)) << single.Stderr();
+    reference = CompletionText(home.config()["ServerConfig"]["ipAddress"],
+                               home.config()["ServerConfig"]["port"]);
+  }
+  ASSERT_FALSE(reference.empty());
+
+  // The same config.json on every node; only MIES_CONTAINER_IP differs.
+  std::string master_ip = "127.0.1." + std::to_string(base);
+  std::vector<std::unique_ptr<TestHome>> homes;
+  nlohmann::json shared_config;
+  std::string table_text = RankTable(nodes, ranks, base);
+  for (int n = 0; n < nodes; ++n) {
+    homes.push_back(std::make_unique<TestHome>());
+    if (n == 0) {
+      auto& c = homes[0]->config();
+      homes[0]->UseFreePorts(master_ip, master_ip);
+      c["BackendConfig"]["multiNodesInferEnabled"] = true;
+      c["BackendConfig"]["interNodeTLSEnabled"] = false;
+      c["BackendConfig"]["multiNodesInferPort"] = TestHome::FreePort(master_ip);
+      c["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["cpuThreads"] = 1;
+      shared_config = c;
+    }
+    homes[n]->config() = shared_config;
+    homes[n]->WriteConfig();
+  }
+  std::vector<std::unique_ptr<ChildProcess>> daemons;
+  // Slaves first: startup works in any order.
+  for (int n = nodes - 1; n >= 0; --n) {
+    std::string table = homes[n]->WriteFile("conf/ranktable.json", table_text, 0640);
+    daemons.push_back(std::make_unique<ChildProcess>(
+        TestHome::DaemonPath(), std::vector<std::string>{},
+        std::map<std::string, std::string>{{"MINDIE_LLM_HOME_PATH", homes[n]->path()},
+                                           {"RANK_TABLE_FILE", table},
+                                           {"MIES_CONTAINER_IP", "127.0.1." + std::to_string(base + n)},
+                                           {"MIES_CONTAINER_MANAGEMENT_IP",
+                                            "127.0.1." + std::to_string(base + n)}}));
+  }
+  ChildProcess& master = *daemons.back();
+  for (auto& d : daemons) {
+    ASSERT_TRUE(d->WaitForStdout("Daemon start success!", 120s))
+        << "stdout: " << d->Stdout() << "\nstderr: " << d->Stderr();
+  }
+  const int port = shared_config["ServerConfig"]["port"];
+  EXPECT_EQ(CompletionText(master_ip, port), reference);
+
+  // A slave serves no inference API: its service address refuses connections.
+  EXPECT_EQ(Request("127.0.1." + std::to_string(base + 1), port, "GET", "/v1/models", "", 5s)
+                .status,
+            0);
+  EXPECT_THAT(daemons[0]->Stderr(), HasSubstr("need not init TokenizerProcessPool"));
+
+  // Orderly shutdown from the master stops every slave.
+  master.Signal(SIGTERM);
+  EXPECT_EQ(master.WaitForExit(30s), 0) << master.Stderr();
+  for (size_t i = 0; i + 1 < daemons.size(); ++i) {
+    EXPECT_EQ(daemons[i]->WaitForExit(30s), 0) << daemons[i]->Stderr();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, MultiNodeDaemonTest,
+                         ::testing::Values(std::pair{2, 1}, std::pair{2, 2}),
+                         [](const auto& info) {
+                           return std::to_string(info.param.first) + "x" +
+                                  std::to_string(info.param.second);
+                         });
+
+}  // namespace
+}  // namespace mies::testing
