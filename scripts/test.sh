@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Runs everything CI runs: setup, Release build + install, every test (unit and integration),
-# then the same suite under ASan+UBSan. Exits non-zero on any failure.
-#   MIES_SKIP_SANITIZE=1 scripts/test.sh   skips the sanitizer pass (for quick local runs)
+# Runs everything CI runs: setup, Release build + install, every test (unit and integration).
+# Exits non-zero on any failure.
+#   MIES_SANITIZE_PASS=1 scripts/test.sh   then also builds with ASan+UBSan (build/asan) and runs
+#                                          the unit tests there (integration tests excluded).
+# The sanitizer pass is not yet on by default: each module's unit tests were run under ASan+UBSan
+# by hand, but the whole pass has not been run end to end on a 2-core CI machine (see README).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,10 +17,11 @@ jobs="${MIES_TEST_JOBS:-2}"
 echo "== tests (Release) =="
 ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600
 
-if [[ "${MIES_SKIP_SANITIZE:-0}" != 1 ]]; then
-  echo "== tests (ASan+UBSan) =="
+if [[ "${MIES_SANITIZE_PASS:-0}" == 1 ]]; then
+  echo "== unit tests (ASan+UBSan) =="
   scripts/build.sh asan
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-    ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 1200 -LE no_sanitize
+    ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 1200 \
+      -LE "no_sanitize|integration"
 fi
 echo "test.sh: all tests passed"
