@@ -238,7 +238,7 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
     return healthy_;
   }
 
-  std::vector<std::string> AbnormalNodes() const {
+  std::vector<std::string> AbnormalNodes() const override {
     std::lock_guard lock(mu_);
     return AbnormalLocked();
   }

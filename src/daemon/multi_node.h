@@ -39,6 +39,7 @@ class BorrowedExecutor final : public engine::Executor {
   int64_t num_kv_blocks() const override { return target_->num_kv_blocks(); }
   int64_t block_size() const override { return target_->block_size(); }
   bool healthy() const override { return target_->healthy(); }
+  std::vector<std::string> AbnormalNodes() const override { return target_->AbnormalNodes(); }
 
  private:
   engine::Executor* target_;

@@ -163,8 +163,11 @@ void Engine::Cancel(const std::string& request_id) {
 }
 
 EngineStats Engine::Stats() const {
+  // Asked outside mu_: the cluster executor takes its own lock to answer.
+  std::vector<std::string> abnormal = executor_->AbnormalNodes();
   std::lock_guard lock(mu_);
   EngineStats s = stats_;
+  s.abnormal_nodes = std::move(abnormal);
   s.waiting += static_cast<int64_t>(inbox_.size());
   if (!executor_->healthy()) {
     s.healthy = false;

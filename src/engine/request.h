@@ -111,6 +111,7 @@ struct EngineStats {
   int64_t prefix_cache_hits = 0;
   bool healthy = true;
   std::string unhealthy_reason;
+  std::vector<std::string> abnormal_nodes;  // multi-node: MindIE's no_contact_node entries
 };
 
 // What the server sees of the engine.

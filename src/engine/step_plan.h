@@ -49,6 +49,8 @@ class Executor {
   virtual int64_t block_size() const = 0;
   // False when a rank is gone: the engine fails in-flight requests with Unavailable.
   virtual bool healthy() const { return true; }
+  // Nodes that are not reachable, in MindIE's no_contact_node form ("node(<ip>) is abnormal.").
+  virtual std::vector<std::string> AbnormalNodes() const { return {}; }
 };
 
 }  // namespace mies::engine

@@ -71,6 +71,16 @@ RouteResult HandleManagement(ServingContext& ctx, const HttpRequest& req,
     *matched = false;
     return {};
   }
+  // MindIE's answer on every health route while a node of the cluster is unreachable.
+  const bool health_route = path == "/health" || path == "/v2/health/live" ||
+                            path == "/v2/health/ready" ||
+                            (path.rfind("/v2/models/", 0) == 0 && path.size() > 6 &&
+                             path.compare(path.size() - 6, 6, "/ready") == 0);
+  if (health_route && ctx.ready && !ctx.stopped && !stats.abnormal_nodes.empty()) {
+    nlohmann::json body = {{"message", "Abnormal node detected"},
+                           {"no_contact_node", stats.abnormal_nodes}};
+    return Reply(JsonResponse(500, body.dump()));
+  }
   if (path == "/health") {
     if (!ctx.ready || ctx.stopped) return Reply(Empty(503));
     if (!stats.healthy) return Fail(500, "Failed to get health status. " + stats.unhealthy_reason);

@@ -6,6 +6,7 @@
 #include <signal.h>
 
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "server/http_client.h"
 #include "support/process.h"
@@ -108,6 +109,37 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
                 .status,
             0);
   EXPECT_THAT(daemons[0]->Stderr(), HasSubstr("need not init TokenizerProcessPool"));
+
+  // Kill -9 the last slave: health on the master names it within 10 s (MindIE's shape), and
+  // a restarted slave rejoins and the master serves again without a restart.
+  const int mgmt_port = shared_config["ServerConfig"]["managementPort"];
+  const std::string dead_ip = "127.0.1." + std::to_string(base + nodes - 1);
+  daemons[0]->Signal(SIGKILL);
+  daemons[0]->WaitForExit(10s);
+  bool reported = false;
+  for (int i = 0; i < 100 && !reported; ++i) {
+    auto health = Request(master_ip, mgmt_port, "GET", "/health", "", 5s);
+    reported = health.status == 500 &&
+               health.body.find("\"no_contact_node\"") != std::string::npos &&
+               health.body.find("node(" + dead_ip + ") is abnormal.") != std::string::npos;
+    if (!reported) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(reported) << "health never reported node " << dead_ip;
+  std::string table = homes[nodes - 1]->path() + "/conf/ranktable.json";
+  daemons[0] = std::make_unique<ChildProcess>(
+      TestHome::DaemonPath(), std::vector<std::string>{},
+      std::map<std::string, std::string>{{"MINDIE_LLM_HOME_PATH", homes[nodes - 1]->path()},
+                                         {"RANK_TABLE_FILE", table},
+                                         {"MIES_CONTAINER_IP", dead_ip},
+                                         {"MIES_CONTAINER_MANAGEMENT_IP", dead_ip}});
+  ASSERT_TRUE(daemons[0]->WaitForStdout("Daemon start success!", 120s)) << daemons[0]->Stderr();
+  bool healthy = false;
+  for (int i = 0; i < 300 && !healthy; ++i) {
+    healthy = Request(master_ip, mgmt_port, "GET", "/health", "", 5s).status == 200;
+    if (!healthy) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(healthy) << "the master did not recover after the slave rejoined";
+  EXPECT_EQ(CompletionText(master_ip, port), reference);
 
   // Orderly shutdown from the master stops every slave.
   master.Signal(SIGTERM);
