@@ -71,6 +71,9 @@ int RunSlave(const mies::daemon::StartupState& state, const mies::config::Enviro
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that dies mid-write (a killed node) must give an error on the socket, not end this
+  // process with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app{"mies mindieservice_daemon: a MindIE-compatible LLM inference server for CPUs",
                "mindieservice_daemon"};
   std::string config_file;

@@ -258,6 +258,9 @@ Status Bench(engine::Executor& ex, cluster::ClusterMaster* master, int prefill_l
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that dies mid-write (a killed node) must give an error on the socket, not end this
+  // process with SIGPIPE.
+  signal(SIGPIPE, SIG_IGN);
   CLI::App app{"mies-cluster-node: one node of a multi-node mies cluster"};
   app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string ranktable_path, address, model_dir, dtype = "auto", prompts_text, logits_out;
