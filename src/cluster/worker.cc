@@ -203,6 +203,8 @@ void RankWorker::ServeRoot(uint64_t target) {
     if (s.ok()) s = RunStep(*job->plan, &result);
     collective_seconds_ = collective_seconds_ + (collective_.collective_seconds() - before);
     const bool broken = !collective_.usable();
+    // Copied now: once `done` is set the submitting thread may return and destroy the job.
+    const uint64_t step_id = job->plan->step_id;
     {
       std::lock_guard lock(mu_);
       if (s.ok()) {
@@ -214,7 +216,7 @@ void RankWorker::ServeRoot(uint64_t target) {
     }
     cv_.notify_all();
     if (broken) {
-      MIES_LOG_WARN("rank 0: step {} failed (epoch {}): {}", job->plan->step_id, EpochOf(target),
+      MIES_LOG_WARN("rank 0: step {} failed (epoch {}): {}", step_id, EpochOf(target),
                     std::string(s.message()));
       failed_ = target;
       return;

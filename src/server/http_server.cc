@@ -386,7 +386,18 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
   c.metrics->RequestFinished(!failed);
   if (!failed) c.metrics->ObserveGeneration(job.prompt_tokens, generated, ttft, gaps, e2e);
   if (streaming) {
-    std::string tail = failed ? std::string() : fmt.Finish();
+    // MindIE ends a failed stream without an error frame. OpenAI clients (python and node) raise
+    // on a `data: {"error": ...}` event and would otherwise take the cut-off stream as complete,
+    // so the OpenAI routes send one (without [DONE]), as vLLM does.
+    std::string tail;
+    if (!failed) {
+      tail = fmt.Finish();
+    } else if (style == ErrorStyle::kOpenAi) {
+      tail = "data: " +
+             ErrorResponse(HttpStatusFor(engine_error), std::string(engine_error.message()), style)
+                 .body +
+             "\n\n";
+    }
     if (!ec && !tail.empty()) {
       co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
                                 net::redirect_error(net::use_awaitable, ec));

@@ -3,10 +3,13 @@
 // shard and opens no plane, and greedy output equals the single-node server's.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <cstdlib>
+#include <iostream>
 #include <thread>
 
 #include "server/http_client.h"
@@ -29,6 +32,21 @@ std::string CompletionText(const std::string& ip, int port) {
   auto body = nlohmann::json::parse(reply.body, nullptr, false);
   if (body.is_discarded() || !body.contains("choices")) return "<no choices: " + reply.body + ">";
   return body["choices"][0]["text"].get<std::string>();
+}
+
+// Reads from `fd` until `needle` has arrived, the peer closes, or `timeout` passes.
+std::string ReadUntil(int fd, const std::string& needle, std::chrono::milliseconds timeout) {
+  std::string got;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (got.find(needle) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  return got;
 }
 
 // `nodes` servers with `ranks` devices each; node i listens on 127.0.1.<base + i>.
@@ -111,14 +129,36 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
             0);
   EXPECT_THAT(daemons[0]->Stderr(), HasSubstr("need not init TokenizerProcessPool"));
 
-  // Kill -9 the last slave: health on the master names it within 10 s (MindIE's shape), and
-  // a restarted slave rejoins and the master serves again without a restart.
-  // Off by default: the master sometimes exits when a slave is killed (the same flaky fault the
-  // cluster's own kill test shows); MIES_TEST_NODE_FAULTS=1 runs it.
-  if (std::getenv("MIES_TEST_NODE_FAULTS") != nullptr) {
+  // Kill -9 the last slave during a streaming request: the stream ends with an error within
+  // 10 s, health on the master names the node (MindIE's shape), and a restarted slave rejoins
+  // and the master serves again without a restart.
   const int mgmt_port = shared_config["ServerConfig"]["managementPort"];
   const std::string dead_ip = "127.0.1." + std::to_string(base + nodes - 1);
-  daemons[0]->Signal(SIGKILL);
+  {
+    const std::string body = R"({"model":"stories260K","prompt":"Once upon a time",)"
+                             R"("max_tokens":400,"temperature":0,"ignore_eos":true,"stream":true})";
+    const int fd = server::testing::Connect(master_ip, port);
+    ASSERT_GE(fd, 0);
+    ASSERT_TRUE(server::testing::SendAll(
+        fd, "POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+            "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+            body));
+    const std::string first = ReadUntil(fd, "\"text\"", 60s);
+    ASSERT_THAT(first, HasSubstr("\"text\"")) << "no token streamed before the kill";
+    daemons[0]->Signal(SIGKILL);
+    const auto killed = std::chrono::steady_clock::now();
+    const std::string rest = server::testing::ReadAll(fd, 30s);
+    const auto ended = std::chrono::steady_clock::now() - killed;
+    ::close(fd);
+    std::cout << "stream ended "
+              << std::chrono::duration_cast<std::chrono::milliseconds>(ended).count()
+              << " ms after the kill: " << rest << "\n";
+    EXPECT_LT(ended, 10s) << "the stream outlived the slave by "
+                          << std::chrono::duration_cast<std::chrono::milliseconds>(ended).count()
+                          << " ms";
+    EXPECT_THAT(rest, HasSubstr("error")) << first << rest;
+    EXPECT_THAT(rest, HasSubstr("\"code\":503")) << first << rest;
+  }
   daemons[0]->WaitForExit(10s);
   bool reported = false;
   for (int i = 0; i < 100 && !reported; ++i) {
@@ -144,7 +184,6 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
   }
   EXPECT_TRUE(healthy) << "the master did not recover after the slave rejoined";
   EXPECT_EQ(CompletionText(master_ip, port), reference);
-  }
 
   // Orderly shutdown from the master stops every slave.
   master.Signal(SIGTERM);
