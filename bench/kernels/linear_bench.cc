@@ -158,7 +158,7 @@ void LinearArgs(benchmark::internal::Benchmark* b, bool all_dtypes) {
   b->ArgNames({"dtype", "rows", "cols", "m", "threads"});
   for (int64_t d = 0; d < (all_dtypes ? 4 : 1); ++d) {
     for (auto [rows, cols] : kShapes) {
-      for (int64_t m : {1, 16, 128, 512}) {
+      for (int64_t m : {1, 4, 16, 32, 128, 512}) {
         // Large-m runs are compute-bound: one representative shape keeps the suite short.
         if (m >= 128 && !(rows == 5632 && cols == 2048)) continue;
         if (m == 512 && rows != 5632) continue;

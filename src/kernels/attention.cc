@@ -84,7 +84,7 @@ void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const floa
                     float scale, float* out, ThreadPool& pool) {
   if (n_new <= 0) return;
   const VecOps ops =
-      ActiveKernelPath() == KernelPath::kAvx2
+      Avx2Active()
           ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale, avx2::ExpShiftSum}
           : VecOps{DotScalar, AxpyScalar, ScaleScalar, ExpShiftSumScalar};
   const int64_t group = n_heads / n_kv_heads;

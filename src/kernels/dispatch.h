@@ -1,8 +1,14 @@
-// Run-time choice between the portable scalar kernels and the AVX2/FMA/F16C ones.
+// Run-time choice of the kernel path: portable scalar, AVX2/FMA/F16C, or AVX-512.
 //
-// The AVX2 path is used when the CPU reports avx2, fma and f16c, unless the environment variable
-// MIES_KERNELS=scalar forces the portable path (read once, at first use). Tests switch paths in
-// process with SetKernelPath to compare both on the same inputs.
+// The default is the best path the CPU (and the OS: __builtin_cpu_supports checks that XSAVE
+// enables the AVX/AVX-512 register state) supports: avx512 when it reports avx512f/bw/vl/dq
+// plus the AVX2 set, else avx2 when it reports avx2, fma and f16c, else scalar. The environment
+// variable MIES_KERNELS=scalar|avx2|avx512 forces a path (read once, at first use); a path the
+// CPU lacks falls back to the best supported one with a warning. Tests switch paths in process
+// with SetKernelPath to compare them on the same inputs.
+//
+// The avx512 path uses AVX-512 for Linear (GEMV and small-batch GEMM) and the AVX2 kernels for
+// everything else (norms, attention, conversions), so it implies the avx2 path's features.
 #pragma once
 
 #include <string_view>
@@ -11,15 +17,20 @@
 
 namespace mies::kernels {
 
-enum class KernelPath { kScalar, kAvx2 };
+// Ordered: a path implies the features of every path before it.
+enum class KernelPath { kScalar, kAvx2, kAvx512 };
 
 std::string_view KernelPathName(KernelPath path);
 // Whether this CPU can run the given path (kScalar always can).
 bool CpuSupports(KernelPath path);
 // The path every kernel call uses now.
 KernelPath ActiveKernelPath();
+// Whether the active path may use the AVX2/FMA/F16C kernels (avx2 and avx512 paths).
+inline bool Avx2Active() { return ActiveKernelPath() >= KernelPath::kAvx2; }
 // Selects the path for all later calls (not thread-safe against running kernels; meant for
 // tests and start-up). FailedPrecondition if the CPU lacks the features.
 Status SetKernelPath(KernelPath path);
+// "scalar", "avx2" or "avx512" (case-sensitive); anything else is InvalidArgument naming it.
+StatusOr<KernelPath> ParseKernelPath(std::string_view name);
 
 }  // namespace mies::kernels

@@ -73,17 +73,17 @@ uint16_t F32ToF16(float f) {
 }
 
 void ConvertF16ToF32(const uint16_t* src, int64_t n, float* dst) {
-  if (ActiveKernelPath() == KernelPath::kAvx2) return avx2::ConvertF16ToF32(src, n, dst);
+  if (Avx2Active()) return avx2::ConvertF16ToF32(src, n, dst);
   for (int64_t i = 0; i < n; ++i) dst[i] = F16ToF32(src[i]);
 }
 
 void ConvertBF16ToF32(const uint16_t* src, int64_t n, float* dst) {
-  if (ActiveKernelPath() == KernelPath::kAvx2) return avx2::ConvertBF16ToF32(src, n, dst);
+  if (Avx2Active()) return avx2::ConvertBF16ToF32(src, n, dst);
   for (int64_t i = 0; i < n; ++i) dst[i] = BF16ToF32(src[i]);
 }
 
 void ConvertF32ToF16(const float* src, int64_t n, uint16_t* dst) {
-  if (ActiveKernelPath() == KernelPath::kAvx2) return avx2::ConvertF32ToF16(src, n, dst);
+  if (Avx2Active()) return avx2::ConvertF32ToF16(src, n, dst);
   for (int64_t i = 0; i < n; ++i) dst[i] = F32ToF16(src[i]);
 }
 

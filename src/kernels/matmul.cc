@@ -6,6 +6,7 @@
 
 #include "kernels/dispatch.h"
 #include "kernels/simd_avx2.h"
+#include "kernels/simd_avx512.h"
 
 namespace mies::kernels {
 namespace {
@@ -63,13 +64,17 @@ Status ValidateWeightView(const WeightView& w) {
 void Linear(const float* x, int64_t m, const WeightView& w, const float* bias, float* y,
             ThreadPool& pool) {
   if (m <= 0) return;
-  const bool avx2 = ActiveKernelPath() == KernelPath::kAvx2;
+  const KernelPath path = ActiveKernelPath();
   const int64_t units = (w.rows + kRowUnit - 1) / kRowUnit;
   pool.ParallelFor(units, [&](int64_t u0, int64_t u1) {
     int64_t r0 = u0 * kRowUnit;
     int64_t r1 = std::min(w.rows, u1 * kRowUnit);
-    if (!avx2) {
+    if (path == KernelPath::kScalar) {
       ScalarRows(x, m, w, bias, r0, r1, y);
+    } else if (path == KernelPath::kAvx512 && m == 1) {
+      avx512::GemvRows(x, w, bias, r0, r1, y);
+    } else if (path == KernelPath::kAvx512 && m <= avx512::kMaxSmallM) {
+      avx512::GemmSmallRows(x, m, w, bias, r0, r1, y);
     } else if (m == 1) {
       avx2::GemvRows(x, w, bias, r0, r1, y);
     } else {

@@ -10,7 +10,7 @@ namespace mies::kernels {
 
 void RmsNorm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps,
              float* out) {
-  const bool avx2 = ActiveKernelPath() == KernelPath::kAvx2;
+  const bool avx2 = Avx2Active();
   for (int64_t r = 0; r < rows; ++r) {
     const float* xr = x + r * dim;
     float* yr = out + r * dim;
@@ -27,7 +27,7 @@ void RmsNorm(const float* x, int64_t rows, int64_t dim, const float* weight, flo
 }
 
 void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
-  if (ActiveKernelPath() == KernelPath::kAvx2) return avx2::SiluMul(gate, up, n, out);
+  if (Avx2Active()) return avx2::SiluMul(gate, up, n, out);
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
     out[i] = g / (1.0f + std::exp(-g)) * up[i];

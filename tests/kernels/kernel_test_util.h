@@ -33,7 +33,8 @@ inline std::string PathName(const ::testing::TestParamInfo<KernelPath>& info) {
 #define MIES_INSTANTIATE_KERNEL_PATHS(suite)                                              \
   INSTANTIATE_TEST_SUITE_P(Paths, suite,                                                  \
                            ::testing::Values(::mies::kernels::KernelPath::kScalar,        \
-                                             ::mies::kernels::KernelPath::kAvx2),         \
+                                             ::mies::kernels::KernelPath::kAvx2,          \
+                                             ::mies::kernels::KernelPath::kAvx512),       \
                            ::mies::kernels::testing::PathName)
 
 inline std::vector<float> RandomFloats(size_t n, uint32_t seed, float lo = -1.0f,

@@ -1,0 +1,297 @@
+// AVX-512 Linear kernels for m == 1 (decode GEMV) and small m (batched decode); see matmul.h for
+// the shape contract and simd_avx512.h for the entry points.
+//
+// Both read W row-major as stored, 16 weights per vector, converted to f32 in registers (f16:
+// vcvtph2ps; bf16: zero-extend and shift left 16; int8: sign-extend and convert, the row scale
+// applied once after the sum). Rows whose length is not a multiple of 16 end with masked loads,
+// which read nothing past the row.
+//
+// A band of output rows is walked as 4 long sequential streams: group g takes row g of each
+// quarter of the band (adjacent rows would make every stream restart each few KiB, which costs
+// the hardware prefetchers ~15-20% of the bandwidth).
+//
+// GemvRows: per group, 2 accumulators per row (8 FMA chains: enough to cover the FMA latency
+// when W is int8 and 16 weights arrive per 16 bytes).
+//
+// GemmSmallRows: per group, a register tile of up to 6 x rows × 4 W rows (24 accumulators, 4 W
+// vectors, 1 x vector = 29 of the 32 zmm registers) computes dot products along k, so each W
+// vector is loaded and converted once per tile and feeds 6 FMAs, with no packing or transposing
+// of W. k is cut into blocks of kBlockCols: the group's 4-row block (<= 8 KiB) stays in L1 while
+// every tile of x rows passes over it, so W comes from memory once per call whatever m is. The
+// unreduced accumulators of all m rows live in a small buffer between blocks, and are reduced
+// (4 rows at a time, with shuffles) once per group. Each (x row, W row) sum is accumulated in the
+// same order whatever m, the tiling or the thread split, so results do not depend on them.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "kernels/dtype.h"
+#include "kernels/simd_avx512.h"
+
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")
+// GCC 12's AVX-512 intrinsics pass _mm512_undefined_*() (a self-initialized variable) as the
+// unused merge operand, which -Wmaybe-uninitialized reports at every inlined use.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+namespace mies::kernels::avx512 {
+namespace {
+
+constexpr int kLanes = 16;
+constexpr int kGroupRows = 4;        // W rows (and memory streams) in flight
+constexpr int kTileRows = 6;         // x rows per register tile
+constexpr int64_t kBlockCols = 512;  // k block of GemmSmallRows (a multiple of kLanes)
+
+// Loads 16 consecutive weights as f32 lanes; LoadMasked loads lanes [0, n) of k and zeroes the
+// others without touching their memory.
+struct LoadF32 {
+  using T = float;
+  static __m512 Load(const float* p) { return _mm512_loadu_ps(p); }
+  static __m512 LoadMasked(const float* p, __mmask16 k) { return _mm512_maskz_loadu_ps(k, p); }
+};
+struct LoadF16 {
+  using T = uint16_t;
+  static __m512 Load(const uint16_t* p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static __m512 LoadMasked(const uint16_t* p, __mmask16 k) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(k, p));
+  }
+};
+struct LoadBF16 {
+  using T = uint16_t;
+  static __m512 Widen(__m256i h) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+  }
+  static __m512 Load(const uint16_t* p) {
+    return Widen(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+  }
+  static __m512 LoadMasked(const uint16_t* p, __mmask16 k) {
+    return Widen(_mm256_maskz_loadu_epi16(k, p));
+  }
+};
+struct LoadI8 {
+  using T = int8_t;
+  static __m512 Load(const int8_t* p) {
+    return _mm512_cvtepi32_ps(
+        _mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+  }
+  static __m512 LoadMasked(const int8_t* p, __mmask16 k) {
+    return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(k, p)));
+  }
+};
+
+inline __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
+
+// [Σa, Σb, Σc, Σd]: each lane sums one input's 16 lanes in a fixed tree.
+inline __m256 Fold(__m512 v) {
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
+}
+inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+  __m256 t0 = _mm256_hadd_ps(Fold(a), Fold(b));
+  __m256 t1 = _mm256_hadd_ps(Fold(c), Fold(d));
+  __m256 t2 = _mm256_hadd_ps(t0, t1);
+  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
+}
+
+// The W rows of group g of a band [r0, r1) with `quarter` = (r1 - r0) / 4 full groups: row g of
+// each quarter; the last, partial group (g == quarter) takes the leftover rows and repeats its
+// last one to fill the group (`valid` says how many are real).
+struct Group {
+  int64_t row[kGroupRows];
+  int valid;
+};
+inline Group GroupRows(int64_t r0, int64_t r1, int64_t quarter, int64_t g) {
+  Group grp{};
+  if (g < quarter) {
+    for (int j = 0; j < kGroupRows; ++j) grp.row[j] = r0 + g + j * quarter;
+    grp.valid = kGroupRows;
+  } else {
+    const int64_t first = r0 + quarter * kGroupRows;
+    grp.valid = static_cast<int>(r1 - first);
+    for (int j = 0; j < kGroupRows; ++j) grp.row[j] = first + std::min<int64_t>(j, grp.valid - 1);
+  }
+  return grp;
+}
+
+inline int64_t GroupCount(int64_t r0, int64_t r1) {
+  return (r1 - r0 + kGroupRows - 1) / kGroupRows;
+}
+
+inline void StoreGroup(const Group& grp, __m128 sums, const WeightView& wv, const float* bias,
+                       float* y) {
+  alignas(16) float s[kGroupRows];
+  _mm_store_ps(s, sums);
+  for (int j = 0; j < grp.valid; ++j) {
+    const int64_t r = grp.row[j];
+    float v = s[j];
+    if (wv.scales != nullptr) v *= wv.scales[r];
+    if (bias != nullptr) v += bias[r];
+    y[r] = v;
+  }
+}
+
+template <class L>
+void GemvRowsT(const float* x, const WeightView& wv, const float* bias, int64_t r0, int64_t r1,
+               float* y) {
+  const auto* w = static_cast<const typename L::T*>(wv.data);
+  const int64_t cols = wv.cols;
+  const int64_t quarter = (r1 - r0) / kGroupRows;
+  for (int64_t g = 0, groups = GroupCount(r0, r1); g < groups; ++g) {
+    const Group grp = GroupRows(r0, r1, quarter, g);
+    const typename L::T* row[kGroupRows];
+    __m512 a0[kGroupRows], a1[kGroupRows];
+#pragma GCC unroll 4
+    for (int j = 0; j < kGroupRows; ++j) {
+      row[j] = w + grp.row[j] * cols;
+      a0[j] = a1[j] = _mm512_setzero_ps();
+    }
+    int64_t c = 0;
+    for (; c + 2 * kLanes <= cols; c += 2 * kLanes) {
+      const __m512 x0 = _mm512_loadu_ps(x + c), x1 = _mm512_loadu_ps(x + c + kLanes);
+#pragma GCC unroll 4
+      for (int j = 0; j < kGroupRows; ++j) {
+        a0[j] = _mm512_fmadd_ps(L::Load(row[j] + c), x0, a0[j]);
+        a1[j] = _mm512_fmadd_ps(L::Load(row[j] + c + kLanes), x1, a1[j]);
+      }
+    }
+    if (c + kLanes <= cols) {
+      const __m512 x0 = _mm512_loadu_ps(x + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < kGroupRows; ++j) a0[j] = _mm512_fmadd_ps(L::Load(row[j] + c), x0, a0[j]);
+      c += kLanes;
+    }
+    if (c < cols) {
+      const __mmask16 k = TailMask(cols - c);
+      const __m512 x1 = _mm512_maskz_loadu_ps(k, x + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < kGroupRows; ++j) {
+        a1[j] = _mm512_fmadd_ps(L::LoadMasked(row[j] + c, k), x1, a1[j]);
+      }
+    }
+    StoreGroup(grp,
+               Reduce4(_mm512_add_ps(a0[0], a1[0]), _mm512_add_ps(a0[1], a1[1]),
+                       _mm512_add_ps(a0[2], a1[2]), _mm512_add_ps(a0[3], a1[3])),
+               wv, bias, y);
+  }
+}
+
+// acc[i][j] += Σ_{k in [k0, k1)} x[i][k] · row[j][k] for MR rows of x (row stride ldx). acc is
+// kept in registers for the whole block. k1 - k0 may end with a partial vector only when k1 is
+// the end of the rows.
+template <class L, int MR>
+inline void DotTile(const float* x, int64_t ldx, const typename L::T* const row[kGroupRows],
+                    int64_t k0, int64_t k1, __m512* acc, int64_t prefetch_end) {
+  __m512 a[MR][kGroupRows];
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kGroupRows; ++j) a[i][j] = acc[i * kGroupRows + j];
+  }
+  int64_t c = k0;
+  for (; c + kLanes <= k1; c += kLanes) {
+    __m512 wv[kGroupRows];
+#pragma GCC unroll 4
+    for (int j = 0; j < kGroupRows; ++j) {
+      // The same rows' next block, to L2, while this block is computed (harmless past the end
+      // of the rows: a prefetch never faults, but stop at prefetch_end to save the slots).
+      if (c + kBlockCols < prefetch_end) {
+        _mm_prefetch(reinterpret_cast<const char*>(row[j] + c + kBlockCols), _MM_HINT_T1);
+      }
+      wv[j] = L::Load(row[j] + c);
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_loadu_ps(x + i * ldx + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < kGroupRows; ++j) a[i][j] = _mm512_fmadd_ps(wv[j], xv, a[i][j]);
+    }
+  }
+  if (c < k1) {
+    const __mmask16 k = TailMask(k1 - c);
+    __m512 wv[kGroupRows];
+#pragma GCC unroll 4
+    for (int j = 0; j < kGroupRows; ++j) wv[j] = L::LoadMasked(row[j] + c, k);
+#pragma GCC unroll 8
+    for (int i = 0; i < MR; ++i) {
+      const __m512 xv = _mm512_maskz_loadu_ps(k, x + i * ldx + c);
+#pragma GCC unroll 4
+      for (int j = 0; j < kGroupRows; ++j) a[i][j] = _mm512_fmadd_ps(wv[j], xv, a[i][j]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < MR; ++i) {
+#pragma GCC unroll 4
+    for (int j = 0; j < kGroupRows; ++j) acc[i * kGroupRows + j] = a[i][j];
+  }
+}
+
+template <class L>
+inline void DotTileMr(int mr, const float* x, int64_t ldx,
+                      const typename L::T* const row[kGroupRows], int64_t k0, int64_t k1,
+                      __m512* acc, int64_t prefetch_end) {
+  switch (mr) {
+    case 6: return DotTile<L, 6>(x, ldx, row, k0, k1, acc, prefetch_end);
+    case 5: return DotTile<L, 5>(x, ldx, row, k0, k1, acc, prefetch_end);
+    case 4: return DotTile<L, 4>(x, ldx, row, k0, k1, acc, prefetch_end);
+    case 3: return DotTile<L, 3>(x, ldx, row, k0, k1, acc, prefetch_end);
+    case 2: return DotTile<L, 2>(x, ldx, row, k0, k1, acc, prefetch_end);
+    default: return DotTile<L, 1>(x, ldx, row, k0, k1, acc, prefetch_end);
+  }
+}
+
+template <class L>
+void GemmSmallRowsT(const float* x, int64_t m, const WeightView& wv, const float* bias,
+                    int64_t r0, int64_t r1, float* y) {
+  const auto* w = static_cast<const typename L::T*>(wv.data);
+  const int64_t cols = wv.cols, ldy = wv.rows;
+  const int64_t quarter = (r1 - r0) / kGroupRows;
+  // Tiles as even as possible (16 rows = 6+5+5, not 6+6+4): small tiles waste load slots.
+  const int64_t tiles = (m + kTileRows - 1) / kTileRows;
+  alignas(64) __m512 acc[kMaxSmallM * kGroupRows];
+  for (int64_t g = 0, groups = GroupCount(r0, r1); g < groups; ++g) {
+    const Group grp = GroupRows(r0, r1, quarter, g);
+    const typename L::T* row[kGroupRows];
+    for (int j = 0; j < kGroupRows; ++j) row[j] = w + grp.row[j] * cols;
+    for (int64_t i = 0; i < m * kGroupRows; ++i) acc[i] = _mm512_setzero_ps();
+    for (int64_t k0 = 0; k0 < cols; k0 += kBlockCols) {
+      const int64_t k1 = std::min(cols, k0 + kBlockCols);
+      for (int64_t t = 0, i = 0; t < tiles; ++t) {
+        const int64_t mr = m / tiles + (t < m % tiles ? 1 : 0);
+        // The first tile brings the block in from memory and prefetches the next one, whose
+        // lines then arrive while the other tiles compute on this block from L1.
+        DotTileMr<L>(static_cast<int>(mr), x + i * cols, cols, row, k0, k1,
+                     acc + i * kGroupRows, t == 0 ? cols : 0);
+        i += mr;
+      }
+    }
+    for (int64_t i = 0; i < m; ++i) {
+      const __m512* a = acc + i * kGroupRows;
+      StoreGroup(grp, Reduce4(a[0], a[1], a[2], a[3]), wv, bias, y + i * ldy);
+    }
+  }
+}
+
+}  // namespace
+
+void GemvRows(const float* x, const WeightView& w, const float* bias, int64_t r0, int64_t r1,
+              float* y) {
+  switch (w.dtype) {
+    case DType::kF32: return GemvRowsT<LoadF32>(x, w, bias, r0, r1, y);
+    case DType::kF16: return GemvRowsT<LoadF16>(x, w, bias, r0, r1, y);
+    case DType::kBF16: return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
+    case DType::kInt8: return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
+  }
+}
+
+void GemmSmallRows(const float* x, int64_t m, const WeightView& w, const float* bias, int64_t r0,
+                   int64_t r1, float* y) {
+  switch (w.dtype) {
+    case DType::kF32: return GemmSmallRowsT<LoadF32>(x, m, w, bias, r0, r1, y);
+    case DType::kF16: return GemmSmallRowsT<LoadF16>(x, m, w, bias, r0, r1, y);
+    case DType::kBF16: return GemmSmallRowsT<LoadBF16>(x, m, w, bias, r0, r1, y);
+    case DType::kInt8: return GemmSmallRowsT<LoadI8>(x, m, w, bias, r0, r1, y);
+  }
+}
+
+}  // namespace mies::kernels::avx512
