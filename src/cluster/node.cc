@@ -401,6 +401,9 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
     broken_ = true;
     forming_ = false;
     healthy_ = false;
+    // The step in flight may be blocked on the lost peer (a stopped or cut-off process keeps its
+    // sockets open, so nothing fails until the collective timeout): its requests fail now.
+    if (root_ != nullptr) root_->AbandonInFlight("cluster degraded: " + why);
   }
 
   void Monitor() {
@@ -735,7 +738,8 @@ class SlaveImpl {
           return OkStatus();
         }
         if (!hb.known()) {
-          MIES_LOG_WARN("slave {}: the master {} does not know this node (restarted?); rejoining",
+          MIES_LOG_WARN("slave {}: the master {} no longer counts this node as joined (it declared "
+                         "it lost, or restarted); rejoining",
                         o_.topology.local_address, master_);
           state_.target = 0;
           join_budget = o_.timeouts.master_rejoin_total;

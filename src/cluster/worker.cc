@@ -55,7 +55,7 @@ double RankWorker::TakeCollectiveSeconds() { return collective_seconds_.exchange
 
 void RankWorker::FailQueued(const std::string& why) {
   std::lock_guard lock(mu_);
-  for (Job* j : queue_) {
+  for (const auto& j : queue_) {
     j->result = absl::UnavailableError(why);
     j->done = true;
   }
@@ -63,14 +63,25 @@ void RankWorker::FailQueued(const std::string& why) {
   cv_.notify_all();
 }
 
+void RankWorker::AbandonInFlight(const std::string& why) {
+  {
+    std::lock_guard lock(mu_);
+    if (in_flight_ != nullptr && !in_flight_->done) {
+      in_flight_->result = absl::UnavailableError(why);
+      in_flight_->done = true;
+    }
+  }
+  FailQueued(why);
+}
+
 StatusOr<engine::StepResult> RankWorker::Submit(const engine::StepPlan& plan) {
-  Job job{&plan};
+  auto job = std::make_shared<Job>(Job{plan});
   std::unique_lock lock(mu_);
   if (stop_) return absl::UnavailableError("cluster is shutting down");
-  queue_.push_back(&job);
+  queue_.push_back(job);
   cv_.notify_all();
-  cv_.wait(lock, [&] { return job.done; });
-  return std::move(job.result);
+  cv_.wait(lock, [&] { return job->done; });
+  return std::move(job->result);
 }
 
 void RankWorker::Loop() {
@@ -165,7 +176,7 @@ void RankWorker::ServeRoot(uint64_t target) {
   engine::StepPlan keepalive_plan;
   const std::string keepalive_bytes = keepalive_plan.Serialize();
   while (true) {
-    Job* job = nullptr;
+    std::shared_ptr<Job> job;
     {
       std::unique_lock lock(mu_);
       cv_.wait_for(lock, keepalive, [&] {
@@ -174,6 +185,7 @@ void RankWorker::ServeRoot(uint64_t target) {
       if (!queue_.empty() && !stop_ && !state_->shutdown && state_->target.load() == target) {
         job = queue_.front();
         queue_.pop_front();
+        in_flight_ = job;
       }
     }
     if (stop_ || state_->shutdown) {
@@ -198,25 +210,26 @@ void RankWorker::ServeRoot(uint64_t target) {
     }
     const double before = collective_.collective_seconds();
     engine::StepResult result;
-    std::string bytes = job->plan->Serialize();
+    std::string bytes = job->plan.Serialize();
     Status s = collective_.Broadcast(&bytes, timeouts_.collective_timeout);
-    if (s.ok()) s = RunStep(*job->plan, &result);
+    if (s.ok()) s = RunStep(job->plan, &result);
     collective_seconds_ = collective_seconds_ + (collective_.collective_seconds() - before);
     const bool broken = !collective_.usable();
-    // Copied now: once `done` is set the submitting thread may return and destroy the job.
-    const uint64_t step_id = job->plan->step_id;
     {
       std::lock_guard lock(mu_);
-      if (s.ok()) {
-        job->result = std::move(result);
-      } else {
-        job->result = broken ? absl::UnavailableError(s.message()) : s;
+      if (!job->done) {  // not abandoned meanwhile
+        if (s.ok()) {
+          job->result = std::move(result);
+        } else {
+          job->result = broken ? absl::UnavailableError(s.message()) : s;
+        }
+        job->done = true;
       }
-      job->done = true;
+      in_flight_.reset();
     }
     cv_.notify_all();
     if (broken) {
-      MIES_LOG_WARN("rank 0: step {} failed (epoch {}): {}", step_id, EpochOf(target),
+      MIES_LOG_WARN("rank 0: step {} failed (epoch {}): {}", job->plan.step_id, EpochOf(target),
                     std::string(s.message()));
       failed_ = target;
       return;

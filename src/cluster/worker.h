@@ -54,6 +54,11 @@ class RankWorker {
   const std::string& bind_address() const { return bind_address_; }
   int rank() const { return rank_; }
 
+  // Rank 0, any thread: a peer is known lost, so the step in flight (and every queued one)
+  // returns Unavailable to its Submit caller now. The worker may stay blocked in the collective
+  // until its timeout; it finishes that step on its own copy of the plan and drops the result.
+  void AbandonInFlight(const std::string& why);
+
   // Rank 0 only: runs one plan across the cluster.
   StatusOr<engine::StepResult> Submit(const engine::StepPlan& plan);
   double TakeCollectiveSeconds();
@@ -80,14 +85,17 @@ class RankWorker {
   std::thread thread_;
 
   // Rank 0's queue of plans from Execute.
+  // Shared by Submit and the worker: Submit may return (abandoned) while the worker still runs
+  // the step, so the job owns a copy of the plan.
   struct Job {
-    const engine::StepPlan* plan;
+    engine::StepPlan plan;
     StatusOr<engine::StepResult> result = absl::UnknownError("not run");
     bool done = false;
   };
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Job*> queue_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  std::shared_ptr<Job> in_flight_;  // rank 0: the job being run, under mu_
   std::atomic<double> collective_seconds_{0};
 };
 

@@ -367,6 +367,47 @@ TEST_F(ClusterProcessTest, KilledSlaveFailsStepsQuicklyAndRejoinsAfterRestart) {
   EXPECT_EQ(slave->WaitForExit(milliseconds(10000)), 0) << slave->Stderr();
 }
 
+// A stopped slave keeps its sockets open, so no collective fails until its timeout: the master's
+// heartbeat monitor must fail the step in flight itself. It must do so well before the slave is
+// continued (7 s here; the collective timeout is 5 s, the heartbeat timeout 1.5 s), and the
+// continued slave rejoins.
+TEST_F(ClusterProcessTest, StoppedSlaveFailsTheStepInFlightAndRejoinsWhenContinued) {
+  const std::string model = Stories();
+  const std::string rt = Ranktable(2, 1);
+  const int port = NextPort();
+  auto margs = NodeArgs(rt, 0, model, port);
+  margs.insert(margs.end(), {"--serve-loop", "--prompts", kStoriesPrompts, "--new-tokens", "24"});
+  ChildProcess master(NodeBinary(), margs);
+  ChildProcess slave(NodeBinary(), NodeArgs(rt, 1, model, port));
+  ASSERT_TRUE(master.WaitForStdout("run 2 ok", milliseconds(30000))) << master.Stderr();
+
+  ::kill(slave.pid(), SIGSTOP);
+  const size_t at_stop = master.Stdout().size();
+  bool failed = false;
+  for (int i = 0; i < 70 && !failed; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    const std::string tail = master.Stdout().substr(at_stop);
+    failed = std::regex_search(tail, std::regex("run [0-9]+ error after [0-9]+ ms: multi-node "
+                                                "step failed: node\\(127.0.1.2\\) is abnormal"));
+  }
+  EXPECT_TRUE(failed) << "the step in flight did not fail while the slave was stopped:\n"
+                      << master.Stdout().substr(at_stop) << master.Stderr();
+  EXPECT_NE(master.Stdout().substr(at_stop).find("health abnormal [node(127.0.1.2) is abnormal.]"),
+            std::string::npos);
+
+  ::kill(slave.pid(), SIGCONT);
+  const size_t at_continue = master.Stdout().size();
+  bool recovered = false;
+  for (int i = 0; i < 300 && !recovered; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    recovered = std::regex_search(master.Stdout().substr(at_continue), std::regex("run [0-9]+ ok"));
+  }
+  EXPECT_TRUE(recovered) << master.Stdout().substr(at_continue) << master.Stderr();
+  master.Signal(SIGTERM);
+  EXPECT_EQ(master.WaitForExit(milliseconds(15000)), 0);
+  EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
+}
+
 TEST_F(ClusterProcessTest, SlaveOutlivesAKilledMasterAndServesItsReplacement) {
   const std::string model = Stories();
   const std::string rt = Ranktable(2, 1);
