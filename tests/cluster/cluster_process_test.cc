@@ -1,13 +1,15 @@
 // Multi-node clusters as real processes: one mies-cluster-node per node on 127.0.1.x, each with
 // its own ranktable copy. Checks logits and greedy tokens against the single-process model,
 // bitwise reproducibility with HCCL_DETERMINISTIC=true, refused joins (fingerprint mismatch,
-// bad TLS peers) and recovery from a killed slave.
+// bad TLS peers) and node faults: a slave killed, stopped, slowed down or cut off by a link
+// failure between two test-made network namespaces, and a killed master.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <regex>
@@ -406,6 +408,132 @@ TEST_F(ClusterProcessTest, StoppedSlaveFailsTheStepInFlightAndRejoinsWhenContinu
   master.Signal(SIGTERM);
   EXPECT_EQ(master.WaitForExit(milliseconds(15000)), 0);
   EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
+}
+
+// A slow slave (stopped for 200 ms of every 400 ms, well under the 1.5 s heartbeat timeout) is
+// not declared lost: every step still succeeds, with the same tokens.
+TEST_F(ClusterProcessTest, SlowSlaveIsNotDeclaredLostAndGivesTheSameTokens) {
+  const std::string model = Stories();
+  const std::string rt = Ranktable(2, 1);
+  const int port = NextPort();
+  auto margs = NodeArgs(rt, 0, model, port);
+  margs.insert(margs.end(), {"--serve-loop", "--prompts", kStoriesPrompts, "--new-tokens", "24"});
+  ChildProcess master(NodeBinary(), margs);
+  ChildProcess slave(NodeBinary(), NodeArgs(rt, 1, model, port));
+  ASSERT_TRUE(master.WaitForStdout("run 2 ok", milliseconds(30000))) << master.Stderr();
+  const size_t at_start = master.Stdout().size();
+  for (int i = 0; i < 10; ++i) {
+    ::kill(slave.pid(), SIGSTOP);
+    std::this_thread::sleep_for(milliseconds(200));
+    ::kill(slave.pid(), SIGCONT);
+    std::this_thread::sleep_for(milliseconds(200));
+  }
+  ASSERT_TRUE(master.WaitForStdout("health ok", milliseconds(10000)));
+  const std::string out = master.Stdout();
+  const std::string during = out.substr(at_start);
+  EXPECT_EQ(during.find("error"), std::string::npos) << during;
+  EXPECT_EQ(during.find("abnormal"), std::string::npos) << during;
+  // Every run printed the tokens of run 1.
+  const std::regex run_line("run ([0-9]+) ok [0-9]+ ms (tokens[^\n]*)");
+  std::string first;
+  int runs = 0;
+  for (std::sregex_iterator it(out.begin(), out.end(), run_line), end; it != end; ++it, ++runs) {
+    if (first.empty()) first = (*it)[2];
+    EXPECT_EQ((*it)[2], first) << "run " << (*it)[1];
+  }
+  EXPECT_GE(runs, 3);
+  master.Signal(SIGTERM);
+  EXPECT_EQ(master.WaitForExit(milliseconds(15000)), 0);
+  EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
+}
+
+// Two network namespaces joined by a veth pair, made for one test and removed after it: the
+// master in one, the slave in the other, so the link between them can be cut (packets dropped
+// silently, sockets left open: what a pulled cable or a firewall does) and healed.
+class NamespacePair {
+ public:
+  NamespacePair() : tag_(std::to_string(::getpid())) {
+    if (::geteuid() != 0 || std::system("ip -V >/dev/null 2>&1") != 0) return;
+    const std::string a = ns(0), b = ns(1), va = "mva" + tag_, vb = "mvb" + tag_;
+    ok_ = Run("ip netns add " + a) && Run("ip netns add " + b) &&
+          Run("ip link add " + va + " netns " + a + " type veth peer name " + vb + " netns " + b) &&
+          Run("ip -n " + a + " addr add " + address(0) + "/24 dev " + va) &&
+          Run("ip -n " + b + " addr add " + address(1) + "/24 dev " + vb) &&
+          Run("ip -n " + a + " link set lo up") && Run("ip -n " + b + " link set lo up") &&
+          Run("ip -n " + a + " link set " + va + " up") && Run("ip -n " + b + " link set " + vb + " up");
+  }
+  ~NamespacePair() {
+    Run("ip netns del " + ns(0) + " 2>/dev/null");
+    Run("ip netns del " + ns(1) + " 2>/dev/null");
+  }
+  bool ok() const { return ok_; }
+  std::string ns(int i) const { return "mies-" + tag_ + (i == 0 ? "-a" : "-b"); }
+  // Private addresses inside the two namespaces only: nothing outside can see them.
+  static std::string address(int i) { return i == 0 ? "10.213.7.1" : "10.213.7.2"; }
+  bool SetLink(bool up) {
+    return Run("ip -n " + ns(1) + " link set mvb" + tag_ + (up ? " up" : " down"));
+  }
+
+ private:
+  static bool Run(const std::string& cmd) { return std::system(cmd.c_str()) == 0; }
+  std::string tag_;
+  bool ok_ = false;
+};
+
+TEST_F(ClusterProcessTest, CutOffSlaveFailsTheStepInFlightAndRejoinsWhenTheLinkHeals) {
+  NamespacePair net;
+  if (!net.ok()) GTEST_SKIP() << "needs root and iproute2 to create network namespaces";
+  const std::string model = Stories();
+  std::string rt = R"({"version":"1.0","status":"completed","server_count":"2","server_list":[)";
+  for (int n = 0; n < 2; ++n) {
+    const std::string a = NamespacePair::address(n);
+    rt += std::string(n ? "," : "") + R"({"server_id":")" + a + R"(","container_ip":")" + a +
+          R"(","device":[{"device_id":"0","device_ip":")" + a + R"(","rank_id":")" +
+          std::to_string(n) + "\"}]}";
+  }
+  rt += "]}";
+  const std::string rt_path = (dir_ / "ranktable-netns.json").string();
+  WriteFile(rt_path, rt, 0640);
+  auto node = [&](int n, std::vector<std::string> extra) {
+    std::vector<std::string> args = {"netns", "exec", net.ns(n), NodeBinary(),
+                                      "--ranktable", rt_path, "--address", NamespacePair::address(n),
+                                      "--model", model, "--port", "24999",
+                                      "--join-timeout-ms", "20000", "--heartbeat-interval-ms", "200",
+                                      "--heartbeat-timeout-ms", "1500", "--plan-wait-ms", "1500",
+                                      "--collective-timeout-ms", "5000"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return std::make_unique<ChildProcess>("/usr/sbin/ip", args);
+  };
+  auto master = node(0, {"--serve-loop", "--prompts", kStoriesPrompts, "--new-tokens", "24"});
+  auto slave = node(1, {});
+  ASSERT_TRUE(master->WaitForStdout("run 2 ok", milliseconds(30000))) << master->Stderr();
+
+  ASSERT_TRUE(net.SetLink(false));
+  const size_t at_cut = master->Stdout().size();
+  bool failed = false;
+  for (int i = 0; i < 70 && !failed; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    failed = std::regex_search(master->Stdout().substr(at_cut),
+                               std::regex("run [0-9]+ error after [0-9]+ ms: multi-node step "
+                                          "failed: node\\(10.213.7.2\\) is abnormal"));
+  }
+  EXPECT_TRUE(failed) << "the step in flight did not fail while the link was down:\n"
+                      << master->Stdout().substr(at_cut) << master->Stderr();
+  EXPECT_NE(master->Stdout().substr(at_cut).find("health abnormal [node(10.213.7.2) is abnormal.]"),
+            std::string::npos);
+
+  ASSERT_TRUE(net.SetLink(true));
+  const size_t at_heal = master->Stdout().size();
+  bool recovered = false;
+  for (int i = 0; i < 600 && !recovered; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    recovered = std::regex_search(master->Stdout().substr(at_heal), std::regex("run [0-9]+ ok"));
+  }
+  EXPECT_TRUE(recovered) << master->Stdout().substr(at_heal) << master->Stderr()
+                         << slave->Stderr();
+  master->Signal(SIGTERM);
+  EXPECT_EQ(master->WaitForExit(milliseconds(15000)), 0);
+  EXPECT_EQ(slave->WaitForExit(milliseconds(15000)), 0) << slave->Stderr();
 }
 
 TEST_F(ClusterProcessTest, SlaveOutlivesAKilledMasterAndServesItsReplacement) {
