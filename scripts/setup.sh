@@ -14,6 +14,7 @@ PACKAGES=(
   python3 python3-numpy python3-jinja2
   curl
   prometheus
+  iproute2  # network namespaces for the cluster link-cut test
 )
 
 missing=()
