@@ -30,6 +30,7 @@
 
 #include "certs/ossl.h"
 #include "common/logging.h"
+#include "server/client_verify_store.h"
 
 namespace mies::server {
 
@@ -101,22 +102,7 @@ Status LoadTls(ssl::context& ctx, const TlsSettings& tls) {
     if (ec) return FailedPrecondition("TLS CA file ", ca, ": ", ec.message());
   }
   ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
-  if (!tls.crl_files.empty()) {
-    X509_STORE* store = SSL_CTX_get_cert_store(native);
-    for (const auto& file : tls.crl_files) {
-      FILE* f = std::fopen(file.c_str(), "r");
-      if (f == nullptr) return FailedPrecondition("TLS CRL file ", file, " cannot be read");
-      std::string pem;
-      char buf[4096];
-      size_t n;
-      while ((n = std::fread(buf, 1, sizeof(buf), f)) > 0) pem.append(buf, n);
-      std::fclose(f);
-      auto crls = certs::ParseCrlsPem(pem);
-      if (!crls.ok()) return FailedPrecondition("TLS CRL file ", file, ": ", crls.status().message());
-      for (auto& crl : *crls) X509_STORE_add_crl(store, crl.get());
-    }
-    X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | X509_V_FLAG_CRL_CHECK_ALL);
-  }
+  // CRLs: ClientVerifyStore (reloaded when a CRL file changes).
   return OkStatus();
 }
 
@@ -130,6 +116,7 @@ struct HttpServer::State {
     ListenerSpec spec;
     std::unique_ptr<tcp::acceptor> acceptor;
     std::unique_ptr<ssl::context> tls;
+    std::unique_ptr<ClientVerifyStore> verify;  // set when the plane has CRL files
     std::atomic<int> connections{0};
   };
   std::vector<std::unique_ptr<Listener>> listeners;
@@ -374,6 +361,13 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
     }
     std::string text = std::string("Engine callback timeout: ") + timeout_reason;
     if (streaming) {
+      // MindIE writes the text raw into the stream. OpenAI clients would ignore that line and
+      // take the cut-off stream as complete, so OpenAI routes send an error event instead (no
+      // [DONE]), as for a failed generation below.
+      if (style == ErrorStyle::kOpenAi) {
+        text = "data: " + ErrorResponse(500, text, style).body + "\n\n";
+      }
+      beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
       co_await net::async_write(stream, http::make_chunk(net::buffer(text)),
                                 net::redirect_error(net::use_awaitable, ec));
       co_await net::async_write(stream, http::make_chunk_last(),
@@ -430,6 +424,7 @@ net::awaitable<void> HttpServer::State::Session(Listener* l, Stream stream) {
     if (!ec) peer = ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   if constexpr (!std::is_same_v<Stream, beast::tcp_stream>) {
+    if (l->verify) l->verify->Apply(stream.native_handle());
     beast::get_lowest_layer(stream).expires_after(opts.read_timeout);
     co_await stream.async_handshake(ssl::stream_base::server,
                                     net::redirect_error(net::use_awaitable, ec));
@@ -593,6 +588,19 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Router* router,
           spec.Address(), ": ", ec.message());
     }
     l->spec.port = l->acceptor->local_endpoint().port();
+    if (l->spec.tls && !l->spec.tls->crl_files.empty()) {
+      auto verify =
+          ClientVerifyStore::Create("listener " + l->spec.Address(), l->spec.tls->ca_files,
+                                    l->spec.tls->crl_files, state->opts.crl_check_interval);
+      if (!verify.ok()) {
+        return FailedPrecondition("listener ", l->spec.Address(), ": ", verify.status().message());
+      }
+      l->verify = std::move(*verify);
+      // The context's default too, so no handshake can run without the CRLs.
+      X509_STORE* store = l->verify->Current();
+      SSL_CTX_set1_verify_cert_store(l->tls->native_handle(), store);
+      X509_STORE_free(store);
+    }
     state->listeners.push_back(std::move(l));
   }
   for (auto& l : state->listeners) {

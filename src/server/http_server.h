@@ -1,7 +1,8 @@
 // The HTTP/HTTPS listeners of the three planes (Boost.Beast, C++20 coroutines, a few threads):
-// limits (maxLinkNum, body size, header size, read/idle timeouts), mutual TLS with CRLs, SSE
-// streaming, token/e2e timeouts, cancel-on-disconnect, and graceful /stopService. Requests are
-// routed through Router; generations go to the engine through EngineInterface only.
+// limits (maxLinkNum, body size, header size, read/idle timeouts), mutual TLS with CRLs (reloaded
+// when a CRL file changes), SSE streaming, token/e2e timeouts, cancel-on-disconnect, and graceful
+// /stopService. Requests are routed through Router; generations go to the engine through
+// EngineInterface only.
 #pragma once
 
 #include <chrono>
@@ -50,6 +51,8 @@ struct HttpServerOptions {
   std::chrono::milliseconds write_timeout{600000};
   std::chrono::seconds token_timeout{600};
   std::chrono::seconds e2e_timeout{600};
+  // How often, at most, a TLS handshake checks whether a CRL file changed on disk.
+  std::chrono::milliseconds crl_check_interval{1000};
   // Called (from an I/O thread) after /stopService answered: graceful or forced.
   std::function<void(ServiceAction)> on_stop;
 };

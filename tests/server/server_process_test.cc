@@ -1,7 +1,7 @@
 // The real daemon as a process on real sockets (127.0.1.x), serving stories260K: every API
 // family, the npm `openai` client, Prometheus text checked by promtool, cancel on disconnect,
-// limits and abuse (the server answers each with the right status and keeps serving), HTTPS
-// with client certificates and a CRL, and /stopService.
+// limits and abuse (the server answers each with the right status and keeps serving), and
+// /stopService. HTTPS: server_tls_test.cc; token and e2e timeouts: server_timeout_test.cc.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/daemon_harness.h"
 #include "server/http_client.h"
 #include "support/process.h"
 #include "support/test_home.h"
@@ -29,44 +30,6 @@ using ::mies::testing::TestHome;
 using ::testing::HasSubstr;
 using json = nlohmann::json;
 using namespace std::chrono_literals;
-
-// Runs a shell command; returns its exit status and stdout.
-std::pair<int, std::string> Shell(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen((cmd + " 2>&1").c_str(), "r");
-  if (p == nullptr) return {-1, ""};
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
-  int rc = pclose(p);
-  return {WEXITSTATUS(rc), out};
-}
-
-bool HaveCommand(const std::string& name) {
-  return Shell("command -v " + name).first == 0;
-}
-
-struct Daemon {
-  explicit Daemon(TestHome& home, std::map<std::string, std::string> extra_env = {}) {
-    auto& s = home.config()["ServerConfig"];
-    ip = s["ipAddress"];
-    mgmt_ip = s["managementIpAddress"];
-    port = s["port"];
-    mgmt_port = s["managementPort"];
-    metrics_port = s["metricsPort"];
-    std::map<std::string, std::string> env = {{"MINDIE_LLM_HOME_PATH", home.path()},
-                                              {"MIES_SERVICE_MONITOR_MODE", "1"},
-                                              {"MIES_HTTP_READ_TIMEOUT_MS", "1500"}};
-    for (auto& [k, v] : extra_env) env[k] = v;
-    process = std::make_unique<ChildProcess>(TestHome::DaemonPath(), std::vector<std::string>{},
-                                             env);
-    started = process->WaitForStdout("Daemon start success!", 60s);
-  }
-  std::unique_ptr<ChildProcess> process;
-  bool started = false;
-  std::string ip, mgmt_ip;
-  int port = 0, mgmt_port = 0, metrics_port = 0;
-};
 
 class ServerProcessTest : public ::testing::Test {
  protected:
@@ -315,53 +278,6 @@ TEST_F(ServerProcessTest, ConnectionsBeyondMaxLinkNumAreRefusedCleanly) {
 }
 
 // --- separate daemons ---------------------------------------------------------------------
-
-TEST(ServerHttpsTest, ClientCertificatesAndCrlAreEnforced) {
-  if (!HaveCommand("curl") || !HaveCommand("openssl")) GTEST_SKIP() << "curl/openssl missing";
-  TestHome home;
-  std::string pki = home.path() + "/pki";
-  auto [rc, out] = Shell(std::string(MIES_SOURCE_DIR) + "/scripts/gen-certs.sh " + pki +
-                         " --ip 127.0.1.1 --ip 127.0.1.2");
-  ASSERT_EQ(rc, 0) << out;
-  auto copy = [&](const std::string& from, const std::string& to, int mode) {
-    std::ifstream in(pki + "/" + from);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    home.WriteFile(to, ss.str(), mode);
-  };
-  copy("ca.pem", "security/ca/ca.pem", 0600);
-  copy("server.pem", "security/certs/server.pem", 0600);
-  copy("server.key.enc.pem", "security/keys/server.key.pem", 0400);
-  copy("key-password.txt", "security/keys/server.pwd", 0400);
-  copy("crl.pem", "security/certs/server_crl.pem", 0600);
-  auto& s = home.config()["ServerConfig"];
-  s["httpsEnabled"] = true;
-  s["tlsPkPwd"] = "security/keys/server.pwd";
-  // One listener for all planes: only the service material is needed.
-  s["managementIpAddress"] = s["ipAddress"];
-  s["managementPort"] = s["port"];
-  s["metricsPort"] = s["port"];
-  home.WriteConfig();
-  Daemon d(home);
-  ASSERT_TRUE(d.started) << d.process->Stdout() << d.process->Stderr();
-  std::string url = "https://" + d.ip + ":" + std::to_string(d.port) + "/v1/models";
-  std::string base = "curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert " + pki + "/ca.pem ";
-  auto good = Shell(base + "--cert " + pki + "/client.pem --key " + pki + "/client.key.pem " + url);
-  EXPECT_EQ(good.second, "200");
-  auto none = Shell(base + url);
-  EXPECT_NE(none.second, "200") << none.second;
-  auto revoked = Shell(base + "--cert " + pki + "/revoked-client.pem --key " + pki +
-                       "/revoked-client.key.pem " + url);
-  EXPECT_NE(revoked.second, "200") << revoked.second;
-  auto foreign = Shell(base + "--cert " + pki + "/foreign-client.pem --key " + pki +
-                       "/foreign-client.key.pem " + url);
-  EXPECT_NE(foreign.second, "200") << foreign.second;
-  // TLS below 1.3 is refused by default.
-  auto old = Shell(base + "--tls-max 1.2 --cert " + pki + "/client.pem --key " + pki + "/client.key.pem " + url);
-  EXPECT_NE(old.second, "200");
-  // Still serving the good client after all refusals; metrics on the merged listener.
-  EXPECT_EQ(Shell(base + "--cert " + pki + "/client.pem --key " + pki + "/client.key.pem " + url).second, "200");
-}
 
 TEST(ServerStopTest, StopServiceFinishesInFlightThenExitsZero) {
   TestHome home;
