@@ -44,7 +44,9 @@ double MeasureBandwidth(int threads) {
     for (int64_t i = b; i < e; ++i) p[i] = static_cast<uint64_t>(i);
   });
   double best = 0;
-  std::vector<uint64_t> sums(static_cast<size_t>(threads) * 8);
+  // One slot (a cache line apart) per chunk the pool may cut the range into.
+  const int64_t slots = int64_t{mies::ThreadPool::kChunksPerThread} * threads;
+  std::vector<uint64_t> sums(static_cast<size_t>(slots) * 8);
   for (int rep = 0; rep < 4; ++rep) {
     auto t0 = Clock::now();
     pool.ParallelFor(static_cast<int64_t>(n), [&](int64_t b, int64_t e) {
@@ -57,7 +59,9 @@ double MeasureBandwidth(int threads) {
         s3 += p[i + 3];
       }
       for (; i < e; ++i) s0 += p[i];
-      sums[static_cast<size_t>(b * threads / static_cast<int64_t>(n)) * 8] = s0 + s1 + s2 + s3;
+      // Chunk index: ceil(b * slots / n) (b = floor(n * c / chunks)).
+      const int64_t slot = (b * slots + static_cast<int64_t>(n) - 1) / static_cast<int64_t>(n);
+      sums[static_cast<size_t>(slot) * 8] = s0 + s1 + s2 + s3;
     });
     best = std::max(best, static_cast<double>(n * sizeof(uint64_t)) / Seconds(t0, Clock::now()));
   }

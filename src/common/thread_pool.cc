@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -57,7 +58,7 @@ ThreadPool::ThreadPool(int num_threads, std::vector<int> pin_cpus)
     : size_(num_threads < 1 ? 1 : num_threads), pin_cpus_(std::move(pin_cpus)) {
   workers_.reserve(size_ - 1);
   for (int i = 1; i < size_; ++i) {
-    workers_.emplace_back([this, i] { WorkerLoop(i); });
+    workers_.emplace_back([this] { WorkerLoop(); });
     if (!pin_cpus_.empty()) {
       Status s = PinThread(workers_.back().native_handle(), pin_cpus_[i % pin_cpus_.size()]);
       if (!s.ok()) MIES_LOG_WARN("{}", s.ToString());
@@ -77,24 +78,33 @@ Status ThreadPool::PinCallingThread() const {
   return PinThread(pthread_self(), pin_cpus_[0]);
 }
 
-void ThreadPool::RunChunk(int index) {
-  int64_t begin = n_ * index / num_chunks_;
-  int64_t end = n_ * (index + 1) / num_chunks_;
-  tls_in_pool_chunk = true;
-  (*fn_)(begin, end);
-  tls_in_pool_chunk = false;
+void ThreadPool::RunChunks(uint32_t job) {
+  for (;;) {
+    uint64_t cur = claim_.load(std::memory_order_acquire);
+    uint64_t chunk, chunks;
+    do {
+      if (static_cast<uint32_t>(cur >> 32) != job) return;
+      chunks = (cur >> 16) & 0xffffu;
+      chunk = cur & 0xffffu;
+      if (chunk >= chunks) return;
+    } while (!claim_.compare_exchange_weak(cur, cur + 1, std::memory_order_acq_rel,
+                                           std::memory_order_acquire));
+    const int64_t n = n_;
+    const int64_t c = static_cast<int64_t>(chunk), cs = static_cast<int64_t>(chunks);
+    tls_in_pool_chunk = true;
+    (*fn_)(n * c / cs, n * (c + 1) / cs);
+    tls_in_pool_chunk = false;
+    if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == cs) done_.notify_one();
+  }
 }
 
-void ThreadPool::WorkerLoop(int index) {
+void ThreadPool::WorkerLoop() {
   uint64_t seen = 0;
   for (;;) {
     SpinThenWait(generation_, seen);
     seen = generation_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_relaxed)) return;
-    if (index < num_chunks_) RunChunk(index);
-    // Every worker acknowledges every job, even one it has no chunk of, so none can lag behind
-    // into the next job while the caller rewrites fn_/n_/num_chunks_.
-    if (pending_.fetch_sub(1, std::memory_order_acq_rel) == 1) pending_.notify_one();
+    RunChunks(static_cast<uint32_t>(claim_.load(std::memory_order_acquire) >> 32));
   }
 }
 
@@ -105,16 +115,20 @@ void ThreadPool::ParallelFor(int64_t n, const std::function<void(int64_t, int64_
     return;
   }
   std::lock_guard<std::mutex> lock(call_mu_);
+  const int64_t max_chunks = std::min<int64_t>(0xffff, int64_t{kChunksPerThread} * size_);
+  const int64_t chunks = std::min(n, max_chunks);
   fn_ = &fn;
   n_ = n;
-  num_chunks_ = static_cast<int>(n < size_ ? n : size_);
-  pending_.store(size_ - 1, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const uint32_t job = ++job_;
+  claim_.store((uint64_t{job} << 32) | (static_cast<uint64_t>(chunks) << 16),
+               std::memory_order_release);
   generation_.fetch_add(1, std::memory_order_release);
   generation_.notify_all();
-  RunChunk(0);
-  for (int left = pending_.load(std::memory_order_acquire); left != 0;
-       left = pending_.load(std::memory_order_acquire)) {
-    SpinThenWait(pending_, left);
+  RunChunks(job);
+  for (int64_t d = done_.load(std::memory_order_acquire); d != chunks;
+       d = done_.load(std::memory_order_acquire)) {
+    SpinThenWait(done_, d);
   }
   fn_ = nullptr;
 }

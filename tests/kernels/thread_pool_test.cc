@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -22,9 +23,45 @@ TEST(ThreadPoolTest, ParallelForCoversEveryIndexExactlyOnceInContiguousChunks) {
         for (int64_t i = b; i < e; ++i) hits[i].fetch_add(1);
       });
       for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[i].load(), 1) << "n=" << n << " i=" << i;
-      EXPECT_EQ(chunks.load(), std::min<int64_t>(n, threads)) << "n=" << n;
+      const int64_t want =
+          threads == 1 ? std::min<int64_t>(n, 1)
+                       : std::min<int64_t>(n, int64_t{ThreadPool::kChunksPerThread} * threads);
+      EXPECT_EQ(chunks.load(), want) << "n=" << n;
     }
   }
+}
+
+TEST(ThreadPoolTest, OtherThreadsTakeTheWorkOfAStalledThread) {
+  // A worker that stalls (as when the OS deschedules it on a busy machine) holds up only the
+  // chunk it is in: the caller claims every other chunk. The stalled worker's chunk waits (up to
+  // 10 s) until all the rest is done; with a fixed split per thread it would hold half of n.
+  ThreadPool pool(2);
+  const int64_t n = 64;
+  const std::thread::id caller = std::this_thread::get_id();
+  std::atomic<int64_t> processed{0}, by_worker{0};
+  std::atomic<bool> worker_started{false}, rest_done{false};
+  pool.ParallelFor(n, [&](int64_t b, int64_t e) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    if (std::this_thread::get_id() == caller) {
+      // Make sure the worker joins in before the caller could take every chunk.
+      while (!worker_started.load() && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::yield();
+      }
+    } else {
+      by_worker.fetch_add(e - b);
+      if (!worker_started.exchange(true)) {
+        while (processed.load() != n - (e - b) && std::chrono::steady_clock::now() < deadline) {
+          std::this_thread::yield();
+        }
+        rest_done.store(processed.load() == n - (e - b));
+      }
+    }
+    processed.fetch_add(e - b);
+  });
+  EXPECT_EQ(processed.load(), n);
+  EXPECT_TRUE(rest_done.load()) << "the caller did not finish the other chunks meanwhile";
+  EXPECT_EQ(by_worker.load(), n / (ThreadPool::kChunksPerThread * 2))
+      << "the stalled worker ran more than its one chunk";
 }
 
 TEST(ThreadPoolTest, NonPositiveThreadCountMeansOne) {
