@@ -181,7 +181,8 @@ void GemvRowsT(const float* x, const WeightView& wv, const float* bias, int64_t 
 // the end of the rows.
 template <class L, int MR>
 inline void DotTile(const float* x, int64_t ldx, const typename L::T* const row[kGroupRows],
-                    int64_t k0, int64_t k1, __m512* acc, int64_t prefetch_end) {
+                    int64_t k0, int64_t k1, __m512* acc, int64_t pf, int64_t pf_end) {
+  constexpr int64_t kLineElems = 64 / sizeof(typename L::T);
   __m512 a[MR][kGroupRows];
 #pragma GCC unroll 8
   for (int i = 0; i < MR; ++i) {
@@ -191,15 +192,16 @@ inline void DotTile(const float* x, int64_t ldx, const typename L::T* const row[
   int64_t c = k0;
   for (; c + kLanes <= k1; c += kLanes) {
     __m512 wv[kGroupRows];
+    // One cache line of each row's next block per k step, over this tile's share of it.
+    if (pf < pf_end) {
 #pragma GCC unroll 4
-    for (int j = 0; j < kGroupRows; ++j) {
-      // The same rows' next block, to L2, while this block is computed (harmless past the end
-      // of the rows: a prefetch never faults, but stop at prefetch_end to save the slots).
-      if (c + kBlockCols < prefetch_end) {
-        _mm_prefetch(reinterpret_cast<const char*>(row[j] + c + kBlockCols), _MM_HINT_T1);
+      for (int j = 0; j < kGroupRows; ++j) {
+        _mm_prefetch(reinterpret_cast<const char*>(row[j] + pf), _MM_HINT_T0);
       }
-      wv[j] = L::Load(row[j] + c);
+      pf += kLineElems;
     }
+#pragma GCC unroll 4
+    for (int j = 0; j < kGroupRows; ++j) wv[j] = L::Load(row[j] + c);
 #pragma GCC unroll 8
     for (int i = 0; i < MR; ++i) {
       const __m512 xv = _mm512_loadu_ps(x + i * ldx + c);
@@ -229,14 +231,14 @@ inline void DotTile(const float* x, int64_t ldx, const typename L::T* const row[
 template <class L>
 inline void DotTileMr(int mr, const float* x, int64_t ldx,
                       const typename L::T* const row[kGroupRows], int64_t k0, int64_t k1,
-                      __m512* acc, int64_t prefetch_end) {
+                      __m512* acc, int64_t pf, int64_t pf_end) {
   switch (mr) {
-    case 6: return DotTile<L, 6>(x, ldx, row, k0, k1, acc, prefetch_end);
-    case 5: return DotTile<L, 5>(x, ldx, row, k0, k1, acc, prefetch_end);
-    case 4: return DotTile<L, 4>(x, ldx, row, k0, k1, acc, prefetch_end);
-    case 3: return DotTile<L, 3>(x, ldx, row, k0, k1, acc, prefetch_end);
-    case 2: return DotTile<L, 2>(x, ldx, row, k0, k1, acc, prefetch_end);
-    default: return DotTile<L, 1>(x, ldx, row, k0, k1, acc, prefetch_end);
+    case 6: return DotTile<L, 6>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 5: return DotTile<L, 5>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 4: return DotTile<L, 4>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 3: return DotTile<L, 3>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 2: return DotTile<L, 2>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    default: return DotTile<L, 1>(x, ldx, row, k0, k1, acc, pf, pf_end);
   }
 }
 
@@ -258,10 +260,11 @@ void GemmSmallRowsT(const float* x, int64_t m, const WeightView& wv, const float
       const int64_t k1 = std::min(cols, k0 + kBlockCols);
       for (int64_t t = 0, i = 0; t < tiles; ++t) {
         const int64_t mr = m / tiles + (t < m % tiles ? 1 : 0);
-        // The first tile brings the block in from memory and prefetches the next one, whose
-        // lines then arrive while the other tiles compute on this block from L1.
+        // Tile t prefetches the t-th share of the rows' next block, so its lines arrive while
+        // this block is computed from L1 and the memory stays busy during every tile.
+        const int64_t next = std::min(cols, k1 + kBlockCols) - k1;
         DotTileMr<L>(static_cast<int>(mr), x + i * cols, cols, row, k0, k1,
-                     acc + i * kGroupRows, t == 0 ? cols : 0);
+                     acc + i * kGroupRows, k1 + next * t / tiles, k1 + next * (t + 1) / tiles);
         i += mr;
       }
     }
