@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <memory>
@@ -27,14 +28,21 @@ namespace {
 
 constexpr int64_t kRotationBytes = 256ll << 20;
 
+// 64-byte aligned like the model's weight buffers (model/weights.h AlignedBuffer): with malloc's
+// 16-byte alignment every 64-byte vector load would straddle two cache lines.
+struct FreeDeleter {
+  void operator()(uint8_t* p) const { std::free(p); }
+};
+using AlignedBytes = std::unique_ptr<uint8_t, FreeDeleter>;
+
 struct WeightCopies {
   DType dtype;
   int64_t rows, cols;
-  std::vector<std::vector<uint8_t>> data;
+  std::vector<AlignedBytes> data;
   std::vector<float> scales;
   int64_t Bytes() const { return rows * cols * DTypeSize(dtype); }
   WeightView View(size_t i) const {
-    return {dtype, rows, cols, data[i % data.size()].data(),
+    return {dtype, rows, cols, data[i % data.size()].get(),
             dtype == DType::kInt8 ? scales.data() : nullptr};
   }
 };
@@ -44,17 +52,19 @@ WeightCopies MakeCopies(DType dtype, int64_t rows, int64_t cols) {
   int64_t copies = std::max<int64_t>(2, kRotationBytes / w.Bytes() + 1);
   uint64_t state = 0x9e3779b97f4a7c15ull;
   for (int64_t c = 0; c < copies; ++c) {
-    std::vector<uint8_t> buf(w.Bytes());
+    const size_t bytes = static_cast<size_t>(w.Bytes());
+    AlignedBytes buf(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
+    if (buf == nullptr) std::abort();
     // Cheap pseudo-random fill (xorshift), masked so no dtype holds NaN/Inf or huge values.
     uint64_t mask = dtype == DType::kF32   ? 0x3dffffff3dffffffull
                     : dtype == DType::kInt8 ? ~0ull
                                             : 0x3bff3bff3bff3bffull;
-    for (size_t i = 0; i + 8 <= buf.size(); i += 8) {
+    for (size_t i = 0; i + 8 <= bytes; i += 8) {
       state ^= state << 13;
       state ^= state >> 7;
       state ^= state << 17;
       uint64_t v = state & mask;
-      std::memcpy(buf.data() + i, &v, 8);
+      std::memcpy(buf.get() + i, &v, 8);
     }
     w.data.push_back(std::move(buf));
   }
