@@ -2,7 +2,10 @@
 # Configures, builds and installs mies.
 #   scripts/build.sh            Release build in build/release, install tree at build/install/
 #   scripts/build.sh debug      Debug build in build/debug (not installed)
-#   scripts/build.sh asan       ASan+UBSan build in build/asan (not installed)
+#   scripts/build.sh asan       ASan+UBSan build in build/asan (not installed): the whole project
+#   scripts/build.sh tsan       ThreadSanitizer build in build/tsan (not installed): by default only
+#                               the engine, cluster and kernels (thread pool) tests and the programs
+#                               they start; run with TSAN_OPTIONS=suppressions=$PWD/scripts/tsan.supp
 # Extra arguments after the flavour go to cmake --build (e.g. a target name: --target foo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,14 +16,33 @@ case "$flavour" in
   release) type=Release; sanitize=OFF ;;
   debug)   type=Debug;   sanitize=OFF ;;
   asan)    type=RelWithDebInfo; sanitize=ON ;;
-  *) echo "build.sh: unknown flavour '$flavour' (expected release, debug or asan)" >&2; exit 2 ;;
+  tsan)    type=RelWithDebInfo; sanitize=OFF ;;
+  *) echo "build.sh: unknown flavour '$flavour' (expected release, debug, asan or tsan)" >&2; exit 2 ;;
 esac
 
 dir="build/$flavour"
 jobs="${MIES_BUILD_JOBS:-$(nproc)}"
-bench=ON; [[ "$flavour" == asan ]] && bench=OFF  # benchmarks are not run under sanitizers
+bench=ON; [[ "$flavour" == asan || "$flavour" == tsan ]] && bench=OFF  # not run under sanitizers
+extra=()
+if [[ "$flavour" == tsan ]]; then
+  # TSan cannot be combined with ASan, so it is its own flavour; the flags go through the
+  # standard CMake variables. Only code we compile is instrumented: reports from inside the
+  # Debian grpc/gloo/openssl libraries are handled by scripts/tsan.supp.
+  tsan_flags="-fsanitize=thread -fno-omit-frame-pointer"
+  extra=(-DCMAKE_C_FLAGS="$tsan_flags" -DCMAKE_CXX_FLAGS="$tsan_flags"
+         -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread)
+  if [[ $# -eq 0 ]]; then
+    # The threaded parts: engine loop and executors, cluster control/data planes, thread pool.
+    set -- --target engine_step_plan_test engine_block_manager_test engine_sampler_test \
+      engine_request_validation_test engine_engine_test engine_local_executor_test \
+      engine_scheduler_test kernels_test
+    if [[ -f tests/cluster/CMakeLists.txt ]]; then
+      set -- "$@" cluster_unit_test cluster_process_test mies-cluster-node
+    fi
+  fi
+fi
 cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" -DMIES_SANITIZE="$sanitize" -DMIES_BUILD_BENCH="$bench" \
-  -DCMAKE_INSTALL_PREFIX="$PWD/build/install" >/dev/null
+  -DCMAKE_INSTALL_PREFIX="$PWD/build/install" "${extra[@]}" >/dev/null
 cmake --build "$dir" -j "$jobs" "$@"
 
 if [[ "$flavour" == release && $# -eq 0 ]]; then
