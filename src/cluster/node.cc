@@ -16,6 +16,7 @@
 #include "certs/config_planes.h"
 #include "cluster.grpc.pb.h"
 #include "cluster/fingerprint.h"
+#include "cluster/join_check.h"
 #include "cluster/worker.h"
 #include "common/logging.h"
 
@@ -100,12 +101,6 @@ StatusOr<std::vector<std::unique_ptr<RankWorker>>> MakeWorkers(const NodeOptions
     workers.push_back(std::move(w));
   }
   return workers;
-}
-
-Fingerprint FromProto(const google::protobuf::RepeatedPtrField<pb::FingerprintEntry>& entries) {
-  Fingerprint fp;
-  for (const auto& e : entries) fp.emplace_back(e.field(), e.value());
-  return fp;
 }
 
 StatusOr<Fingerprint> NodeFingerprint(const NodeOptions& o) {
@@ -275,26 +270,12 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
   // Control service
   grpc::Status Join(grpc::ServerContext* ctx, const pb::JoinRequest* req,
                     pb::JoinReply* rep) override {
-    const std::string node = req->node_address();
-    std::string refusal;
+    const JoinClaim claim = ClaimFromProto(*req);
+    const std::string& node = claim.node_address;
     auto it = nodes_.find(node);  // the key set never changes after Init
-    if (req->protocol_version() != kProtocolVersion) {
-      refusal = absl::StrCat("protocol version: master has ", kProtocolVersion, ", node ", node,
-                             " has ", req->protocol_version());
-    } else if (it == nodes_.end()) {
-      refusal = absl::StrCat("node ", node, " is not a slave in the ranktable",
-                             node == o_.topology.local_address ? " (it is the master's address)"
-                                                               : "");
-    } else {
-      std::vector<int> claimed(req->ranks().begin(), req->ranks().end());
-      if (claimed != it->second.ranks) {
-        refusal = absl::StrCat("rank identity: the ranktable gives node ", node, " ranks ",
-                               RankList(it->second.ranks), ", it claims ", RankList(claimed));
-      } else {
-        auto diffs = CompareFingerprints(fp_, FromProto(req->fingerprint()), node);
-        if (!diffs.empty()) refusal = "fingerprint mismatch: " + absl::StrJoin(diffs, "; ");
-      }
-    }
+    const std::string refusal =
+        JoinRefusal(claim, it == nodes_.end() ? nullptr : &it->second.ranks, fp_,
+                    o_.topology.local_address, kProtocolVersion);
     if (!refusal.empty()) {
       MIES_LOG_ERROR("master: refused the join of node {} (peer {}): {}", node, ctx->peer(),
                      refusal);

@@ -239,22 +239,27 @@ void RankWorker::ServeRoot(uint64_t target) {
 
 Status RankWorker::RunStep(const engine::StepPlan& plan, engine::StepResult* result) {
   if (cache_ == nullptr) return absl::FailedPreconditionError("rank has no KV cache");
-  const model::KvCacheShape& shape = cache_->shape();
+  return RunStepPlan(plan, *model_, *cache_, &out_, result);
+}
+
+Status RunStepPlan(const engine::StepPlan& plan, model::LlamaModel& llama, model::KvCache& cache,
+                   model::ForwardOutput* scratch, engine::StepResult* result) {
+  const model::KvCacheShape& shape = cache.shape();
   const int64_t block_floats = shape.block_size * shape.num_kv_heads * shape.head_dim;
   for (const auto& [src, dst] : plan.block_copies) {
-    if (src < 0 || dst < 0 || src >= cache_->num_blocks() || dst >= cache_->num_blocks()) {
+    if (src < 0 || dst < 0 || src >= cache.num_blocks() || dst >= cache.num_blocks()) {
       return InvalidArgument("block copy ", src, " -> ", dst, " outside the KV pool of ",
-                             cache_->num_blocks(), " blocks");
+                             cache.num_blocks(), " blocks");
     }
     for (int64_t l = 0; l < shape.num_layers; ++l) {
-      std::memcpy(cache_->k(l) + dst * block_floats, cache_->k(l) + src * block_floats,
+      std::memcpy(cache.k(l) + dst * block_floats, cache.k(l) + src * block_floats,
                   block_floats * sizeof(float));
-      std::memcpy(cache_->v(l) + dst * block_floats, cache_->v(l) + src * block_floats,
+      std::memcpy(cache.v(l) + dst * block_floats, cache.v(l) + src * block_floats,
                   block_floats * sizeof(float));
     }
   }
   if (plan.sequences.empty()) {
-    if (result) *result = engine::StepResult{model_->config().vocab_size, {}, {}, {}};
+    if (result) *result = engine::StepResult{llama.config().vocab_size, {}, {}, {}};
     return OkStatus();
   }
   std::vector<model::SequenceInput> batch(plan.sequences.size());
@@ -265,21 +270,21 @@ Status RankWorker::RunStep(const engine::StepPlan& plan, engine::StepResult* res
     batch[i].block_table = s.block_table;
     batch[i].all_logits = s.all_logits;
   }
-  MIES_RETURN_IF_ERROR(model_->Forward(batch, *cache_, &out_));
+  MIES_RETURN_IF_ERROR(llama.Forward(batch, cache, scratch));
   if (result == nullptr) return OkStatus();
   // Keep only the rows the engine asked for (a non-final prefill chunk has none).
-  result->vocab = out_.vocab;
+  result->vocab = scratch->vocab;
   result->logits.clear();
   result->first_row.assign(batch.size(), -1);
   result->num_rows.assign(batch.size(), 0);
   int64_t rows = 0;
   for (size_t i = 0; i < batch.size(); ++i) {
     if (!plan.sequences[i].want_logits) continue;
-    const int64_t n = out_.num_rows[i];
+    const int64_t n = scratch->num_rows[i];
     result->first_row[i] = rows;
     result->num_rows[i] = n;
-    const float* src = out_.Row(i);
-    result->logits.insert(result->logits.end(), src, src + n * out_.vocab);
+    const float* src = scratch->Row(i);
+    result->logits.insert(result->logits.end(), src, src + n * scratch->vocab);
     rows += n;
   }
   return OkStatus();

@@ -30,6 +30,12 @@ struct NodeState {
   std::mutex store_mu;                      // guards store swaps (slave reconnects)
 };
 
+// What every rank does with a step plan: bounds-checked block copies, then the forward pass
+// on its shard (whose Validate checks tokens, positions and block tables); `result` (rank 0
+// only, may be null) gets the rows the engine asked for. `scratch` is reused between calls.
+Status RunStepPlan(const engine::StepPlan& plan, model::LlamaModel& llama, model::KvCache& cache,
+                   model::ForwardOutput* scratch, engine::StepResult* result);
+
 inline uint32_t EpochOf(uint64_t target) { return static_cast<uint32_t>(target & 0xffffffffu); }
 
 class RankWorker {
