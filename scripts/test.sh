@@ -24,4 +24,16 @@ if [[ "${MIES_SANITIZE_PASS:-0}" == 1 ]]; then
     ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 1200 \
       -LE "no_sanitize|integration"
 fi
+# Fuzzing (fuzz/README.md): every libFuzzer target on its committed corpus for a short budget,
+# two at a time; MIES_FUZZ_SECONDS=0 skips it. Needs clang (libFuzzer); skipped without it.
+fuzz_seconds="${MIES_FUZZ_SECONDS:-15}"
+if [[ "$fuzz_seconds" != 0 ]]; then
+  if command -v clang++ >/dev/null 2>&1; then
+    echo "== fuzz (${fuzz_seconds} s per target) =="
+    scripts/fuzz.sh build | tail -n 25
+    MIES_FUZZ_JOBS="${MIES_FUZZ_JOBS:-$jobs}" scripts/fuzz.sh run "$fuzz_seconds"
+  else
+    echo "== fuzz: skipped (clang++ not installed; apt-get install clang) =="
+  fi
+fi
 echo "test.sh: all tests passed"
