@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "common/logging.h"
 #include "kernels/attention.h"
@@ -51,6 +52,13 @@ Status LlamaModel::Validate(std::span<const SequenceInput> batch, const KvCache&
     if (in.tokens.empty()) return InvalidArgument("sequence ", s, " of the batch has no tokens");
     if (in.start_pos < 0) {
       return InvalidArgument("sequence ", s, ": start_pos ", in.start_pos, " is negative");
+    }
+    // Positions are int32 in the kernels; the bound also keeps start_pos + n from overflowing
+    // (a step plan from the data plane can carry any int64).
+    if (in.start_pos >
+        std::numeric_limits<int32_t>::max() - static_cast<int64_t>(in.tokens.size())) {
+      return InvalidArgument("sequence ", s, ": positions from start_pos ", in.start_pos, " for ",
+                             in.tokens.size(), " tokens exceed the int32 position range");
     }
     for (int32_t t : in.tokens) {
       if (t < 0 || t >= config_.vocab_size) {
