@@ -15,6 +15,7 @@ PACKAGES=(
   curl
   prometheus
   iproute2  # network namespaces for the cluster link-cut test
+  clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh)
 )
 
 missing=()
