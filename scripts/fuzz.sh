@@ -10,6 +10,8 @@
 # regression test tests/fuzz/ replays every file there in the normal build).
 # New interesting inputs go to build/fuzz/corpus/<target>/ (not to the committed seeds; merge by
 # hand with -merge=1 when worth keeping). MIES_FUZZ_JOBS>1 runs that many targets in parallel.
+# MIES_FUZZ_SEED=N fixes libFuzzer's random seed (default 0 = a new seed each run; test.sh uses 1
+# so a CI failure replays with the same command, and longer runs by hand explore new paths).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,6 +59,7 @@ case "$cmd" in
       local dict=(); [[ -f "fuzz/dict/$t.dict" ]] && dict=(-dict="fuzz/dict/$t.dict")
       local rc=0
       MIES_FUZZ_TARGET="$t" "$bin" "$work" "$seeds" "${dict[@]}" -max_total_time="$seconds" \
+        -seed="${MIES_FUZZ_SEED:-0}" \
         -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$art/" >"$log" 2>&1 || rc=$?
       local stats execs rate cov ft corp

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <regex>
 
@@ -245,7 +246,14 @@ ModelConfig ReadModel(JsonReader r) {
     } else if (v->is_boolean()) {
       m.extra[key] = v->get<bool>() ? "1" : "0";
     } else if (v->is_number()) {
-      m.extra[key] = std::to_string(static_cast<int32_t>(v->get<double>()));
+      // Integers in int32 range as MindIE writes them; any other number keeps its JSON text
+      // (casting it to int32 would be undefined behaviour or silently truncate).
+      double d = v->get<double>();
+      if (d >= INT32_MIN && d <= INT32_MAX && d == std::trunc(d)) {
+        m.extra[key] = std::to_string(static_cast<int32_t>(d));
+      } else {
+        m.extra[key] = v->dump();
+      }
     } else if (v->is_object() || v->is_array()) {
       m.extra[key] = v->dump();
     } else {

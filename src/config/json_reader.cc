@@ -1,5 +1,6 @@
 #include "config/json_reader.h"
 
+#include <cmath>
 #include <limits>
 
 #include "absl/strings/str_cat.h"
@@ -50,10 +51,12 @@ int64_t JsonReader::Int(const std::string& key, bool required, int64_t def, int6
   if (!v->is_number_integer()) {
     // 5.0 is accepted as 5; 5.5 and non-numbers are not.
     if (v->is_number_float()) {
+      // Range first: casting a double outside int64's range is undefined behaviour
+      // (2^63 itself is out: double(INT64_MAX) rounds up to it).
       double d = v->get<double>();
-      if (d == static_cast<double>(static_cast<int64_t>(d)) && d >= static_cast<double>(min) &&
-          d <= static_cast<double>(max)) {
-        return static_cast<int64_t>(d);
+      if (d >= -0x1p63 && d < 0x1p63 && d == std::trunc(d)) {
+        int64_t i = static_cast<int64_t>(d);
+        if (i >= min && i <= max) return i;
       }
     }
     Error(key, absl::StrCat("expected an integer in ", range, ", got ", DescribeValue(*v)));

@@ -299,6 +299,10 @@ StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
     }
     if (ints) {
       int64_t x = a.as_int(), y = b.as_int();
+      // The one quotient beyond 64 bits (and x86's idiv traps on it rather than wrapping).
+      if (x == INT64_MIN && y == -1) {
+        return op == "//" ? IntResult(true, 0) : StatusOr<Value>(Value::Int(0));
+      }
       int64_t q = x / y, m = x % y;
       if (m != 0 && ((m < 0) != (y < 0))) {  // Python floors toward negative infinity
         --q;
@@ -314,9 +318,11 @@ StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
   }
   if (op == "**") {
     if (ints && b.as_int() >= 0) {
+      // Squaring, so 1 ** 2**62 takes 62 steps rather than forever.
       int64_t result = 1, base = a.as_int();
-      for (int64_t e = b.as_int(); e > 0; --e) {
-        if (__builtin_mul_overflow(result, base, &result)) return IntResult(true, 0);
+      for (int64_t e = b.as_int(); e > 0; e >>= 1) {
+        if ((e & 1) && __builtin_mul_overflow(result, base, &result)) return IntResult(true, 0);
+        if (e > 1 && __builtin_mul_overflow(base, base, &base)) return IntResult(true, 0);
       }
       return Value::Int(result);
     }

@@ -107,6 +107,16 @@ std::optional<double> ParseFloat(const std::string& text) {
   return d;
 }
 
+// Python's int(x) of a huge float is a big integer; our ints are 64-bit, and casting a double
+// beyond their range is undefined behaviour, so that is an error here.
+StatusOr<Value> TruncToInt(double d) {
+  const double t = std::trunc(d);
+  if (t < -0x1p63 || t >= 0x1p63) {
+    return InvalidArgument("int(): ", d, " does not fit in a 64-bit integer");
+  }
+  return Value::Int(static_cast<int64_t>(t));
+}
+
 StatusOr<Value> ToInt(const Value& v, const Value& def, int base) {
   switch (v.type()) {
     case Value::Type::kUndefined:
@@ -116,12 +126,10 @@ StatusOr<Value> ToInt(const Value& v, const Value& def, int base) {
       return Value::Int(v.as_int());
     case Value::Type::kFloat:
       if (!std::isfinite(v.as_double())) return def;
-      return Value::Int(static_cast<int64_t>(std::trunc(v.as_double())));
+      return TruncToInt(v.as_double());
     case Value::Type::kString: {
       if (auto i = ParseInt(v.as_string(), base)) return Value::Int(*i);
-      if (auto f = ParseFloat(v.as_string()); f && std::isfinite(*f)) {
-        return Value::Int(static_cast<int64_t>(std::trunc(*f)));
-      }
+      if (auto f = ParseFloat(v.as_string()); f && std::isfinite(*f)) return TruncToInt(*f);
       return def;
     }
     default:

@@ -71,8 +71,17 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
           return TypeError("%" + std::string(1, conv) + " format: a real number is required, not " +
                            arg.TypeName());
         }
-        auto n =
-            static_cast<long long>(arg.is_float() ? std::trunc(arg.as_double()) : arg.as_int());
+        long long n = arg.is_float() ? 0 : arg.as_int();
+        if (arg.is_float()) {
+          const double t = std::trunc(arg.as_double());
+          // Beyond 64 bits (or NaN) the cast would be undefined behaviour.
+          if (!(t >= -0x1p63 && t < 0x1p63)) {
+            return InvalidArgument("%" + std::string(1, conv) + " format: " +
+                                   std::to_string(arg.as_double()) +
+                                   " does not fit in a 64-bit integer");
+          }
+          n = static_cast<long long>(t);
+        }
         std::snprintf(buf, sizeof(buf), ("%" + spec + "lld").c_str(), n);
         out += buf;
         break;

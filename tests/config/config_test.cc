@@ -50,6 +50,14 @@ std::vector<BadCase> BadCases() {
       {"PortWrongType", "/ServerConfig/port", "1025", false,
        "ServerConfig.port: expected an integer in [1024, 65535], got string \"1025\""},
       {"PortMissing", "/ServerConfig/port", J(), true, "ServerConfig.port: missing compulsory field"},
+      // Floats far outside int64 once reached an undefined double->int cast (found by the
+      // config_json fuzzer); they are an ordinary type error now.
+      {"PortHugeFloat", "/ServerConfig/port", 3.33333e+85, false,
+       "ServerConfig.port: expected an integer in [1024, 65535], got"},
+      {"PortTwoPow63Float", "/ServerConfig/port", 9223372036854775808.0, false,
+       "ServerConfig.port: expected an integer in [1024, 65535], got"},
+      {"PortFraction", "/ServerConfig/port", 1025.5, false,
+       "ServerConfig.port: expected an integer in [1024, 65535], got"},
       {"ManagementPortTooHigh", "/ServerConfig/managementPort", 70000, false,
        "ServerConfig.managementPort: value 70000 is out of range [1024, 65535]"},
       {"MetricsPortMissing", "/ServerConfig/metricsPort", J(), true,

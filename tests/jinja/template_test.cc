@@ -170,6 +170,43 @@ TEST(JinjaTemplate, IntegerOverflowIsAnError) {
   EXPECT_TRUE(Contains(out.status().message(), "overflow"));
 }
 
+// Each of these once reached undefined behaviour (a double cast beyond int64, the one int64
+// quotient that traps) or ran for ~2^63 steps; they are errors or fast answers now.
+TEST(JinjaTemplate, ArithmeticEdgesAreErrorsOrFastAnswers) {
+  struct Case {
+    const char* source;
+    const char* want;  // output, or a substring of the error when `error`
+    bool error;
+  };
+  const Case cases[] = {
+      {"{{ (-9223372036854775807 - 1) // -1 }}", "overflow", true},
+      {"{{ (-9223372036854775807 - 1) % -1 }}", "0", false},
+      {"{{ 1 ** 9223372036854775807 }}", "1", false},
+      {"{{ (-1) ** 9223372036854775807 }}", "-1", false},
+      {"{{ 3 ** 39 }}", "4052555153018976267", false},
+      {"{{ 3 ** 40 }}", "overflow", true},
+      {"{{ 2 ** 62 }}", "4611686018427387904", false},
+      {"{{ 1e300 | int }}", "64-bit integer", true},
+      {"{{ '1e300' | int }}", "64-bit integer", true},
+      {"{{ 9.2e18 | int }}", "9200000000000000000", false},
+      {"{{ '%d' % 1e300 }}", "64-bit integer", true},
+      {"{{ '%d' % 2.9 }}", "2", false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.source);
+    auto t = Template::Parse(c.source);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto out = t->Render(nlohmann::ordered_json::object());
+    if (c.error) {
+      ASSERT_FALSE(out.ok()) << *out;
+      EXPECT_TRUE(Contains(out.status().message(), c.want)) << out.status();
+    } else {
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_EQ(*out, c.want);
+    }
+  }
+}
+
 TEST(JinjaTemplate, DeepNestingIsRejectedNotAStackOverflow) {
   auto t = Template::Parse("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}");
   ASSERT_FALSE(t.ok());
