@@ -273,9 +273,11 @@ ModelDeployConfig ReadModelDeploy(JsonReader& r, ErrorList* errors) {
     if (t->is_boolean()) {
       d.truncation = t->get<bool>() ? -1 : 0;
     } else if (t->is_number_integer()) {
-      int64_t v = t->get<int64_t>();
-      if (v < -1 || v > 1) {
-        r.Error("truncation", absl::StrCat("value ", v,
+      // Above INT64_MAX, get<int64_t>() would wrap (2^64-1 to -1, a valid value).
+      const bool huge = t->is_number_unsigned() && t->get<uint64_t>() > uint64_t{INT64_MAX};
+      const int64_t v = huge ? INT64_MAX : t->get<int64_t>();
+      if (huge || v < -1 || v > 1) {
+        r.Error("truncation", absl::StrCat("value ", t->dump(),
                                            " is not one of -1 (keep the head), 0 (reject), "
                                            "1 (keep the tail)"));
       } else {

@@ -114,6 +114,10 @@ std::vector<BadCase> BadCases() {
        "[1, 4194304]"},
       {"Truncation", "/BackendConfig/ModelDeployConfig/truncation", 2, false,
        "BackendConfig.ModelDeployConfig.truncation: value 2 is not one of -1"},
+      // 2^64-1 once wrapped to -1, a valid value, and was silently accepted.
+      {"TruncationBeyondInt64", "/BackendConfig/ModelDeployConfig/truncation",
+       J(18446744073709551615u), false,
+       "BackendConfig.ModelDeployConfig.truncation: value 18446744073709551615 is not one of -1"},
       {"ModelConfigMissing", "/BackendConfig/ModelDeployConfig/ModelConfig", J(), true,
        "BackendConfig.ModelDeployConfig.ModelConfig: missing compulsory field"},
       {"ModelConfigTwo", "/BackendConfig/ModelDeployConfig/ModelConfig/1",

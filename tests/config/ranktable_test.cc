@@ -65,6 +65,10 @@ std::vector<BadTable> BadTables() {
        "ranktable.server_list[1].device[1].device_id: value 0 appears twice on this server"},
       {"RankIdRange", "/server_list/1/device/1/rank_id", "512", false,
        "ranktable.server_list[1].device[1].rank_id: value 512 is out of range [0, 511]"},
+      // Above INT64_MAX the integer once wrapped to -1 and was reported as that value.
+      {"RankIdBeyondInt64", "/server_list/1/device/1/rank_id", J(18446744073709551615u), false,
+       "ranktable.server_list[1].device[1].rank_id: value 18446744073709551615 is out of range "
+       "[0, 511]"},
       {"RankIdDuplicate", "/server_list/1/device/1/rank_id", "1", false,
        "ranktable.server_list[1].device[1].rank_id: value 1 is already used by "
        "ranktable.server_list[0].device[1]"},
