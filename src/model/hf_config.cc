@@ -22,18 +22,25 @@ class Reader {
     if (it == j_.end() || it->is_null()) return nullptr;
     return &*it;
   }
-  StatusOr<int64_t> Int(const char* key, std::optional<int64_t> def, int64_t min_value) const {
+  StatusOr<int64_t> Int(const char* key, std::optional<int64_t> def, int64_t min_value,
+                        int64_t max_value = INT64_MAX) const {
     const json* v = Get(key);
     if (v == nullptr) {
       if (!def) return InvalidArgument(source_, ": required field \"", key, "\" is missing");
       return *def;
     }
-    if (!v->is_number_integer()) {
-      return InvalidArgument(source_, ": field \"", key, "\" must be an integer, got ", v->dump());
+    // Above INT64_MAX, get<int64_t>() would wrap to a negative number.
+    if (!v->is_number_integer() ||
+        (v->is_number_unsigned() && v->get<uint64_t>() > uint64_t{INT64_MAX})) {
+      return InvalidArgument(source_, ": field \"", key, "\" must be a 64-bit integer, got ",
+                             v->dump());
     }
     int64_t x = v->get<int64_t>();
     if (x < min_value) {
       return InvalidArgument(source_, ": field \"", key, "\" = ", x, " must be >= ", min_value);
+    }
+    if (x > max_value) {
+      return InvalidArgument(source_, ": field \"", key, "\" = ", x, " must be <= ", max_value);
     }
     return x;
   }
@@ -64,11 +71,16 @@ class Reader {
     std::vector<int64_t> out;
     const json* v = Get(key);
     if (v == nullptr) return out;
-    if (v->is_number_integer()) {
+    // Above INT64_MAX an id would wrap to a negative one.
+    auto fits = [](const json& e) {
+      return e.is_number_integer() &&
+             !(e.is_number_unsigned() && e.get<uint64_t>() > uint64_t{INT64_MAX});
+    };
+    if (fits(*v)) {
       out.push_back(v->get<int64_t>());
     } else if (v->is_array()) {
       for (const json& e : *v) {
-        if (!e.is_number_integer()) {
+        if (!fits(e)) {
           return InvalidArgument(source_, ": field \"", key,
                                  "\" must be an integer or a list of integers, got ", v->dump());
         }
@@ -99,6 +111,10 @@ class Reader {
   const json& j_;
   std::string source_;
 };
+
+constexpr int64_t kMaxHfDim = int64_t{1} << 20;
+constexpr int64_t kMaxHfLayers = 4096;
+constexpr int64_t kMaxHfVocab = int64_t{1} << 26;
 
 StatusOr<json> ParseObject(const std::string& text, const std::string& source) {
   json j = json::parse(text, nullptr, false);
@@ -210,21 +226,28 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
                            "\" is not supported (supported: LlamaForCausalLM, "
                            "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
   }
-  MIES_ASSIGN_OR_RETURN(c.hidden_size, r.Int("hidden_size", std::nullopt, 1));
-  MIES_ASSIGN_OR_RETURN(c.intermediate_size, r.Int("intermediate_size", std::nullopt, 1));
-  MIES_ASSIGN_OR_RETURN(c.num_hidden_layers, r.Int("num_hidden_layers", std::nullopt, 1));
-  MIES_ASSIGN_OR_RETURN(c.num_attention_heads, r.Int("num_attention_heads", std::nullopt, 1));
+  // Upper bounds far above any real model (405B: hidden 16384, 126 layers, vocab < 2^18) so
+  // that sizes derived from them (RoPE tables, weight shapes, products of two dimensions) fit
+  // in memory and in int64, and token ids and positions fit in int32.
+  MIES_ASSIGN_OR_RETURN(c.hidden_size, r.Int("hidden_size", std::nullopt, 1, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(c.intermediate_size,
+                        r.Int("intermediate_size", std::nullopt, 1, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(c.num_hidden_layers,
+                        r.Int("num_hidden_layers", std::nullopt, 1, kMaxHfLayers));
+  MIES_ASSIGN_OR_RETURN(c.num_attention_heads,
+                        r.Int("num_attention_heads", std::nullopt, 1, kMaxHfDim));
   MIES_ASSIGN_OR_RETURN(c.num_key_value_heads,
-                        r.Int("num_key_value_heads", c.num_attention_heads, 1));
-  MIES_ASSIGN_OR_RETURN(c.vocab_size, r.Int("vocab_size", std::nullopt, 1));
-  MIES_ASSIGN_OR_RETURN(c.max_position_embeddings, r.Int("max_position_embeddings", 2048, 1));
+                        r.Int("num_key_value_heads", c.num_attention_heads, 1, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(c.vocab_size, r.Int("vocab_size", std::nullopt, 1, kMaxHfVocab));
+  MIES_ASSIGN_OR_RETURN(c.max_position_embeddings,
+                        r.Int("max_position_embeddings", 2048, 1, INT32_MAX));
   if (c.num_attention_heads % c.num_key_value_heads != 0) {
     return InvalidArgument(source, ": num_attention_heads (", c.num_attention_heads,
                            ") must be a multiple of num_key_value_heads (", c.num_key_value_heads,
                            ")");
   }
   const int64_t default_head_dim = c.hidden_size / c.num_attention_heads;
-  MIES_ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", default_head_dim, 1));
+  MIES_ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", default_head_dim, 1, kMaxHfDim));
   if (r.Get("head_dim") == nullptr && c.hidden_size % c.num_attention_heads != 0) {
     return InvalidArgument(source, ": hidden_size (", c.hidden_size,
                            ") is not a multiple of num_attention_heads (", c.num_attention_heads,

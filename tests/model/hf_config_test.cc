@@ -71,6 +71,27 @@ TEST(HfConfigTest, MissingOrMistypedFieldsAreNamed) {
   EXPECT_THAT(ErrorOf(Llama(R"(,"torch_dtype":"float64")")), HasSubstr("torch_dtype \"float64\""));
 }
 
+// Sizes far beyond any model once went straight into allocations (RoPE tables of head_dim / 2
+// doubles) and products; integers above INT64_MAX once wrapped to negative ids.
+TEST(HfConfigTest, AbsurdSizesAndHugeIntegersAreNamedErrors) {
+  EXPECT_THAT(ErrorOf(Llama(R"(,"head_dim":1000000000000)")),
+              HasSubstr("field \"head_dim\" = 1000000000000 must be <= 1048576"));
+  EXPECT_THAT(ErrorOf(R"({"architectures":["LlamaForCausalLM"],"hidden_size":4398046511104,
+    "intermediate_size":1,"num_hidden_layers":1,"num_attention_heads":1,"vocab_size":2})"),
+              HasSubstr("field \"hidden_size\" = 4398046511104 must be <= 1048576"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"num_hidden_layers":100000)")),
+              HasSubstr("\"num_hidden_layers\" = 100000 must be <= 4096"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"max_position_embeddings":4294967296)")),
+              HasSubstr("must be <= 2147483647"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"eos_token_id":18446744073709551615)")),
+              HasSubstr("\"eos_token_id\" must be an integer or a list of integers"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"bos_token_id":18446744073709551615)")),
+              HasSubstr("\"bos_token_id\" must be a 64-bit integer"));
+  auto ok = ParseHfConfig(Llama(R"(,"head_dim":1048576)"), "c");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->head_dim, 1048576);
+}
+
 TEST(HfConfigTest, RopeScalingKinds) {
   EXPECT_THAT(ErrorOf(Llama(R"(,"rope_scaling":{"type":"yarn","factor":4})")),
               HasSubstr("rope_scaling type \"yarn\" is not supported"));
