@@ -54,6 +54,8 @@ struct Tokenizer::Impl {
 
   Status LoadAddedTokens(const json& list);
   Status LoadPostProcessor(const json& config, const std::string& where);
+  // A post-processor's id: a JSON integer naming a token of the vocabulary (Encode emits it).
+  StatusOr<int> TokenId(const json& v, const std::string& where) const;
   Status ApplyConfig(const json& config, const json& generation);
   Status EncodeSection(std::string_view text, int section_index, std::vector<int>* ids) const;
 };
@@ -132,7 +134,13 @@ Status Tokenizer::Impl::LoadPostProcessor(const json& config, const std::string&
       const std::string name = item["SpecialToken"]["id"].get<std::string>();
       std::vector<int> ids;
       if (specials.contains(name) && specials[name].contains("ids")) {
-        ids = specials[name]["ids"].get<std::vector<int>>();
+        const json& list = specials[name]["ids"];
+        const std::string ids_where = absl::StrCat(where, ".special_tokens[\"", name, "\"].ids");
+        if (!list.is_array()) return InvalidArgument(ids_where, " must be an array of token ids");
+        for (size_t k = 0; k < list.size(); ++k) {
+          MIES_ASSIGN_OR_RETURN(int id, TokenId(list[k], absl::StrCat(ids_where, "[", k, "]")));
+          ids.push_back(id);
+        }
       } else if (model->TokenToId(name) >= 0) {
         ids.push_back(model->TokenToId(name));
       } else {
@@ -154,12 +162,26 @@ Status Tokenizer::Impl::LoadPostProcessor(const json& config, const std::string&
         return InvalidArgument(where, ".", key, " must be [token, id]");
       }
     }
-    post.push_back(Template{{config["cls"][1].get<int>()}, {config["sep"][1].get<int>()}});
+    MIES_ASSIGN_OR_RETURN(int cls, TokenId(config["cls"][1], where + ".cls[1]"));
+    MIES_ASSIGN_OR_RETURN(int sep, TokenId(config["sep"][1], where + ".sep[1]"));
+    post.push_back(Template{{cls}, {sep}});
     return OkStatus();
   }
   return InvalidArgument(where, ": post_processor type \"", type,
                          "\" is not supported (supported: TemplateProcessing, ByteLevel, Sequence, "
                          "BertProcessing, RobertaProcessing)");
+}
+
+StatusOr<int> Tokenizer::Impl::TokenId(const json& v, const std::string& where) const {
+  // Checked as int64 first: nlohmann's get<int>() of a float or a huge number would be
+  // undefined behaviour or wrap.
+  if (!v.is_number_integer() || (v.is_number_unsigned() && v.get<uint64_t>() > INT32_MAX) ||
+      v.get<int64_t>() < 0 || v.get<int64_t>() >= model->IdSpaceSize() ||
+      model->IdToToken(static_cast<int>(v.get<int64_t>())) == nullptr) {
+    return InvalidArgument(where, " = ", v.dump(), " is not the id of a token in the vocabulary (",
+                           model->IdSpaceSize(), " ids)");
+  }
+  return static_cast<int>(v.get<int64_t>());
 }
 
 Status Tokenizer::Impl::ApplyConfig(const json& config, const json& generation) {
@@ -180,15 +202,21 @@ Status Tokenizer::Impl::ApplyConfig(const json& config, const json& generation) 
   if (generation.is_object() && generation.contains("eos_token_id")) {
     const json& e = generation["eos_token_id"];
     std::vector<int> extra;
-    if (e.is_number_integer()) {
-      extra.push_back(e.get<int>());
-    } else if (e.is_array()) {
-      for (const json& v : e) {
-        if (!v.is_number_integer()) {
-          return InvalidArgument("generation_config.json eos_token_id must hold integers");
-        }
-        extra.push_back(v.get<int>());
+    // An id beyond int's range cannot be a token (get<int>() would silently wrap it).
+    auto add = [&](const json& v) -> Status {
+      if (!v.is_number_integer() ||
+          (v.is_number_unsigned() ? v.get<uint64_t>() > INT32_MAX
+                                  : v.get<int64_t>() < 0 || v.get<int64_t>() > INT32_MAX)) {
+        return InvalidArgument("generation_config.json eos_token_id must hold token ids in [0, ",
+                               INT32_MAX, "], got ", v.dump());
       }
+      extra.push_back(static_cast<int>(v.get<int64_t>()));
+      return OkStatus();
+    };
+    if (e.is_number_integer()) {
+      MIES_RETURN_IF_ERROR(add(e));
+    } else if (e.is_array()) {
+      for (const json& v : e) MIES_RETURN_IF_ERROR(add(v));
     } else if (!e.is_null()) {
       return InvalidArgument("generation_config.json eos_token_id must be an integer or a list");
     }

@@ -193,6 +193,54 @@ TEST(TokenizerConfig, ConfigTokenMissingFromVocabularyIsALoadError) {
   EXPECT_THAT(std::string(tok.status().message()), HasSubstr("eos_token \"<|nope|>\""));
 }
 
+// Post-processor ids are emitted by Encode as they are: ones outside the vocabulary (or
+// floats, which nlohmann's get<int>() cast with undefined behaviour) are load errors.
+TEST(TokenizerLoad, PostProcessorIdsOutsideTheVocabularyAreLoadErrors) {
+  const json bad_ids[] = {json::array({1e300}), json::array({-1}), json::array({1000000}),
+                          json::array({uint64_t{18446744073709551615u}}), json(1)};
+  for (const json& ids : bad_ids) {
+    SCOPED_TRACE(ids.dump());
+    json t = SmallTokenizer();
+    t["post_processor"]["special_tokens"]["<s>"]["ids"] = ids;
+    auto tok = Make(t);
+    ASSERT_FALSE(tok.ok());
+    EXPECT_THAT(std::string(tok.status().message()),
+                HasSubstr("post_processor.special_tokens[\"<s>\"].ids"));
+  }
+  json bert = SmallTokenizer();
+  bert["post_processor"] = {{"type", "BertProcessing"},
+                            {"cls", json::array({"<s>", 1})},
+                            {"sep", json::array({"</s>", 1e300})}};
+  auto tok = Make(bert);
+  ASSERT_FALSE(tok.ok());
+  EXPECT_THAT(std::string(tok.status().message()),
+              HasSubstr("post_processor.sep must be [token, id]"));
+  bert["post_processor"]["sep"][1] = 1000000;
+  tok = Make(bert);
+  ASSERT_FALSE(tok.ok());
+  EXPECT_THAT(std::string(tok.status().message()),
+              HasSubstr("post_processor.sep[1] = 1000000 is not the id of a token"));
+  bert["post_processor"]["sep"][1] = 2;
+  tok = Make(bert);
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_EQ(Enc(**tok, "ab").front(), 1);
+  EXPECT_EQ(Enc(**tok, "ab").back(), 2);
+}
+
+TEST(TokenizerConfig, GenerationEosIdsBeyondIntAreLoadErrors) {
+  for (const char* gen : {R"({"eos_token_id": 4294967298})", R"({"eos_token_id": [2, -1]})",
+                          R"({"eos_token_id": [18446744073709551615]})"}) {
+    SCOPED_TRACE(gen);
+    auto tok = Tokenizer::FromJson(SmallTokenizer().dump(), "", gen);
+    ASSERT_FALSE(tok.ok());
+    EXPECT_THAT(std::string(tok.status().message()),
+                HasSubstr("eos_token_id must hold token ids in [0, 2147483647]"));
+  }
+  auto tok = Tokenizer::FromJson(SmallTokenizer().dump(), "", R"({"eos_token_id": [2, 1]})");
+  ASSERT_TRUE(tok.ok()) << tok.status();
+  EXPECT_EQ((*tok)->eos_ids(), (std::vector<int>{2, 1}));
+}
+
 TEST(AddedTokens, LongestMatchWinsAndStripFlagsEatNeighbouringWhitespace) {
   json t = SmallTokenizer();
   t["added_tokens"].push_back({{"id", 12},
