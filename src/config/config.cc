@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/file_check.h"
+#include "common/json_depth.h"
 #include "config/json_reader.h"
 
 namespace mies::config {
@@ -635,6 +636,7 @@ StatusOr<Config> LoadConfigFile(const std::string& path, const std::string& home
                                 const Environment& env) {
   MIES_ASSIGN_OR_RETURN(std::string text,
                         ReadCheckedFile(path, RuleFromEnv(kConfigFileMode), "config file"));
+  MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, "config file " + path));
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) {
     return InvalidArgument("config file ", path,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/file_check.h"
+#include "common/json_depth.h"
 #include "config/config.h"
 #include "config/json_reader.h"
 
@@ -190,6 +191,7 @@ StatusOr<RankTable> ParseRankTable(const nlohmann::json& doc) {
 StatusOr<RankTable> LoadRankTableFile(const std::string& path) {
   MIES_ASSIGN_OR_RETURN(std::string text,
                         ReadCheckedFile(path, RuleFromEnv(kConfigFileMode), "ranktable"));
+  MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, "ranktable " + path));
   nlohmann::json doc = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (doc.is_discarded()) return InvalidArgument("ranktable ", path, ": is not valid JSON");
   auto parsed = ParseRankTable(doc);

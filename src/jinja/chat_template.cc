@@ -3,6 +3,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/json_depth.h"
 #include "jinja/py_string.h"
 
 namespace mies::jinja {
@@ -87,6 +88,7 @@ StatusOr<ChatTemplate> ChatTemplate::FromTokenizerConfigFile(const std::string& 
   buf << in.rdbuf();
   // Key order does not matter here, and ordered_json's linear key lookup makes the large
   // added_tokens_decoder maps of some configs (Gemma: 1 MB) quadratic to parse.
+  MIES_RETURN_IF_ERROR(CheckJsonTextDepth(buf.str(), "'" + path + "'"));
   auto config = nlohmann::json::parse(buf.str(), nullptr, /*allow_exceptions=*/false);
   if (config.is_discarded()) return InvalidArgument("'", path, "' is not valid JSON");
   auto ct = FromTokenizerConfig(config);

@@ -5,6 +5,7 @@
 #include <numbers>
 
 #include "common/file_check.h"
+#include "common/json_depth.h"
 #include "nlohmann/json.hpp"
 
 namespace mies::model {
@@ -117,6 +118,7 @@ constexpr int64_t kMaxHfLayers = 4096;
 constexpr int64_t kMaxHfVocab = int64_t{1} << 26;
 
 StatusOr<json> ParseObject(const std::string& text, const std::string& source) {
+  MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, source));
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded()) return InvalidArgument(source, ": not valid JSON");
   if (!j.is_object()) return InvalidArgument(source, ": must be a JSON object");

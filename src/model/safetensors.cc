@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "common/file_check.h"
+#include "common/json_depth.h"
 #include "nlohmann/json.hpp"
 
 namespace mies::model {
@@ -61,6 +62,7 @@ bool AsNonNegative(const json& v, uint64_t* out) {
 StatusOr<std::vector<ParsedHeaderEntry>> ParseHeader(std::string_view text, uint64_t data_size,
                                                      const std::string& file,
                                                      std::map<std::string, std::string>* metadata) {
+  MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, absl::StrCat("safetensors ", file, ": header")));
   json header = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) {
     return InvalidArgument("safetensors ", file, ": header is not valid JSON");
@@ -260,6 +262,7 @@ StatusOr<std::unique_ptr<Checkpoint>> Checkpoint::Open(const std::string& model_
   std::error_code ec;
   if (fs::exists(index_path, ec)) {
     MIES_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(index_path.string()));
+    MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, index_path.string()));
     json index = json::parse(text, nullptr, false);
     if (index.is_discarded() || !index.is_object()) {
       return InvalidArgument(index_path.string(), ": not a valid JSON object");

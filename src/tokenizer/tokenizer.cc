@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "common/file_check.h"
+#include "common/json_depth.h"
 #include "tokenizer/added_tokens.h"
 #include "tokenizer/bpe_model.h"
 #include "tokenizer/decoder.h"
@@ -302,6 +303,7 @@ StatusOr<std::unique_ptr<Tokenizer>> Tokenizer::FromJson(std::string_view tokeni
                                                          std::string_view generation_config_json) {
   auto parse = [](std::string_view text, const char* name) -> StatusOr<json> {
     if (text.empty()) return json::object();
+    MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, name));
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) return InvalidArgument(name, " is not valid JSON");
     if (!j.is_object()) return InvalidArgument(name, " must be a JSON object");

@@ -1,5 +1,7 @@
 #include "tokenizer/tokenizer_json.h"
 
+#include "common/json_depth.h"
+
 namespace mies::tokenizer {
 namespace {
 
@@ -171,6 +173,7 @@ class Reader final : public nlohmann::json_sax<json> {
 }  // namespace
 
 StatusOr<json> ParseTokenizerJson(std::string_view text, BpeTables* tables) {
+  MIES_RETURN_IF_ERROR(CheckJsonTextDepth(text, "tokenizer.json"));
   json root;
   Reader reader(&root, tables);
   const bool ok = json::sax_parse(text.begin(), text.end(), &reader);

@@ -92,6 +92,21 @@ TEST(HfConfigTest, AbsurdSizesAndHugeIntegersAreNamedErrors) {
   EXPECT_EQ(ok->head_dim, 1048576);
 }
 
+// 20000 nested arrays once overflowed the stack in nlohmann's dump() of the error message.
+TEST(HfConfigTest, DeeplyNestedJsonIsRejectedBeforeParsing) {
+  const std::string deep = std::string(20000, '[') + std::string(20000, ']');
+  EXPECT_THAT(ErrorOf(R"({"architectures":["LlamaForCausalLM"],"hidden_size":)" + deep + "}"),
+              HasSubstr("config.json: JSON nests 20001 levels deep (at most 64 allowed)"));
+  auto g = ParseGenerationConfig(R"({"eos_token_id":)" + deep + "}", "generation_config.json");
+  ASSERT_FALSE(g.ok());
+  EXPECT_THAT(std::string(g.status().message()), HasSubstr("JSON nests 20001 levels deep"));
+  // Brackets inside strings do not count.
+  auto ok = ParseHfConfig(Llama(R"(,"torch_dtype":"float32","note":")" + std::string(100, '[') +
+                                R"(")"),
+                          "c");
+  EXPECT_TRUE(ok.ok()) << ok.status();
+}
+
 TEST(HfConfigTest, RopeScalingKinds) {
   EXPECT_THAT(ErrorOf(Llama(R"(,"rope_scaling":{"type":"yarn","factor":4})")),
               HasSubstr("rope_scaling type \"yarn\" is not supported"));

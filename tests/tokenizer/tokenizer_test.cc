@@ -193,6 +193,18 @@ TEST(TokenizerConfig, ConfigTokenMissingFromVocabularyIsALoadError) {
   EXPECT_THAT(std::string(tok.status().message()), HasSubstr("eos_token \"<|nope|>\""));
 }
 
+// 20000 nested arrays once overflowed the stack (nlohmann copies and prints values recursively).
+TEST(TokenizerLoad, DeeplyNestedJsonIsALoadError) {
+  const std::string deep = std::string(20000, '[') + std::string(20000, ']');
+  auto tok = Tokenizer::FromJson(R"({"model":)" + deep + "}");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_THAT(std::string(tok.status().message()),
+              HasSubstr("tokenizer.json: JSON nests 20001 levels deep (at most 64 allowed)"));
+  tok = Tokenizer::FromJson(SmallTokenizer().dump(), R"({"x":)" + deep + "}");
+  ASSERT_FALSE(tok.ok());
+  EXPECT_THAT(std::string(tok.status().message()), HasSubstr("tokenizer_config.json: JSON nests"));
+}
+
 // Post-processor ids are emitted by Encode as they are: ones outside the vocabulary (or
 // floats, which nlohmann's get<int>() cast with undefined behaviour) are load errors.
 TEST(TokenizerLoad, PostProcessorIdsOutsideTheVocabularyAreLoadErrors) {
