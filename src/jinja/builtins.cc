@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/str_cat.h"
 #include "jinja/builtins_internal.h"
 #include "jinja/py_string.h"
 
@@ -112,13 +113,28 @@ Status UnsupportedOperands(std::string_view op, const Value& a, const Value& b) 
 }
 
 StatusOr<Value> Repeat(const Value& seq, int64_t n) {
+  const uint64_t unit = seq.is_string() ? seq.as_string().size() : seq.items().size();
+  // An empty sequence repeats to empty whatever n is (and must not loop n times).
+  if (n <= 0 || unit == 0) {
+    return seq.is_string() ? Value::String("") : Value::MakeList({}, seq.as_list().is_tuple);
+  }
+  const uint64_t count = static_cast<uint64_t>(n);
+  // Saturated: count * unit may not fit in 64 bits.
+  const uint64_t total = count > (uint64_t{1} << 62) / unit ? uint64_t{1} << 62 : count * unit;
+  const std::string what = absl::StrCat(seq.TypeName(), " * ", n);
+  MIES_RETURN_IF_ERROR(seq.is_string() ? CheckBuiltBytes(what, total)
+                                       : CheckBuiltItems(what, total));
   if (seq.is_string()) {
+    const std::string& unit_text = seq.as_string();
+    if (unit == 1) return Value::String(std::string(count, unit_text[0]));
     std::string out;
-    for (int64_t i = 0; i < n; ++i) out += seq.as_string();
-    return Value::String(out);
+    out.reserve(total);
+    for (uint64_t i = 0; i < count; ++i) out += unit_text;
+    return Value::String(std::move(out));
   }
   std::vector<Value> out;
-  for (int64_t i = 0; i < n; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
+  out.reserve(total);
+  for (uint64_t i = 0; i < count; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
   return Value::MakeList(std::move(out), seq.as_list().is_tuple);
 }
 
@@ -241,7 +257,12 @@ StatusOr<bool> Contains(const Value& container, const Value& item) {
 }
 
 StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
-  if (op == "~") return Value::String(a.Str() + b.Str());
+  if (op == "~") {
+    std::string s = a.Str();
+    const std::string t = b.Str();
+    MIES_RETURN_IF_ERROR(CheckBuiltBytes("~ (string concatenation)", s.size() + t.size()));
+    return Value::String(s + t);
+  }
   if (a.is_undefined()) return UndefinedError(a);
   if (b.is_undefined()) return UndefinedError(b);
   const bool ints = (a.is_int() || a.is_bool()) && (b.is_int() || b.is_bool());
@@ -253,8 +274,12 @@ StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
       return IntResult(overflow, r);
     }
     if (nums) return Value::Float(a.as_double() + b.as_double());
-    if (a.is_string() && b.is_string()) return Value::String(a.as_string() + b.as_string());
+    if (a.is_string() && b.is_string()) {
+      MIES_RETURN_IF_ERROR(CheckBuiltBytes("str + str", a.as_string().size() + b.as_string().size()));
+      return Value::String(a.as_string() + b.as_string());
+    }
     if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {
+      MIES_RETURN_IF_ERROR(CheckBuiltItems("list + list", a.items().size() + b.items().size()));
       std::vector<Value> out = a.items();
       out.insert(out.end(), b.items().begin(), b.items().end());
       return Value::MakeList(std::move(out), a.as_list().is_tuple);
@@ -349,6 +374,18 @@ StatusOr<Value> UnaryOp(std::string_view op, const Value& a) {
   return TypeError("bad operand type for unary " + std::string(op) + ": '" + a.TypeName() + "'");
 }
 
+Status CheckBuiltBytes(std::string_view what, uint64_t bytes) {
+  if (bytes <= kMaxBuiltBytes) return OkStatus();
+  return InvalidArgument(std::string(what), ": the resulting string of ", bytes,
+                         " bytes exceeds the template limit of ", kMaxBuiltBytes, " bytes");
+}
+
+Status CheckBuiltItems(std::string_view what, uint64_t items) {
+  if (items <= kMaxBuiltItems) return OkStatus();
+  return InvalidArgument(std::string(what), ": the resulting list of ", items,
+                         " items exceeds the template limit of ", kMaxBuiltItems, " items");
+}
+
 Status RaisedError(std::string_view message) {
   Status s = absl::InvalidArgumentError(std::string(message));
   s.SetPayload(std::string(kRaisedPayload), absl::Cord("1"));
@@ -389,6 +426,13 @@ std::vector<std::pair<std::string, Value>> MakeGlobals() {
                      for (const auto& [k, v] : p.as_dict().items) d.Set(k, v);
                    }
                    for (const auto& [k, v] : a.keyword) d.Set(Value::String(k), v);
+                   // As for ns.attr = x: a namespace inside a namespace could become a cycle.
+                   for (const auto& [k, v] : d.items) {
+                     if (v.holds_namespace()) {
+                       return TypeError("namespace(): attribute '" + k.Str() +
+                                        "' may not hold a namespace");
+                     }
+                   }
                    return Value::MakeNamespace(std::move(d));
                  }));
   g.emplace_back("dict", Value::MakeFunction("dict", [](const CallArgs& a) -> StatusOr<Value> {

@@ -2,6 +2,7 @@
 // operators, iteration, the filters, tests and methods that chat templates use, and globals.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,17 @@ StatusOr<Value> UnaryOp(std::string_view op, const Value& a);
 
 // Globals every template sees: range, dict, namespace, raise_exception, strftime_now.
 std::vector<std::pair<std::string, Value>> MakeGlobals();
+
+// Strings and lists a template builds are capped (32 MiB of text, 512 Ki items; a prompt is at
+// most a few million tokens) so that a template or the values a client passes cannot exhaust
+// memory: `'x' * 10**12`, `|indent(10**12)` or a doubling loop fail with these errors where
+// Python would raise MemoryError after swapping.
+inline constexpr uint64_t kMaxBuiltBytes = uint64_t{32} << 20;
+inline constexpr uint64_t kMaxBuiltItems = uint64_t{1} << 19;
+// InvalidArgument naming `what` when a string of `bytes` would exceed kMaxBuiltBytes.
+Status CheckBuiltBytes(std::string_view what, uint64_t bytes);
+// The same for a list of `items` and kMaxBuiltItems.
+Status CheckBuiltItems(std::string_view what, uint64_t items);
 
 // raise_exception(msg) produces this status; the template's message is kept verbatim.
 Status RaisedError(std::string_view message);

@@ -25,6 +25,9 @@ bool NormalizeIndex(int64_t& i, size_t size);
 // Attribute path lookup used by map/selectattr/sort(attribute=...): "a.b" or "0".
 StatusOr<Value> GetAttributePath(const Value& obj, const std::string& path);
 
+// CheckBuiltBytes for py::Replace(s, old_sub, new_sub, count), before building it.
+Status CheckReplaceSize(std::string_view s, std::string_view old_sub, std::string_view new_sub,
+                        int64_t count);
 // "%s" % x, printf-style.
 StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args);
 // Bound methods of str, dict and list values (nullopt when `name` is no such method).

@@ -258,6 +258,8 @@ StatusOr<Value> ToJsonFilter(const Value& input, const CallArgs& args) {
     if (indent->is_string()) {
       o.indent_string = indent->as_string();
     } else if (indent->is_int() || indent->is_bool()) {
+      MIES_RETURN_IF_ERROR(CheckBuiltBytes("tojson(indent=" + std::to_string(indent->as_int()) + ")",
+                                           static_cast<uint64_t>(std::max<int64_t>(0, indent->as_int()))));
       o.indent_string = std::string(std::max<int64_t>(0, indent->as_int()), ' ');
     } else {
       return TypeError("tojson indent must be an int or str, not " + indent->TypeName());
@@ -285,12 +287,19 @@ StatusOr<Value> IndentFilter(const Value& input, const CallArgs& args) {
     indention = width->as_string();
   } else {
     MIES_ASSIGN_OR_RETURN(int64_t w, p.Int(0, "width", 4));
+    MIES_RETURN_IF_ERROR(CheckBuiltBytes("indent(" + std::to_string(w) + ")",
+                                         static_cast<uint64_t>(std::max<int64_t>(0, w))));
     indention = std::string(std::max<int64_t>(0, w), ' ');
   }
   const bool first = p.Bool(1, "first", false);
   const bool blank = p.Bool(2, "blank", false);
   std::string s = input.Str() + "\n";
   std::vector<std::string> lines = py::SplitLines(s, false);
+  // Every line may get the indention: many lines times a long one is the product.
+  MIES_RETURN_IF_ERROR(CheckBuiltBytes(
+      "indent", indention.empty() || lines.size() <= kMaxBuiltBytes / indention.size()
+                    ? s.size() + lines.size() * indention.size()
+                    : kMaxBuiltBytes + 1));
   std::string rv;
   if (blank) {
     for (size_t i = 0; i < lines.size(); ++i) rv += (i ? "\n" + indention : "") + lines[i];
@@ -446,6 +455,7 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
            }
            if (i && sep) out += sep->Str();
            out += item.Str();
+           MIES_RETURN_IF_ERROR(CheckBuiltBytes("join", out.size()));
          }
          return Value::String(out);
        }},
@@ -474,7 +484,9 @@ const std::map<std::string, FilterFn, std::less<>>& Filters() {
          const Value* new_v = p.Get(1, "new");
          if (!old_v || !new_v) return TypeError("replace() needs old and new");
          MIES_ASSIGN_OR_RETURN(int64_t count, p.Int(2, "count", -1));
-         return Value::String(py::Replace(v.Str(), old_v->Str(), new_v->Str(), count));
+         const std::string s = v.Str(), old_s = old_v->Str(), new_s = new_v->Str();
+         MIES_RETURN_IF_ERROR(internal::CheckReplaceSize(s, old_s, new_s, count));
+         return Value::String(py::Replace(s, old_s, new_s, count));
        }},
       {"reverse",
        [](const Value& v, const CallArgs&) -> StatusOr<Value> {

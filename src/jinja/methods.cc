@@ -11,6 +11,48 @@ namespace mies::jinja::internal {
 
 // ---- printf-style formatting ("%s" % x and the format filter) ----
 
+namespace {
+
+// One printf conversion, sized exactly: a fixed buffer would cut long results, and a huge
+// width or precision ("%999999999d") must be an error rather than a 2 GB string.
+template <typename T>
+Status AppendPrintf(std::string& out, const std::string& spec, const std::string& conv, T arg) {
+  const std::string f = "%" + spec + conv;
+  // Width and precision first: glibc works out a huge precision digit by digit.
+  for (size_t i = 0; i < spec.size();) {
+    if (spec[i] < '0' || spec[i] > '9') {
+      ++i;
+      continue;
+    }
+    uint64_t v = 0;
+    for (; i < spec.size() && spec[i] >= '0' && spec[i] <= '9'; ++i) {
+      v = std::min<uint64_t>(v * 10 + static_cast<uint64_t>(spec[i] - '0'), kMaxBuiltBytes + 1);
+    }
+    MIES_RETURN_IF_ERROR(CheckBuiltBytes("format '" + f + "' width or precision", v));
+  }
+  const int n = std::snprintf(nullptr, 0, f.c_str(), arg);
+  if (n < 0) return InvalidArgument("format '", f, "': width or precision out of range");
+  MIES_RETURN_IF_ERROR(CheckBuiltBytes("format '" + f + "'", out.size() + static_cast<uint64_t>(n)));
+  const size_t at = out.size();
+  out.resize(at + static_cast<size_t>(n) + 1);
+  std::snprintf(out.data() + at, static_cast<size_t>(n) + 1, f.c_str(), arg);
+  out.resize(at + static_cast<size_t>(n));
+  return OkStatus();
+}
+
+}  // namespace
+
+Status CheckReplaceSize(std::string_view s, std::string_view old_sub, std::string_view new_sub,
+                        int64_t count) {
+  uint64_t hits = static_cast<uint64_t>(py::Count(s, old_sub));
+  if (count >= 0) hits = std::min(hits, static_cast<uint64_t>(count));
+  // Each hit replaces old_sub.size() bytes (none for an empty old_sub) with new_sub.
+  const uint64_t added = new_sub.empty() || hits <= kMaxBuiltBytes / new_sub.size()
+                             ? hits * new_sub.size()
+                             : kMaxBuiltBytes + 1;
+  return CheckBuiltBytes("replace()", s.size() + added);
+}
+
 StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
   std::vector<Value> argv;
   const Value* mapping = nullptr;
@@ -52,7 +94,6 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
     }
     if (i >= fmt.size()) return TypeError("incomplete format");
     const char conv = fmt[i];
-    char buf[512];
     switch (conv) {
       case 's':
       case 'r': {
@@ -60,8 +101,7 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
         if (spec.empty()) {
           out += s;
         } else {
-          std::snprintf(buf, sizeof(buf), ("%" + spec + "s").c_str(), s.c_str());
-          out += buf;
+          MIES_RETURN_IF_ERROR(AppendPrintf(out, spec, "s", s.c_str()));
         }
         break;
       }
@@ -82,8 +122,7 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
           }
           n = static_cast<long long>(t);
         }
-        std::snprintf(buf, sizeof(buf), ("%" + spec + "lld").c_str(), n);
-        out += buf;
+        MIES_RETURN_IF_ERROR(AppendPrintf(out, spec, "lld", n));
         break;
       }
       case 'f':
@@ -95,9 +134,7 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
         if (!arg.is_number()) {
           return TypeError("must be real number, not " + arg.TypeName());
         }
-        std::snprintf(buf, sizeof(buf), ("%" + spec + std::string(1, conv)).c_str(),
-                      arg.as_double());
-        out += buf;
+        MIES_RETURN_IF_ERROR(AppendPrintf(out, spec, std::string(1, conv), arg.as_double()));
         break;
       }
       case 'x':
@@ -107,9 +144,8 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
           return TypeError("%" + std::string(1, conv) + " format: an integer is required, not " +
                            arg.TypeName());
         }
-        std::snprintf(buf, sizeof(buf), ("%" + spec + "ll" + std::string(1, conv)).c_str(),
-                      static_cast<long long>(arg.as_int()));
-        out += buf;
+        MIES_RETURN_IF_ERROR(AppendPrintf(out, spec, "ll" + std::string(1, conv),
+                                          static_cast<long long>(arg.as_int())));
         break;
       }
       default:
@@ -271,6 +307,7 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
       MIES_ASSIGN_OR_RETURN(std::string old_sub, p.String(0, "old"));
       MIES_ASSIGN_OR_RETURN(std::string new_sub, p.String(1, "new"));
       MIES_ASSIGN_OR_RETURN(int64_t count, p.Int(2, "count", -1));
+      MIES_RETURN_IF_ERROR(CheckReplaceSize(s, old_sub, new_sub, count));
       return Value::String(py::Replace(s, old_sub, new_sub, count));
     });
   }
@@ -293,6 +330,7 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
         }
         if (i) out += s;
         out += items[i].as_string();
+        MIES_RETURN_IF_ERROR(CheckBuiltBytes("str.join()", out.size()));
       }
       return Value::String(out);
     });
@@ -345,6 +383,10 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
       int64_t len = static_cast<int64_t>(py::CodePointCount(s));
       if (width <= len) return Value::String(s);
       int64_t pad = width - len;
+      MIES_RETURN_IF_ERROR(CheckBuiltBytes(
+          "str." + name + "(" + std::to_string(width) + ")",
+          static_cast<uint64_t>(pad) > kMaxBuiltBytes ? static_cast<uint64_t>(pad)
+                                                      : pad * f.size() + s.size()));
       int64_t left = name == "ljust" ? 0 : name == "rjust" ? pad : pad / 2 + (pad & width & 1);
       std::string out;
       for (int64_t i = 0; i < left; ++i) out += f;

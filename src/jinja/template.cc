@@ -54,6 +54,11 @@ Status AtLine(Status s, int line) {
 }
 
 constexpr int kMaxCallDepth = 200;
+// Loop iterations plus macro calls in one render. range() caps one loop at 10^5 (jinja2's
+// sandbox), but nested loops or a macro calling itself twice multiply; real chat templates
+// take a few thousand steps (one loop over range()'s 10^5 still fits), so this bounds render
+// time (~2 s under ASan) without touching them.
+constexpr int64_t kMaxRenderSteps = int64_t{1} << 17;
 
 class Interpreter {
  public:
@@ -69,6 +74,10 @@ class Interpreter {
   StatusOr<Value> Eval(const Expr& e, const ScopePtr& scope) {
     auto v = EvalImpl(e, scope);
     if (!v.ok()) return AtLine(v.status(), e.line);
+    if (v->depth() > kMaxValueDepth) {
+      return AtLine(InvalidArgument("a value nests deeper than ", kMaxValueDepth, " levels"),
+                    e.line);
+    }
     return v;
   }
 
@@ -77,10 +86,14 @@ class Interpreter {
     switch (n.kind) {
       case Node::Kind::kData:
         out += n.text;
+        MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
         return Flow::kNormal;
       case Node::Kind::kOutput: {
         MIES_ASSIGN_OR_RETURN(Value v, Eval(*n.expr, scope));
         out += v.Str();
+        // The rendered text is bounded like any string the template builds (a loop of
+        // 10^5 iterations printing a 32 MiB value would otherwise need terabytes).
+        MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
         return Flow::kNormal;
       }
       case Node::Kind::kIf:
@@ -100,7 +113,13 @@ class Interpreter {
             return InvalidArgument("cannot assign attribute '", n.attr, "' on '", n.targets[0],
                                    "': it is not a namespace()");
           }
+          if (v.holds_namespace()) {
+            return InvalidArgument("cannot assign to '", n.targets[0], ".", n.attr,
+                                   "': a namespace may not hold a namespace (or a list or dict "
+                                   "holding one)");
+          }
           ns->mutable_namespace().Set(Value::String(n.attr), std::move(v));
+          ns->mutable_namespace().UpdateShape();
           return Flow::kNormal;
         }
         MIES_RETURN_IF_ERROR(Assign(n.targets, n.unpack, v, *scope));
@@ -127,6 +146,7 @@ class Interpreter {
         args.keyword.emplace_back("caller", caller);
         MIES_ASSIGN_OR_RETURN(Value v, CallValue(fn, args));
         out += v.Str();
+        MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
         return Flow::kNormal;
       }
       case Node::Kind::kFilterBlock: {
@@ -134,6 +154,7 @@ class Interpreter {
         MIES_RETURN_IF_ERROR(Exec(n.body, scope, captured).status());
         MIES_ASSIGN_OR_RETURN(Value v, EvalFilterChain(*n.expr, Value::String(captured), scope));
         out += v.Str();
+        MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
         return Flow::kNormal;
       }
       case Node::Kind::kWith: {
@@ -179,6 +200,7 @@ class Interpreter {
     if (n.cond) {  // "for x in xs if cond": filtered before loop.* is computed
       std::vector<Value> kept;
       for (const Value& item : items) {
+        MIES_RETURN_IF_ERROR(Step());
         ScopePtr probe = Child(scope);
         MIES_RETURN_IF_ERROR(Assign(n.targets, n.unpack, item, *probe));
         MIES_ASSIGN_OR_RETURN(Value c, Eval(*n.cond, probe));
@@ -192,6 +214,7 @@ class Interpreter {
     }
     const auto length = static_cast<int64_t>(items.size());
     for (int64_t i = 0; i < length; ++i) {
+      MIES_RETURN_IF_ERROR(Step());
       ScopePtr iter = Child(scope);
       Dict loop;
       auto set = [&](const char* k, Value v) {
@@ -238,6 +261,7 @@ class Interpreter {
          is_caller](const CallArgs& a) -> StatusOr<Value> {
           ScopePtr defining = weak.lock();
           if (!defining) return InvalidArgument("macro '", name, "' called after its scope ended");
+          MIES_RETURN_IF_ERROR(Step());
           if (++depth_ > kMaxCallDepth) {
             --depth_;
             return InvalidArgument("macro '", name, "': recursion deeper than ", kMaxCallDepth);
@@ -456,7 +480,14 @@ class Interpreter {
     return Internal("unknown expression kind");
   }
 
+  Status Step() {
+    if (++steps_ <= kMaxRenderSteps) return OkStatus();
+    return InvalidArgument("the template ran more than ", kMaxRenderSteps,
+                           " loop iterations and macro calls; it looks like it never ends");
+  }
+
   int depth_ = 0;
+  int64_t steps_ = 0;
 };
 
 }  // namespace

@@ -33,6 +33,15 @@ void Dict::Set(Value key, Value value) {
   items.emplace_back(std::move(key), std::move(value));
 }
 
+void Dict::UpdateShape() {
+  depth = 1;
+  has_namespace = false;
+  for (const auto& [k, v] : items) {
+    depth = std::max({depth, k.depth() + 1, v.depth() + 1});
+    has_namespace = has_namespace || k.holds_namespace() || v.holds_namespace();
+  }
+}
+
 const Value* CallArgs::Get(size_t index, std::string_view name) const {
   if (index < positional.size()) return &positional[index];
   for (const auto& [k, v] : keyword) {

@@ -4,6 +4,7 @@
 // text is byte-identical to jinja2's.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -22,16 +23,28 @@ class Value;
 // Ordered like a Python dict (insertion order); lookups are linear, dicts in templates are small.
 struct Dict {
   std::vector<std::pair<Value, Value>> items;
+  // Nesting depth and whether a namespace is inside, set by MakeDict / MakeNamespace and,
+  // for a namespace's dict, again after each attribute assignment (UpdateShape).
+  int depth = 1;
+  bool has_namespace = false;
 
   const Value* Find(const Value& key) const;
   const Value* Find(std::string_view key) const;
   void Set(Value key, Value value);
+  void UpdateShape();
 };
 
 struct List {
   std::vector<Value> items;
   bool is_tuple = false;  // only changes repr(): "(1, 2)" instead of "[1, 2]"
+  int depth = 1;          // as Dict's, set by MakeList
+  bool has_namespace = false;
 };
+
+// Values a template builds nest at most this deep (Interpreter checks every result): printing,
+// comparing and destroying a value recurse once per level, and a loop wrapping a list in a
+// list 10^5 times would overflow the stack. (JSON inputs are already capped at kMaxJsonDepth.)
+constexpr int kMaxValueDepth = 128;
 
 struct CallArgs {
   std::vector<Value> positional;
@@ -94,17 +107,25 @@ class Value {
   static Value MakeList(std::vector<Value> items, bool is_tuple = false) {
     Value v(Type::kList);
     v.list_ = std::make_shared<List>(List{std::move(items), is_tuple});
+    for (const Value& item : v.list_->items) {
+      v.list_->depth = std::max(v.list_->depth, item.depth() + 1);
+      v.list_->has_namespace = v.list_->has_namespace || item.holds_namespace();
+    }
     return v;
   }
   static Value MakeDict(Dict dict) {
     Value v(Type::kDict);
     v.dict_ = std::make_shared<Dict>(std::move(dict));
+    v.dict_->UpdateShape();
     return v;
   }
-  // jinja's namespace(): the one mutable object templates may assign attributes to.
+  // jinja's namespace(): the one mutable object templates may assign attributes to. It may
+  // not hold another namespace (ns.attr = ns would be a reference cycle: a leak, and endless
+  // recursion when printed), so its depth stays exact through UpdateShape.
   static Value MakeNamespace(Dict dict) {
     Value v(Type::kNamespace);
     v.dict_ = std::make_shared<Dict>(std::move(dict));
+    v.dict_->UpdateShape();
     return v;
   }
   static Value MakeFunction(std::string name, NativeFunction fn) {
@@ -141,6 +162,19 @@ class Value {
   const Dict& as_dict() const { return *dict_; }
   Dict& mutable_namespace() const { return *dict_; }
   const Function& as_function() const { return *fn_; }
+  // Nesting depth: 0 for scalars, 1 for a flat list, dict or namespace.
+  int depth() const {
+    if (type_ == Type::kList) return list_->depth;
+    if (type_ == Type::kDict || type_ == Type::kNamespace) return dict_->depth;
+    return 0;
+  }
+  // Whether this is, or contains, a namespace.
+  bool holds_namespace() const {
+    if (type_ == Type::kNamespace) return true;
+    if (type_ == Type::kList) return list_->has_namespace;
+    if (type_ == Type::kDict) return dict_->has_namespace;
+    return false;
+  }
   // Why an Undefined is undefined, in jinja2's words ("'x' is undefined").
   std::string undefined_message() const { return str_ ? *str_ : "value is undefined"; }
 

@@ -207,6 +207,126 @@ TEST(JinjaTemplate, ArithmeticEdgesAreErrorsOrFastAnswers) {
   }
 }
 
+// Strings and lists sized by a number in the template (or grown by doubling) are capped at
+// 32 MiB / 512 Ki items: each of these once asked for terabytes or looped ~10^18 times.
+TEST(JinjaTemplate, HugeStringsAndListsAreErrorsNotOutOfMemory) {
+  struct Case {
+    const char* source;
+    const char* want;  // output, or a substring of the error when `error`
+    bool error;
+  };
+  const Case cases[] = {
+      {"{{ 'ab' * 1000000000000 }}", "exceeds the template limit", true},
+      {"{{ ([1, 2] * 1000000000000) | length }}", "exceeds the template limit", true},
+      {"{{ ('' * 1000000000000000000) ~ '|' ~ ([] * 1000000000000000000) | length }}", "|0",
+       false},
+      {"{{ 'ab' * 3 }}|{{ [1] * 2 }}|{{ 'x' * -5 }}", "ababab|[1, 1]|", false},
+      {"{{ 'x'.center(1000000000000) }}", "str.center(1000000000000)", true},
+      {"{{ 'x'.ljust(5, '-') }}|{{ 'x' | center(5) }}", "x----|  x  ", false},
+      {"{{ 'a\nb' | indent(1000000000000) }}", "indent(1000000000000)", true},
+      {"{{ 'a\nb' | indent(2) }}", "a\n  b", false},
+      {"{{ [1] | tojson(indent=1000000000000) }}", "tojson(indent=1000000000000)", true},
+      {"{{ '%999999999d' % 1 }}", "width or precision", true},
+      {"{{ '%.999999999f' % 1.5 }}", "width or precision", true},
+      {"{{ ('%600s' % 'x') | length }}|{{ '%-3d|' % 7 }}", "600|7  |", false},
+      {"{% set ns = namespace(s='ab') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}"
+       "{% endfor %}{{ ns.s | length }}",
+       "string concatenation", true},
+      {"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
+       "{% endfor %}",
+       "list + list", true},
+      {"{% set s = 'x' * 20000000 %}{% for i in range(10) %}{{ s }}{% endfor %}",
+       "rendered output", true},
+      {"{{ ('x' * 20000000).replace('', 'yy') }}", "replace()", true},
+      {"{{ 'abc'.replace('', '-') }}|{{ 'aXbX' | replace('X', '--', 1) }}", "-a-b-c-|a--bX",
+       false},
+      {"{{ ('x' * 20000000) | replace('x', 'yy') }}", "replace()", true},
+      {"{{ 'ab' + 'cd' }}|{{ ','.join(['a', 'b']) }}", "abcd|a,b", false},
+      {"{{ ['x' * 20000000, 'y' * 20000000] | join }}", "join", true},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.source);
+    auto t = Template::Parse(c.source);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto out = t->Render(nlohmann::ordered_json::object());
+    if (c.error) {
+      ASSERT_FALSE(out.ok()) << out->size();
+      EXPECT_TRUE(Contains(out.status().message(), c.want)) << out.status();
+    } else {
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_EQ(*out, c.want);
+    }
+  }
+}
+
+// Nested loops and doubly recursive macros multiply into ~10^10 steps; a render stops after
+// 2^17 loop iterations and macro calls with an error instead of running for hours.
+TEST(JinjaTemplate, RunawayLoopsAndMacroRecursionStopWithAnError) {
+  for (const char* source :
+       {"{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+        "{% for i in range(100000) if i > -1 %}{% for j in range(100000) if j > -1 %}"
+        "{% endfor %}{% endfor %}",
+        "{% macro f(n) %}{% if n > 0 %}{{ f(n - 1) }}{{ f(n - 1) }}{% endif %}{% endmacro %}"
+        "{{ f(60) }}"}) {
+    SCOPED_TRACE(source);
+    auto t = Template::Parse(source);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto out = t->Render(nlohmann::ordered_json::object());
+    ASSERT_FALSE(out.ok());
+    EXPECT_TRUE(Contains(out.status().message(), "loop iterations and macro calls"))
+        << out.status();
+  }
+  // 10^5 iterations (jinja2's MAX_RANGE) in one loop are fine.
+  auto t = Template::Parse("{% for i in range(100000) %}{% endfor %}{{ 'done' }}");
+  ASSERT_TRUE(t.ok()) << t.status();
+  auto out = t->Render(nlohmann::ordered_json::object());
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(*out, "done");
+}
+
+// A namespace holding itself was a reference cycle (a leak, and endless recursion when printed);
+// wrapping a list in a list in a loop overflowed the stack when the value was printed or freed.
+TEST(JinjaTemplate, NamespaceCyclesAndDeepValuesAreErrors) {
+  struct Case {
+    const char* source;
+    const char* want;  // output, or a substring of the error when `error`
+    bool error;
+  };
+  const Case cases[] = {
+      {"{% set ns = namespace(a=1) %}{% set ns.self = ns %}{{ ns }}",
+       "cannot assign to 'ns.self': a namespace may not hold a namespace", true},
+      {"{% set ns = namespace(a=1) %}{% set ns.l = [1, {'k': ns}] %}", "may not hold a namespace",
+       true},
+      {"{% set a = namespace() %}{% set b = namespace(x=a) %}", "namespace(): attribute 'x'",
+       true},
+      {"{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}"
+       "{% endfor %}{{ ns.l }}",
+       "nests deeper than 128 levels", true},
+      {"{% set ns = namespace(l=[]) %}{% for i in range(100000) %}"
+       "{% set ns.l = {'k': ns.l} %}{% endfor %}",
+       "nests deeper than 128 levels", true},
+      {"{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set ns.l = [ns.l] %}"
+       "{% endfor %}{{ ns.l | string | length }}",
+       "202", false},
+      {"{% set ns = namespace(n=0, d={'a': [1]}) %}{% set ns.n = ns.n + 1 %}{{ ns.n }}{{ ns.d }}",
+       "1{'a': [1]}", false},
+      {"{% set ns = namespace(a=1) %}{{ [ns, ns] | length }}", "2", false},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.source);
+    auto t = Template::Parse(c.source);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto out = t->Render(nlohmann::ordered_json::object());
+    if (c.error) {
+      ASSERT_FALSE(out.ok()) << *out;
+      EXPECT_TRUE(Contains(out.status().message(), c.want)) << out.status();
+    } else {
+      ASSERT_TRUE(out.ok()) << out.status();
+      EXPECT_EQ(*out, c.want);
+    }
+  }
+}
+
 TEST(JinjaTemplate, DeepNestingIsRejectedNotAStackOverflow) {
   auto t = Template::Parse("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}");
   ASSERT_FALSE(t.ok());
