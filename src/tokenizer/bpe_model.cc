@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <queue>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "tokenizer/utf8.h"
 
@@ -10,6 +11,8 @@ namespace mies::tokenizer {
 namespace {
 
 using nlohmann::json;
+
+constexpr int64_t kMaxIdGap = int64_t{1} << 16;
 
 uint64_t PairKey(int left, int right) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
@@ -46,16 +49,33 @@ StatusOr<std::unique_ptr<BpeModel>> BpeModel::Create(
   std::unique_ptr<BpeModel> m(new BpeModel());
   m->token_to_id_.reserve(tables.vocab.size() + added.size());
   int max_id = -1;
+  std::string max_where;  // names the largest id for the sparse-id error below
   for (auto& [token, id64] : tables.vocab) {
     if (id64 < 0 || id64 > (int64_t{1} << 30)) {
       return InvalidArgument("model.vocab[\"", token, "\"] must be an id in [0, 2^30]");
     }
     const int id = static_cast<int>(id64);
-    max_id = std::max(max_id, id);
+    if (id > max_id) {
+      max_id = id;
+      max_where = absl::StrCat("model.vocab[\"", token, "\"]");
+    }
     m->token_to_id_[std::move(token)] = id;
   }
   tables.vocab = {};
-  for (const auto& [content, id] : added) max_id = std::max(max_id, id);
+  for (const auto& [content, id] : added) {
+    if (id > max_id) {
+      max_id = id;
+      max_where = absl::StrCat("added token \"", content, "\"");
+    }
+  }
+  // The id -> token table is sized by the largest id: one id of 10^9 among a few thousand
+  // tokens would ask for 32 GB. Real tokenizers number their tokens densely (a few unused ids
+  // at most), so ids may exceed the token count by at most kMaxIdGap.
+  const int64_t tokens = static_cast<int64_t>(m->token_to_id_.size() + added.size());
+  if (max_id >= tokens + kMaxIdGap) {
+    return InvalidArgument(max_where, " has id ", max_id, ", but there are only ", tokens,
+                           " tokens: ids must be below the token count + ", kMaxIdGap);
+  }
   m->id_to_token_.resize(static_cast<size_t>(max_id + 1));
   m->has_token_.assign(static_cast<size_t>(max_id + 1), false);
   for (const auto& [token, id] : m->token_to_id_) {

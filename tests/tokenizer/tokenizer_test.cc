@@ -158,6 +158,21 @@ TEST(TokenizerLoad, BadModelsAreLoadErrors) {
     t["model"]["vocab"]["a"] = "four";
     EXPECT_THAT(std::string(Make(t).status().message()), HasSubstr("model.vocab[\"a\"]"));
   }
+  {
+    // One id of 10^9 among a few hundred tokens once sized the id table at 32 GB (found by the
+    // tokenizer_json fuzzer); ids may only run a little past the token count.
+    json t = SmallTokenizer();
+    t["model"]["vocab"]["saw"] = 999999394;
+    EXPECT_THAT(std::string(Make(t).status().message()),
+                HasSubstr("model.vocab[\"saw\"] has id 999999394, but there are only"));
+    t = SmallTokenizer();
+    t["added_tokens"].push_back({{"id", 1 << 30}, {"content", "<big>"}, {"special", true}});
+    EXPECT_THAT(std::string(Make(t).status().message()),
+                HasSubstr("added token \"<big>\" has id 1073741824"));
+    t = SmallTokenizer();
+    t["model"]["vocab"]["saw"] = 60000;  // a gap of unused ids is fine
+    EXPECT_TRUE(Make(t).ok()) << Make(t).status();
+  }
   EXPECT_THAT(std::string(Tokenizer::FromJson("{not json").status().message()),
               HasSubstr("not valid JSON"));
   EXPECT_THAT(std::string(Tokenizer::Load("/nonexistent/dir").status().message()),
