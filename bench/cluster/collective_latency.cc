@@ -216,6 +216,7 @@ int main(int argc, char** argv) {
       // The cluster's own path: the same connect as worker.cc.
       DirStore store(store_dir);
       auto context = mies::cluster::ConnectContext(rank, world, *dev, &store, "e1/",
+                                                   std::chrono::seconds(30),
                                                    std::chrono::seconds(30));
       if (!context.ok()) {
         std::fprintf(stderr, "%s\n", std::string(context.status().message()).c_str());

@@ -56,12 +56,12 @@ StatusOr<std::shared_ptr<gloo::transport::Device>> CreateTcpDevice(const std::st
 
 StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
     int rank, int size, const std::shared_ptr<gloo::transport::Device>& device, KvStore* store,
-    const std::string& prefix, std::chrono::milliseconds timeout,
-    std::function<bool()> cancelled) {
+    const std::string& prefix, std::chrono::milliseconds connect_timeout,
+    std::chrono::milliseconds collective_timeout, std::function<bool()> cancelled) {
   try {
-    GlooStore gstore(store, prefix, timeout, std::move(cancelled));
+    GlooStore gstore(store, prefix, connect_timeout, std::move(cancelled));
     auto context = std::make_shared<gloo::rendezvous::Context>(rank, size);
-    context->setTimeout(timeout);
+    context->setTimeout(collective_timeout);
     std::shared_ptr<gloo::transport::Device> dev = device;  // Gloo takes a non-const reference
     context->connectFullMesh(gstore, dev);
     return std::shared_ptr<gloo::Context>(std::move(context));

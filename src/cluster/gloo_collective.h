@@ -38,11 +38,14 @@ namespace mies::cluster {
 // Creates the TCP device of one rank, bound (and advertised) on `address`.
 StatusOr<std::shared_ptr<gloo::transport::Device>> CreateTcpDevice(const std::string& address);
 
-// Connects a full mesh for `rank` of `size` through the store (keys under `prefix`).
+// Connects a full mesh for `rank` of `size` through the store (keys under `prefix`): the
+// rendezvous waits are bounded by `connect_timeout`. Gloo fixes each pair's read/write timeout
+// when the pair is made, so `collective_timeout` (the bound of every later collective on this
+// context) must be given here, not only to GlooCollective.
 StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
     int rank, int size, const std::shared_ptr<gloo::transport::Device>& device, KvStore* store,
-    const std::string& prefix, std::chrono::milliseconds timeout,
-    std::function<bool()> cancelled = {});
+    const std::string& prefix, std::chrono::milliseconds connect_timeout,
+    std::chrono::milliseconds collective_timeout, std::function<bool()> cancelled = {});
 
 class GlooCollective final : public model::Collective {
  public:

@@ -65,9 +65,10 @@ std::vector<char> GlooStore::get(const std::string& key) {
 
 void GlooStore::wait(const std::vector<std::string>& keys) { wait(keys, timeout_); }
 
-void GlooStore::wait(const std::vector<std::string>& keys,
-                     const std::chrono::milliseconds& timeout) {
-  for (const std::string& key : keys) WaitFor(key, timeout);
+// Gloo passes its context timeout, which is the collective timeout (see ConnectContext); the
+// rendezvous is bounded by the store's own (connect) timeout instead.
+void GlooStore::wait(const std::vector<std::string>& keys, const std::chrono::milliseconds&) {
+  for (const std::string& key : keys) WaitFor(key, timeout_);
 }
 
 }  // namespace mies::cluster

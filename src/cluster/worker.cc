@@ -113,7 +113,7 @@ void RankWorker::Loop() {
         store = state_->store;
       }
       ctx = ConnectContext(rank_, world_, device_, store, prefix, timeouts_.connect_timeout,
-                           [this, target] {
+                           timeouts_.collective_timeout, [this, target] {
                              return stop_ || state_->shutdown || state_->target.load() != target;
                            });
     }

@@ -30,8 +30,8 @@ bool ReadNumber(const nlohmann::json& obj, const std::string& key, const std::st
   } else if (it->is_number_integer()) {
     // Above INT64_MAX, get<int64_t>() would wrap to a negative (possibly in-range) value.
     if (it->is_number_unsigned() && it->get<uint64_t>() > uint64_t{INT64_MAX}) {
-      errors->Add(absl::StrCat(field, ": value ", it->dump(), " is out of range [", min, ", ",
-                               max, "]"));
+      errors->Add(
+          absl::StrCat(field, ": value ", it->dump(), " is out of range [", min, ", ", max, "]"));
       return false;
     }
     v = it->get<int64_t>();

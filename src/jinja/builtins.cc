@@ -134,7 +134,8 @@ StatusOr<Value> Repeat(const Value& seq, int64_t n) {
   }
   std::vector<Value> out;
   out.reserve(total);
-  for (uint64_t i = 0; i < count; ++i) out.insert(out.end(), seq.items().begin(), seq.items().end());
+  for (uint64_t i = 0; i < count; ++i)
+    out.insert(out.end(), seq.items().begin(), seq.items().end());
   return Value::MakeList(std::move(out), seq.as_list().is_tuple);
 }
 
@@ -275,7 +276,8 @@ StatusOr<Value> BinaryOp(std::string_view op, const Value& a, const Value& b) {
     }
     if (nums) return Value::Float(a.as_double() + b.as_double());
     if (a.is_string() && b.is_string()) {
-      MIES_RETURN_IF_ERROR(CheckBuiltBytes("str + str", a.as_string().size() + b.as_string().size()));
+      MIES_RETURN_IF_ERROR(
+          CheckBuiltBytes("str + str", a.as_string().size() + b.as_string().size()));
       return Value::String(a.as_string() + b.as_string());
     }
     if (a.is_list() && b.is_list() && a.as_list().is_tuple == b.as_list().is_tuple) {

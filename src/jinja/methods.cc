@@ -28,11 +28,15 @@ Status AppendPrintf(std::string& out, const std::string& spec, const std::string
     for (; i < spec.size() && spec[i] >= '0' && spec[i] <= '9'; ++i) {
       v = std::min<uint64_t>(v * 10 + static_cast<uint64_t>(spec[i] - '0'), kMaxBuiltBytes + 1);
     }
-    MIES_RETURN_IF_ERROR(CheckBuiltBytes("format '" + f + "' width or precision", v));
+    if (v > kMaxBuiltBytes) {
+      return InvalidArgument("format '", f, "': a width or precision above ", kMaxBuiltBytes,
+                             " exceeds the template's string limit");
+    }
   }
   const int n = std::snprintf(nullptr, 0, f.c_str(), arg);
   if (n < 0) return InvalidArgument("format '", f, "': width or precision out of range");
-  MIES_RETURN_IF_ERROR(CheckBuiltBytes("format '" + f + "'", out.size() + static_cast<uint64_t>(n)));
+  MIES_RETURN_IF_ERROR(
+      CheckBuiltBytes("format '" + f + "'", out.size() + static_cast<uint64_t>(n)));
   const size_t at = out.size();
   out.resize(at + static_cast<size_t>(n) + 1);
   std::snprintf(out.data() + at, static_cast<size_t>(n) + 1, f.c_str(), arg);
@@ -383,10 +387,10 @@ std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
       int64_t len = static_cast<int64_t>(py::CodePointCount(s));
       if (width <= len) return Value::String(s);
       int64_t pad = width - len;
-      MIES_RETURN_IF_ERROR(CheckBuiltBytes(
-          "str." + name + "(" + std::to_string(width) + ")",
-          static_cast<uint64_t>(pad) > kMaxBuiltBytes ? static_cast<uint64_t>(pad)
-                                                      : pad * f.size() + s.size()));
+      MIES_RETURN_IF_ERROR(CheckBuiltBytes("str." + name + "(" + std::to_string(width) + ")",
+                                           static_cast<uint64_t>(pad) > kMaxBuiltBytes
+                                               ? static_cast<uint64_t>(pad)
+                                               : pad * f.size() + s.size()));
       int64_t left = name == "ljust" ? 0 : name == "rjust" ? pad : pad / 2 + (pad & width & 1);
       std::string out;
       for (int64_t i = 0; i < left; ++i) out += f;

@@ -53,6 +53,12 @@ Status AtLine(Status s, int line) {
   return out;
 }
 
+// The error for a Repr()/Str() that stopped at kMaxPrintBytes (value.h), if one did.
+Status PrintOverflowError() {
+  if (!TakePrintOverflow()) return OkStatus();
+  return InvalidArgument("a value printed as text would be longer than ", kMaxPrintBytes, " bytes");
+}
+
 constexpr int kMaxCallDepth = 200;
 // Loop iterations plus macro calls in one render. range() caps one loop at 10^5 (jinja2's
 // sandbox), but nested loops or a macro calling itself twice multiply; real chat templates
@@ -74,6 +80,7 @@ class Interpreter {
   StatusOr<Value> Eval(const Expr& e, const ScopePtr& scope) {
     auto v = EvalImpl(e, scope);
     if (!v.ok()) return AtLine(v.status(), e.line);
+    MIES_RETURN_IF_ERROR(AtLine(PrintOverflowError(), e.line));
     if (v->depth() > kMaxValueDepth) {
       return AtLine(InvalidArgument("a value nests deeper than ", kMaxValueDepth, " levels"),
                     e.line);
@@ -91,6 +98,7 @@ class Interpreter {
       case Node::Kind::kOutput: {
         MIES_ASSIGN_OR_RETURN(Value v, Eval(*n.expr, scope));
         out += v.Str();
+        MIES_RETURN_IF_ERROR(PrintOverflowError());
         // The rendered text is bounded like any string the template builds (a loop of
         // 10^5 iterations printing a 32 MiB value would otherwise need terabytes).
         MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
@@ -146,6 +154,7 @@ class Interpreter {
         args.keyword.emplace_back("caller", caller);
         MIES_ASSIGN_OR_RETURN(Value v, CallValue(fn, args));
         out += v.Str();
+        MIES_RETURN_IF_ERROR(PrintOverflowError());
         MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
         return Flow::kNormal;
       }
@@ -154,6 +163,7 @@ class Interpreter {
         MIES_RETURN_IF_ERROR(Exec(n.body, scope, captured).status());
         MIES_ASSIGN_OR_RETURN(Value v, EvalFilterChain(*n.expr, Value::String(captured), scope));
         out += v.Str();
+        MIES_RETURN_IF_ERROR(PrintOverflowError());
         MIES_RETURN_IF_ERROR(CheckBuiltBytes("rendered output", out.size()));
         return Flow::kNormal;
       }
@@ -505,6 +515,7 @@ StatusOr<std::string> Template::Render(
   for (const auto& [k, v] : context) vars->Set(k, v);
   ScopePtr top = Child(vars);
   Interpreter interp;
+  (void)TakePrintOverflow();  // nothing left over from printing outside a render
   std::string out;
   MIES_ASSIGN_OR_RETURN(Flow flow, interp.Exec(ast_->body, top, out));
   (void)flow;  // break/continue are rejected outside loops at parse time

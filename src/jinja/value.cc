@@ -218,6 +218,51 @@ std::string Value::Str() const {
   }
 }
 
+namespace {
+
+thread_local bool t_print_overflow = false;
+
+// Repr() of containers, appending to `out` and stopping once it passes kMaxPrintBytes.
+void ReprTo(const Value& v, std::string& out) {
+  if (out.size() > kMaxPrintBytes) {
+    t_print_overflow = true;
+    return;
+  }
+  if (v.is_list()) {
+    const bool tuple = v.as_list().is_tuple;
+    out += tuple ? "(" : "[";
+    for (size_t i = 0; i < v.items().size() && out.size() <= kMaxPrintBytes; ++i) {
+      if (i) out += ", ";
+      ReprTo(v.items()[i], out);
+    }
+    if (tuple && v.items().size() == 1) out += ",";
+    out += tuple ? ")" : "]";
+  } else if (v.is_dict() || v.is_namespace()) {
+    if (v.is_namespace()) out += "<Namespace ";
+    out += "{";
+    const auto& items = v.as_dict().items;
+    for (size_t i = 0; i < items.size() && out.size() <= kMaxPrintBytes; ++i) {
+      if (i) out += ", ";
+      ReprTo(items[i].first, out);
+      out += ": ";
+      ReprTo(items[i].second, out);
+    }
+    out += "}";
+    if (v.is_namespace()) out += ">";
+  } else {
+    out += v.Repr();
+  }
+  if (out.size() > kMaxPrintBytes) t_print_overflow = true;
+}
+
+}  // namespace
+
+bool TakePrintOverflow() {
+  const bool overflow = t_print_overflow;
+  t_print_overflow = false;
+  return overflow;
+}
+
 std::string Value::Repr() const {
   switch (type_) {
     case Type::kUndefined:
@@ -232,25 +277,12 @@ std::string Value::Repr() const {
       return FloatRepr(float_);
     case Type::kString:
       return StrRepr(*str_);
-    case Type::kList: {
-      std::string out = list_->is_tuple ? "(" : "[";
-      for (size_t i = 0; i < list_->items.size(); ++i) {
-        if (i) out += ", ";
-        out += list_->items[i].Repr();
-      }
-      if (list_->is_tuple && list_->items.size() == 1) out += ",";
-      out += list_->is_tuple ? ")" : "]";
-      return out;
-    }
+    case Type::kList:
     case Type::kDict:
     case Type::kNamespace: {
-      std::string out = "{";
-      for (size_t i = 0; i < dict_->items.size(); ++i) {
-        if (i) out += ", ";
-        out += dict_->items[i].first.Repr() + ": " + dict_->items[i].second.Repr();
-      }
-      out += "}";
-      return type_ == Type::kNamespace ? "<Namespace " + out + ">" : out;
+      std::string out;
+      ReprTo(*this, out);
+      return out;
     }
     case Type::kFunction:
       return "<function " + fn_->name + ">";
@@ -395,11 +427,16 @@ void JsonEscape(std::string& out, const std::string& s, bool ensure_ascii) {
   out.push_back('"');
 }
 
+Status TooLongJson() {
+  return InvalidArgument("tojson: the JSON text would be longer than ", kMaxPrintBytes, " bytes");
+}
+
 Status JsonDumpImpl(std::string& out, const Value& v, const JsonDumpOptions& o, int level) {
   using T = Value::Type;
   auto newline = [&](int lvl) {
     out.push_back('\n');
-    for (int i = 0; i < lvl; ++i) out += o.indent_string;
+    // Stops past the limit (the caller then fails): a long indent string times the depth.
+    for (int i = 0; i < lvl && out.size() <= kMaxPrintBytes; ++i) out += o.indent_string;
   };
   switch (v.type()) {
     case T::kNone:
@@ -435,6 +472,7 @@ Status JsonDumpImpl(std::string& out, const Value& v, const JsonDumpOptions& o, 
         if (i) out += o.item_separator;
         if (o.has_indent) newline(level + 1);
         MIES_RETURN_IF_ERROR(JsonDumpImpl(out, v.items()[i], o, level + 1));
+        if (out.size() > kMaxPrintBytes) return TooLongJson();
       }
       if (o.has_indent) newline(level);
       out.push_back(']');
@@ -479,6 +517,7 @@ Status JsonDumpImpl(std::string& out, const Value& v, const JsonDumpOptions& o, 
         JsonEscape(out, entries[i].first, o.ensure_ascii);
         out += o.key_separator;
         MIES_RETURN_IF_ERROR(JsonDumpImpl(out, *entries[i].second, o, level + 1));
+        if (out.size() > kMaxPrintBytes) return TooLongJson();
       }
       if (o.has_indent) newline(level);
       out.push_back('}');

@@ -199,6 +199,12 @@ class Value {
   std::shared_ptr<const Function> fn_;
 };
 
+// Repr() and Str() of lists and dicts stop after kMaxPrintBytes and set a per-thread flag
+// rather than build terabytes ([s] * 500000 of one 30 MB string is a small list); the
+// interpreter turns the flag into an error. TakePrintOverflow() reads and clears it.
+inline constexpr size_t kMaxPrintBytes = size_t{32} << 20;
+bool TakePrintOverflow();
+
 // Rejects JSON nested deeper than `max_depth` (client-supplied messages reach the recursive
 // conversion, printing and tojson code), naming `what`.
 Status CheckJsonDepth(const nlohmann::ordered_json& j, int max_depth, std::string_view what);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <latch>
 #include <random>
 #include <thread>
 
@@ -17,19 +18,29 @@ namespace {
 using std::chrono::milliseconds;
 
 // Runs fn(rank, collective) on `n` threads, each with its own Gloo context on 127.0.0.1.
+// Contexts are torn down only once every rank is done: a rank that closes its sockets while a
+// peer's last flow-control message is still unread makes the kernel reset the connection, and
+// the peer still finishing its last collective then fails with "Connection closed by peer".
 template <typename Fn>
 void WithGroup(int n, bool deterministic, Fn fn) {
   MemoryStore store;
+  std::latch all_done(n);
   std::vector<std::thread> threads;
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       auto dev = CreateTcpDevice("127.0.0.1");
-      ASSERT_TRUE(dev.ok()) << dev.status();
-      auto ctx = ConnectContext(r, n, *dev, &store, "e1/", milliseconds(10000));
-      ASSERT_TRUE(ctx.ok()) << ctx.status();
+      auto ctx = dev.ok() ? ConnectContext(r, n, *dev, &store, "e1/", milliseconds(10000),
+                                           milliseconds(10000))
+                          : dev.status();
+      if (!ctx.ok()) {
+        ADD_FAILURE() << "rank " << r << ": " << ctx.status();
+        all_done.count_down();
+        return;
+      }
       GlooCollective c(r, n, deterministic, milliseconds(10000));
       c.Attach(*ctx);
       fn(r, c);
+      all_done.arrive_and_wait();
     });
   }
   for (auto& t : threads) t.join();
@@ -63,7 +74,8 @@ TEST(GlooCollectiveTest, DeterministicAllReduceIsBitwiseTheInProcessSum) {
     WithGroup(n, true, [&](int r, GlooCollective& c) {
       for (int rep = 0; rep < 3; ++rep) {  // cached algorithm objects reused
         auto data = RankData(r, len);
-        ASSERT_TRUE(c.AllReduceSum(data).ok());
+        Status s = c.AllReduceSum(data);
+        ASSERT_TRUE(s.ok()) << s;
         EXPECT_EQ(0, std::memcmp(data.data(), expect[r].data(), len * sizeof(float)));
       }
     });
@@ -80,7 +92,8 @@ TEST(GlooCollectiveTest, BackToBackDeterministicReductionsStayExact) {
     for (int it = 0; it < 200; ++it) {
       std::vector<float> data(len);
       for (size_t i = 0; i < len; ++i) data[i] = static_cast<float>((r + 1) * 1000 + it) + i;
-      ASSERT_TRUE(c.AllReduceSum(data).ok());
+      Status s = c.AllReduceSum(data);
+      ASSERT_TRUE(s.ok()) << s;
       for (size_t i = 0; i < len; ++i) {
         float expect = 0;
         for (int q = 0; q < n; ++q) expect += static_cast<float>((q + 1) * 1000 + it) + i;
@@ -144,14 +157,14 @@ TEST(GlooCollectiveTest, MissingPeerTimesOutWithUnavailableAndRefusesFurtherCall
   std::atomic<bool> rank0_connected{false};
   std::thread t([&] {
     auto dev = CreateTcpDevice("127.0.0.1");
-    auto ctx = ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(5000));
+    auto ctx = ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(5000), milliseconds(500));
     EXPECT_TRUE(ctx.ok());
     // Rank 1 connects, then goes away without taking part in any collective (but only once
     // rank 0's handshake is complete, or rank 0's connect itself would fail).
     while (!rank0_connected) std::this_thread::sleep_for(milliseconds(1));
   });
   auto dev = CreateTcpDevice("127.0.0.1");
-  auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(5000));
+  auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(5000), milliseconds(500));
   rank0_connected = true;
   t.join();
   ASSERT_TRUE(ctx.ok()) << ctx.status();
@@ -164,6 +177,34 @@ TEST(GlooCollectiveTest, MissingPeerTimesOutWithUnavailableAndRefusesFurtherCall
   EXPECT_TRUE(absl::IsUnavailable(s)) << s;
   EXPECT_FALSE(c.usable());
   EXPECT_TRUE(absl::IsUnavailable(c.AllReduceSum(data)));
+}
+
+// A peer that stays connected but never joins (a stopped process): the collective fails at the
+// collective timeout, not at the much longer connect timeout its pairs were made under.
+TEST(GlooCollectiveTest, SilentPeerTimesOutAtTheCollectiveTimeout) {
+  MemoryStore store;
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    auto dev = CreateTcpDevice("127.0.0.1");
+    auto ctx =
+        ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(20000), milliseconds(500));
+    EXPECT_TRUE(ctx.ok());
+    while (!done) std::this_thread::sleep_for(milliseconds(5));  // connected, silent
+  });
+  auto dev = CreateTcpDevice("127.0.0.1");
+  auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(20000), milliseconds(500));
+  ASSERT_TRUE(ctx.ok()) << ctx.status();
+  GlooCollective c(0, 2, false, milliseconds(500));
+  c.Attach(*ctx);
+  std::vector<float> data(16, 1.0f);
+  const auto t0 = std::chrono::steady_clock::now();
+  Status s = c.AllReduceSum(data);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  done = true;
+  t.join();
+  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+  EXPECT_GE(took, milliseconds(400));
+  EXPECT_LT(took, std::chrono::seconds(5));
 }
 
 TEST(MemoryStoreTest, GetWaitsForSetAndTimesOut) {

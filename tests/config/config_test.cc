@@ -49,7 +49,8 @@ std::vector<BadCase> BadCases() {
        "ServerConfig.port: value 80 is out of range [1024, 65535]"},
       {"PortWrongType", "/ServerConfig/port", "1025", false,
        "ServerConfig.port: expected an integer in [1024, 65535], got string \"1025\""},
-      {"PortMissing", "/ServerConfig/port", J(), true, "ServerConfig.port: missing compulsory field"},
+      {"PortMissing", "/ServerConfig/port", J(), true,
+       "ServerConfig.port: missing compulsory field"},
       // Floats far outside int64 once reached an undefined double->int cast (found by the
       // config_json fuzzer); they are an ordinary type error now.
       {"PortHugeFloat", "/ServerConfig/port", 3.33333e+85, false,
@@ -103,8 +104,9 @@ std::vector<BadCase> BadCases() {
       {"NpuDeviceIdsDuplicate", "/BackendConfig/npuDeviceIds", J::array({J::array({0, 0})}), false,
        "BackendConfig.npuDeviceIds[0]: device id 0 appears twice"},
       {"NpuDeviceIdsVsWorldSize", "/BackendConfig/npuDeviceIds", J::array({J::array({0, 1})}),
-       false, "BackendConfig.npuDeviceIds[0]: has 2 devices; rule: equal to "
-              "ModelDeployConfig.ModelConfig[0].worldSize (1)"},
+       false,
+       "BackendConfig.npuDeviceIds[0]: has 2 devices; rule: equal to "
+       "ModelDeployConfig.ModelConfig[0].worldSize (1)"},
       {"NpuDeviceIdsVsInstances", "/BackendConfig/modelInstanceNumber", 2, false,
        "BackendConfig.npuDeviceIds: has 1 device sets; rule: one set per model instance"},
       {"MaxSeqLenZero", "/BackendConfig/ModelDeployConfig/maxSeqLen", 0, false,
@@ -124,15 +126,14 @@ std::vector<BadCase> BadCases() {
        ShippedConfig()["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0], false,
        "BackendConfig.ModelDeployConfig.ModelConfig: has 2 entries; templateType Standard needs "
        "exactly 1"},
-      {"ModelNamePattern", "/BackendConfig/ModelDeployConfig/ModelConfig/0/modelName", "-bad", false,
-       "BackendConfig.ModelDeployConfig.ModelConfig[0].modelName: \"-bad\" must match"},
+      {"ModelNamePattern", "/BackendConfig/ModelDeployConfig/ModelConfig/0/modelName", "-bad",
+       false, "BackendConfig.ModelDeployConfig.ModelConfig[0].modelName: \"-bad\" must match"},
       {"ModelWeightPathMissing", "/BackendConfig/ModelDeployConfig/ModelConfig/0/modelWeightPath",
        J(), true,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].modelWeightPath: missing compulsory field"},
       {"NpuMemSizeZero", "/BackendConfig/ModelDeployConfig/ModelConfig/0/npuMemSize", 0, false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize: value 0 is not allowed"},
-      {"NpuMemSizeMinusTwo", "/BackendConfig/ModelDeployConfig/ModelConfig/0/npuMemSize", -2,
-       false,
+      {"NpuMemSizeMinusTwo", "/BackendConfig/ModelDeployConfig/ModelConfig/0/npuMemSize", -2, false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize: value -2 is out of range"},
       {"BackendType", "/BackendConfig/ModelDeployConfig/ModelConfig/0/backendType", "cuda", false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].backendType: \"cuda\" is not one of atb, "

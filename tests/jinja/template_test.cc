@@ -218,8 +218,7 @@ TEST(JinjaTemplate, HugeStringsAndListsAreErrorsNotOutOfMemory) {
   const Case cases[] = {
       {"{{ 'ab' * 1000000000000 }}", "exceeds the template limit", true},
       {"{{ ([1, 2] * 1000000000000) | length }}", "exceeds the template limit", true},
-      {"{{ ('' * 1000000000000000000) ~ '|' ~ ([] * 1000000000000000000) | length }}", "|0",
-       false},
+      {"{{ ('' * 1000000000000000000) ~ '|' ~ ([] * 1000000000000000000) | length }}", "|0", false},
       {"{{ 'ab' * 3 }}|{{ [1] * 2 }}|{{ 'x' * -5 }}", "ababab|[1, 1]|", false},
       {"{{ 'x'.center(1000000000000) }}", "str.center(1000000000000)", true},
       {"{{ 'x'.ljust(5, '-') }}|{{ 'x' | center(5) }}", "x----|  x  ", false},
@@ -235,14 +234,21 @@ TEST(JinjaTemplate, HugeStringsAndListsAreErrorsNotOutOfMemory) {
       {"{% set ns = namespace(l=[1]) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}"
        "{% endfor %}",
        "list + list", true},
-      {"{% set s = 'x' * 20000000 %}{% for i in range(10) %}{{ s }}{% endfor %}",
-       "rendered output", true},
+      {"{% set s = 'x' * 20000000 %}{% for i in range(10) %}{{ s }}{% endfor %}", "rendered output",
+       true},
       {"{{ ('x' * 20000000).replace('', 'yy') }}", "replace()", true},
-      {"{{ 'abc'.replace('', '-') }}|{{ 'aXbX' | replace('X', '--', 1) }}", "-a-b-c-|a--bX",
-       false},
+      {"{{ 'abc'.replace('', '-') }}|{{ 'aXbX' | replace('X', '--', 1) }}", "-a-b-c-|a--bX", false},
       {"{{ ('x' * 20000000) | replace('x', 'yy') }}", "replace()", true},
       {"{{ 'ab' + 'cd' }}|{{ ','.join(['a', 'b']) }}", "abcd|a,b", false},
       {"{{ ['x' * 20000000, 'y' * 20000000] | join }}", "join", true},
+      // Small lists holding one long string many times print as terabytes.
+      {"{{ ['x' * 1000000] * 500000 }}", "printed as text would be longer than", true},
+      {"{{ (['x' * 1000000] * 500000) | string | length }}", "printed as text would be longer than",
+       true},
+      {"{{ {'k': ['x' * 1000000] * 500000} | tojson }}", "tojson: the JSON text would be longer",
+       true},
+      {"{{ (['x' * 1000000] * 500000) | length }}", "500000", false},
+      {"{{ [[[[[[[[1]]]]]]]] | tojson(indent='x' * 5000000) }}", "tojson: the JSON text", true},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.source);
@@ -297,8 +303,7 @@ TEST(JinjaTemplate, NamespaceCyclesAndDeepValuesAreErrors) {
        "cannot assign to 'ns.self': a namespace may not hold a namespace", true},
       {"{% set ns = namespace(a=1) %}{% set ns.l = [1, {'k': ns}] %}", "may not hold a namespace",
        true},
-      {"{% set a = namespace() %}{% set b = namespace(x=a) %}", "namespace(): attribute 'x'",
-       true},
+      {"{% set a = namespace() %}{% set b = namespace(x=a) %}", "namespace(): attribute 'x'", true},
       {"{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = [ns.l] %}"
        "{% endfor %}{{ ns.l }}",
        "nests deeper than 128 levels", true},
@@ -324,6 +329,26 @@ TEST(JinjaTemplate, NamespaceCyclesAndDeepValuesAreErrors) {
       ASSERT_TRUE(out.ok()) << out.status();
       EXPECT_EQ(*out, c.want);
     }
+  }
+}
+
+// |unique compared every item with every kept one: range(100000) took 5 * 10^9 comparisons.
+TEST(JinjaTemplate, UniqueIsLinearForScalarsAndKeepsPythonEquality) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"{{ range(100000) | unique | list | length }}", "100000"},
+      {"{{ [1, 1.0, True, '1', none, None, 2.5, 2.5, -0.0, 0] | unique | list }}",
+       "[1, '1', None, 2.5, -0.0]"},
+      {"{{ ['A', 'a', 'b'] | unique | list }}|{{ ['A', 'a'] | unique(case_sensitive=true) | list "
+       "}}",
+       "['A', 'b']|['A', 'a']"},
+  };
+  for (const auto& [source, want] : cases) {
+    SCOPED_TRACE(source);
+    auto t = Template::Parse(source);
+    ASSERT_TRUE(t.ok()) << t.status();
+    auto out = t->Render(nlohmann::ordered_json::object());
+    ASSERT_TRUE(out.ok()) << out.status();
+    EXPECT_EQ(*out, want);
   }
 }
 

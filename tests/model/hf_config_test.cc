@@ -101,9 +101,8 @@ TEST(HfConfigTest, DeeplyNestedJsonIsRejectedBeforeParsing) {
   ASSERT_FALSE(g.ok());
   EXPECT_THAT(std::string(g.status().message()), HasSubstr("JSON nests 20001 levels deep"));
   // Brackets inside strings do not count.
-  auto ok = ParseHfConfig(Llama(R"(,"torch_dtype":"float32","note":")" + std::string(100, '[') +
-                                R"(")"),
-                          "c");
+  auto ok = ParseHfConfig(
+      Llama(R"(,"torch_dtype":"float32","note":")" + std::string(100, '[') + R"(")"), "c");
   EXPECT_TRUE(ok.ok()) << ok.status();
 }
 
