@@ -146,6 +146,12 @@ struct HttpServer::State {
 
 namespace {
 
+// The SSE event that ends a failed OpenAI stream (no [DONE] after it): the openai clients raise
+// on it, where a cut-off stream would pass as complete.
+std::string OpenAiStreamErrorEvent(int status, const std::string& message) {
+  return "data: " + ErrorResponse(status, message, ErrorStyle::kOpenAi).body + "\n\n";
+}
+
 template <class Stream>
 tcp::socket& RawSocket(Stream& stream) {
   return beast::get_lowest_layer(stream).socket();
@@ -364,9 +370,7 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
       // MindIE writes the text raw into the stream. OpenAI clients would ignore that line and
       // take the cut-off stream as complete, so OpenAI routes send an error event instead (no
       // [DONE]), as for a failed generation below.
-      if (style == ErrorStyle::kOpenAi) {
-        text = "data: " + ErrorResponse(500, text, style).body + "\n\n";
-      }
+      if (style == ErrorStyle::kOpenAi) text = OpenAiStreamErrorEvent(500, text);
       beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
       co_await net::async_write(stream, http::make_chunk(net::buffer(text)),
                                 net::redirect_error(net::use_awaitable, ec));
@@ -387,10 +391,8 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
     if (!failed) {
       tail = fmt.Finish();
     } else if (style == ErrorStyle::kOpenAi) {
-      tail = "data: " +
-             ErrorResponse(HttpStatusFor(engine_error), std::string(engine_error.message()), style)
-                 .body +
-             "\n\n";
+      tail = OpenAiStreamErrorEvent(HttpStatusFor(engine_error),
+                                    std::string(engine_error.message()));
     }
     if (!ec && !tail.empty()) {
       co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
