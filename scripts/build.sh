@@ -24,12 +24,17 @@ dir="build/$flavour"
 jobs="${MIES_BUILD_JOBS:-$(nproc)}"
 bench=ON; [[ "$flavour" == asan || "$flavour" == tsan ]] && bench=OFF  # not run under sanitizers
 extra=()
+if [[ "$flavour" == asan || "$flavour" == tsan ]]; then
+  # -O1 with line tables only: sanitizer reports keep file:line stacks, and an ASan translation
+  # unit compiles in less than half the time of -O2 -g (257 s -> 119 s for server/openai_api.cc).
+  extra+=(-DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG")
+fi
 if [[ "$flavour" == tsan ]]; then
   # TSan cannot be combined with ASan, so it is its own flavour; the flags go through the
   # standard CMake variables. Only code we compile is instrumented: reports from inside the
   # Debian grpc/gloo/openssl libraries are handled by scripts/tsan.supp.
   tsan_flags="-fsanitize=thread -fno-omit-frame-pointer"
-  extra=(-DCMAKE_C_FLAGS="$tsan_flags" -DCMAKE_CXX_FLAGS="$tsan_flags"
+  extra+=(-DCMAKE_C_FLAGS="$tsan_flags" -DCMAKE_CXX_FLAGS="$tsan_flags"
          -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread)
   if [[ $# -eq 0 ]]; then
     # The threaded parts: engine loop and executors, cluster control/data planes, thread pool.
