@@ -99,6 +99,16 @@ std::string StrRepr(const std::string& s) {
   const bool has_single = s.find('\'') != std::string::npos;
   const bool has_double = s.find('"') != std::string::npos;
   const char quote = (has_single && !has_double) ? '"' : '\'';
+  // Fast path for plain ASCII text, which repr() only quotes.
+  if (std::all_of(s.begin(), s.end(),
+                  [quote](char c) { return c >= 0x20 && c < 0x7f && c != quote && c != '\\'; })) {
+    std::string out;
+    out.reserve(s.size() + 2);
+    out.push_back(quote);
+    out += s;
+    out.push_back(quote);
+    return out;
+  }
   std::string out(1, quote);
   for (char32_t c : py::Decode(s)) {
     if (c == static_cast<char32_t>(quote) || c == '\\') {
@@ -249,6 +259,9 @@ void ReprTo(const Value& v, std::string& out) {
     }
     out += "}";
     if (v.is_namespace()) out += ">";
+  } else if (v.is_string() && out.size() + v.as_string().size() > kMaxPrintBytes) {
+    t_print_overflow = true;  // its repr is longer still: no need to build it
+    return;
   } else {
     out += v.Repr();
   }
@@ -386,6 +399,14 @@ StatusOr<int> Compare(const Value& a, const Value& b, std::string_view op) {
 namespace {
 
 void JsonEscape(std::string& out, const std::string& s, bool ensure_ascii) {
+  // Fast path for plain ASCII text, which needs no escapes.
+  if (std::all_of(s.begin(), s.end(),
+                  [](char c) { return c >= 0x20 && c < 0x7f && c != '"' && c != '\\'; })) {
+    out.push_back('"');
+    out += s;
+    out.push_back('"');
+    return;
+  }
   out.push_back('"');
   for (char32_t c : py::Decode(s)) {
     switch (c) {
@@ -460,6 +481,7 @@ Status JsonDumpImpl(std::string& out, const Value& v, const JsonDumpOptions& o, 
       return OkStatus();
     }
     case T::kString:
+      if (out.size() + v.as_string().size() > kMaxPrintBytes) return TooLongJson();
       JsonEscape(out, v.as_string(), o.ensure_ascii);
       return OkStatus();
     case T::kList: {

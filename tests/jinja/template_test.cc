@@ -238,13 +238,10 @@ TEST(JinjaTemplate, HugeStringsAndListsAreErrorsNotOutOfMemory) {
        true},
       {"{{ ('x' * 20000000).replace('', 'yy') }}", "replace()", true},
       {"{{ 'abc'.replace('', '-') }}|{{ 'aXbX' | replace('X', '--', 1) }}", "-a-b-c-|a--bX", false},
-      {"{{ ('x' * 20000000) | replace('x', 'yy') }}", "replace()", true},
       {"{{ 'ab' + 'cd' }}|{{ ','.join(['a', 'b']) }}", "abcd|a,b", false},
       {"{{ ['x' * 20000000, 'y' * 20000000] | join }}", "join", true},
       // Small lists holding one long string many times print as terabytes.
       {"{{ ['x' * 1000000] * 500000 }}", "printed as text would be longer than", true},
-      {"{{ (['x' * 1000000] * 500000) | string | length }}", "printed as text would be longer than",
-       true},
       {"{{ {'k': ['x' * 1000000] * 500000} | tojson }}", "tojson: the JSON text would be longer",
        true},
       {"{{ (['x' * 1000000] * 500000) | length }}", "500000", false},
