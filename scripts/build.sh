@@ -5,7 +5,8 @@
 #   scripts/build.sh asan       ASan+UBSan build in build/asan (not installed): the whole project
 #   scripts/build.sh tsan       ThreadSanitizer build in build/tsan (not installed): by default only
 #                               the engine, cluster and kernels (thread pool) tests and the programs
-#                               they start; run with TSAN_OPTIONS=suppressions=$PWD/scripts/tsan.supp
+#                               they start (the cluster tests still report races inside the
+#                               uninstrumented Debian gRPC and Gloo libraries: see README)
 # Extra arguments after the flavour go to cmake --build (e.g. a target name: --target foo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,8 @@ if [[ "$flavour" == asan || "$flavour" == tsan ]]; then
 fi
 if [[ "$flavour" == tsan ]]; then
   # TSan cannot be combined with ASan, so it is its own flavour; the flags go through the
-  # standard CMake variables. Only code we compile is instrumented: reports from inside the
-  # Debian grpc/gloo/openssl libraries are handled by scripts/tsan.supp.
+  # standard CMake variables. Only code we compile is instrumented, not the Debian
+  # grpc/gloo/openssl libraries.
   tsan_flags="-fsanitize=thread -fno-omit-frame-pointer"
   extra+=(-DCMAKE_C_FLAGS="$tsan_flags" -DCMAKE_CXX_FLAGS="$tsan_flags"
          -DCMAKE_EXE_LINKER_FLAGS=-fsanitize=thread -DCMAKE_SHARED_LINKER_FLAGS=-fsanitize=thread)
