@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "common/json_depth.h"
 
 namespace mies::server {
 
@@ -46,32 +47,8 @@ int64_t Utf16Length(std::string_view s) {
   return n;
 }
 
-int JsonNestingDepth(std::string_view text) {
-  int depth = 0, max_depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-      continue;
-    }
-    if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      max_depth = std::max(max_depth, ++depth);
-    } else if (c == '}' || c == ']') {
-      --depth;
-    }
-  }
-  return max_depth;
-}
-
 StatusOr<json> ParseJsonBody(std::string_view body, int max_depth) {
-  if (int depth = JsonNestingDepth(body); depth > max_depth) {
+  if (int depth = JsonTextDepth(body); depth > max_depth) {
     return InvalidArgument("Failed to parse request context to json: nesting depth ", depth,
                            " exceeds maxJsonDepth ", max_depth);
   }

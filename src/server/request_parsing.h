@@ -17,10 +17,6 @@
 
 namespace mies::server {
 
-// Nesting depth of a JSON text (objects and arrays), scanned without parsing so a 10,000-deep
-// body costs O(n) and no recursion.
-int JsonNestingDepth(std::string_view text);
-
 // Parses a request body: valid UTF-8 JSON object, depth <= max_depth. Errors name the rule.
 StatusOr<nlohmann::json> ParseJsonBody(std::string_view body, int max_depth);
 

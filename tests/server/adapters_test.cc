@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/json_depth.h"
 #include "server/fake_engine.h"
 #include "server/metrics.h"
 #include "server/request_parsing.h"
@@ -309,13 +310,13 @@ TEST_F(AdaptersTest, OpenAiRoutesAnswerErrorsInTheOpenAiShapeOthersInMindIes) {
 
 TEST_F(AdaptersTest, DeepJsonIsRefusedWithoutRecursing) {
   std::string deep = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
-  EXPECT_EQ(JsonNestingDepth(deep), 10001);
+  EXPECT_EQ(JsonTextDepth(deep), 10001);
   auto r = Post("/v1/completions", deep);
   ASSERT_TRUE(r.response.has_value());
   EXPECT_EQ(r.response->status, 422);
   EXPECT_THAT(r.response->body, HasSubstr("exceeds maxJsonDepth 10"));
   // Brackets inside strings do not count.
-  EXPECT_EQ(JsonNestingDepth(R"({"a":"[[[[{{{{\"]]"})"), 1);
+  EXPECT_EQ(JsonTextDepth(R"({"a":"[[[[{{{{\"]]"})"), 1);
 }
 
 TEST_F(AdaptersTest, TgiGenerateAndStreamFraming) {
