@@ -1,5 +1,7 @@
 #include "jinja/template.h"
 
+#include <cstdint>
+
 #include "absl/strings/match.h"
 #include "jinja/builtins.h"
 #include "jinja/parser.h"
@@ -60,6 +62,16 @@ Status PrintOverflowError() {
 }
 
 constexpr int kMaxCallDepth = 200;
+// Recursion is also bounded by the stack it uses: a level's frames depend on how deeply
+// expressions nest inside it, and on the build. Real chat templates recurse a few levels; 1 MiB
+// leaves room on any thread the server renders on. ASan frames are several times larger (about
+// 17 KiB per level of a simple recursive macro; 200 levels of Hermes-2-Pro's tool template
+// overflowed 8 MiB), so that build gets 4 MiB of its 8 MiB stacks.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr uintptr_t kMaxStackBytes = uintptr_t{4} << 20;
+#else
+constexpr uintptr_t kMaxStackBytes = uintptr_t{1} << 20;
+#endif
 // Loop iterations plus macro calls in one render. range() caps one loop at 10^5 (jinja2's
 // sandbox), but nested loops or a macro calling itself twice multiply; real chat templates
 // take a few thousand steps (one loop over range()'s 10^5 still fits), so this bounds render
@@ -68,6 +80,8 @@ constexpr int64_t kMaxRenderSteps = int64_t{1} << 17;
 
 class Interpreter {
  public:
+  Interpreter() : stack_base_(reinterpret_cast<uintptr_t>(__builtin_frame_address(0))) {}
+
   StatusOr<Flow> Exec(const Body& body, const ScopePtr& scope, std::string& out) {
     for (const auto& node : body) {
       auto flow = ExecNode(*node, scope, out);
@@ -78,6 +92,7 @@ class Interpreter {
   }
 
   StatusOr<Value> Eval(const Expr& e, const ScopePtr& scope) {
+    MIES_RETURN_IF_ERROR(AtLine(CheckStack(), e.line));
     auto v = EvalImpl(e, scope);
     if (!v.ok()) return AtLine(v.status(), e.line);
     MIES_RETURN_IF_ERROR(AtLine(PrintOverflowError(), e.line));
@@ -490,12 +505,20 @@ class Interpreter {
     return Internal("unknown expression kind");
   }
 
+  Status CheckStack() const {
+    const auto here = reinterpret_cast<uintptr_t>(__builtin_frame_address(0));
+    if (stack_base_ - here <= kMaxStackBytes) return OkStatus();
+    return InvalidArgument("recursion too deep: the template's macro calls and nested expressions ",
+                           "use more than ", kMaxStackBytes >> 20, " MiB of stack");
+  }
+
   Status Step() {
     if (++steps_ <= kMaxRenderSteps) return OkStatus();
     return InvalidArgument("the template ran more than ", kMaxRenderSteps,
                            " loop iterations and macro calls; it looks like it never ends");
   }
 
+  const uintptr_t stack_base_;  // frame address where the render started (stacks grow down)
   int depth_ = 0;
   int64_t steps_ = 0;
 };

@@ -154,6 +154,20 @@ TEST(JinjaTemplate, RunawayRecursionAndHugeRangesAreErrorsNotCrashes) {
   EXPECT_TRUE(Contains(out.status().message(), "Range too big")) << out.status().message();
 }
 
+// Every recursion level here evaluates 60 nested `~` operations, so 200 macro levels (the
+// call-depth limit) would need more stack than a thread has (this crashed before the budget);
+// the render stops on its stack budget instead.
+TEST(JinjaTemplate, DeepExpressionsInsideRecursionStopOnTheStackBudget) {
+  std::string expr = "f(n + 1)";
+  for (int i = 0; i < 60; ++i) expr = "(" + expr + " ~ '')";
+  auto t = Template::Parse("{% macro f(n) %}{{ " + expr + " }}{% endmacro %}{{ f(0) }}");
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  auto out = t->Render(nlohmann::ordered_json::object());
+  ASSERT_FALSE(out.ok());
+  EXPECT_TRUE(Contains(out.status().message(), "recursion too deep")) << out.status().message();
+  EXPECT_TRUE(Contains(out.status().message(), "MiB of stack")) << out.status().message();
+}
+
 TEST(JinjaTemplate, ContextMustBeAnObject) {
   auto t = Template::Parse("x");
   ASSERT_TRUE(t.ok());
