@@ -5,8 +5,7 @@
 #   scripts/build.sh asan       ASan+UBSan build in build/asan (not installed): the whole project
 #   scripts/build.sh tsan       ThreadSanitizer build in build/tsan (not installed): by default only
 #                               the engine, cluster and kernels (thread pool) tests and the programs
-#                               they start (the cluster tests still report races inside the
-#                               uninstrumented Debian gRPC and Gloo libraries: see README)
+#                               they start; run them with scripts/tsan.supp (see scripts/test.sh)
 # Extra arguments after the flavour go to cmake --build (e.g. a target name: --target foo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
