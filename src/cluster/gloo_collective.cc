@@ -5,13 +5,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <utility>
 
 #include <gloo/allgather.h>
 #include <gloo/allgather_ring.h>
-#include <gloo/allgatherv.h>
 #include <gloo/allreduce_ring.h>
 #include <gloo/allreduce_ring_chunked.h>
 #include <gloo/broadcast.h>
@@ -123,6 +123,9 @@ void GlooCollective::Detach() {
   cache_.clear();  // algorithm objects hold buffers on the context's pairs
   uncached_.reset();
   gather_counts_.clear();
+  gathers_.clear();
+  uncached_gather_.reset();
+  gather_flip_.clear();
   flip_.clear();
   context_.reset();
 }
@@ -178,6 +181,40 @@ GlooCollective::Cached& GlooCollective::AllreduceFor(size_t count) {
     return ref;
   }
   uncached_ = std::move(c);
+  return ref;
+}
+
+// AllGather's algorithm objects. Gloo's ring all-gather needs equal shards, so every rank sends
+// `shard` floats, the largest rank's count (a shorter shard's tail is padding). A cached ring
+// costs about one allreduce; gloo::allgatherv, which builds its buffers on every call, took
+// milliseconds per call (bench/cluster/collective_latency.sh, mode gather).
+struct GlooCollective::Gather {
+  std::vector<float> in;   // shard
+  std::vector<float> out;  // shard * size
+  std::unique_ptr<gloo::Algorithm> algo;
+};
+
+GlooCollective::Gather& GlooCollective::GatherFor(size_t out_size, size_t shard) {
+  // The ring writes into `out` as soon as a peer sends; as in deterministic AllReduceSum, two
+  // objects per length alternate, so a peer cannot start call k+2 (reusing call k's buffer)
+  // before this rank has joined call k+1. Every rank makes the same caching decisions.
+  const bool cacheable = shard * size_ <= kMaxCachedCount;
+  size_t key = 0;
+  if (cacheable) {
+    key = out_size * 2 + (gather_flip_[out_size] ^= 1);
+    if (auto it = gathers_.find(key); it != gathers_.end()) return *it->second;
+  }
+  auto g = std::make_unique<Gather>();
+  g->in.resize(shard);
+  g->out.resize(shard * size_);
+  g->algo = MakeAlgorithm<gloo::AllgatherRing<float>>(
+      context_, std::vector<const float*>{g->in.data()}, g->out.data(), static_cast<int>(shard));
+  Gather& ref = *g;
+  if (cacheable && gathers_.size() < kMaxCacheEntries) {
+    gathers_.emplace(key, std::move(g));
+  } else {
+    uncached_gather_ = std::move(g);
+  }
   return ref;
 }
 
@@ -245,14 +282,22 @@ Status GlooCollective::AllGather(std::span<const float> local, std::span<float> 
                              " elements, earlier calls with this output length had ",
                              it->second[rank_]);
     }
-    gloo::AllgathervOptions opts(context_);
-    opts.setInput(const_cast<float*>(local.data()), local.size());
-    opts.setOutput(out.data(), it->second);
-    opts.setTimeout(timeout_);
-    gloo::allgatherv(opts);
+    if (out.empty()) return OkStatus();
+    const std::vector<size_t>& counts = it->second;
+    const size_t shard = *std::max_element(counts.begin(), counts.end());
+    Gather& g = GatherFor(out.size(), shard);
+    std::copy(local.begin(), local.end(), g.in.begin());
+    g.algo->run();
+    size_t offset = 0;
+    for (int r = 0; r < size_; ++r) {
+      std::memcpy(out.data() + offset, g.out.data() + r * shard, counts[r] * sizeof(float));
+      offset += counts[r];
+    }
   } catch (const std::exception& e) {
+    uncached_gather_.reset();
     return Fail("AllGather", e);
   }
+  uncached_gather_.reset();
   return OkStatus();
 }
 

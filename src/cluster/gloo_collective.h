@@ -76,6 +76,8 @@ class GlooCollective final : public model::Collective {
   Status Fail(const char* op, const std::exception& e);
   struct Cached;
   Cached& AllreduceFor(size_t count);
+  struct Gather;
+  Gather& GatherFor(size_t out_size, size_t shard);
 
   int rank_, size_;
   bool deterministic_;
@@ -84,9 +86,12 @@ class GlooCollective final : public model::Collective {
   bool failed_ = false;
   std::string failure_;
   std::map<size_t, std::unique_ptr<Cached>> cache_;
-  std::unique_ptr<Cached> uncached_;
-  std::map<size_t, int> flip_;  // deterministic: which of the two objects per length is next  // a large buffer's algorithm, for one call
+  std::unique_ptr<Cached> uncached_;  // a large buffer's algorithm, for one call
+  std::map<size_t, int> flip_;        // deterministic: which of the two objects per length is next
   std::map<size_t, std::vector<size_t>> gather_counts_;  // AllGather: output length -> per rank
+  std::map<size_t, std::unique_ptr<Gather>> gathers_;    // AllGather: output length x2 + flip
+  std::unique_ptr<Gather> uncached_gather_;
+  std::map<size_t, int> gather_flip_;
   std::vector<char> header_;
   double collective_seconds_ = 0;
 };
