@@ -3,6 +3,10 @@
 # core, vs a 2-node cluster (127.0.1.1 + 127.0.1.2) with each node pinned to its own core.
 # Prints mies-cluster-node --bench lines: prefill tok/s, decode tok/s at batch 1 and 16, and the
 # time per step spent in collectives (rank 0's view: includes waiting for the slower rank).
+# Then the ceiling this machine puts on any 2-way split: the same 1-process run on core 0 and on
+# core 1 at the same time. If each keeps a fraction f of its solo speed, 2 ranks sharing the work
+# cannot beat 2f x the 1-process figure, whatever the collectives cost (cores that share a
+# physical core or a memory channel give f well below 1).
 #
 # Usage: bench/cluster/tp_scaling.sh BUILD_DIR MODEL_DIR [dtype] [prefill_len] [decode_steps]
 #   e.g. build/mies-cluster-node of build/cluster with the 1.1B-shape synthetic model from
@@ -38,3 +42,10 @@ SLAVE=$!
 taskset -c 0 "$BIN" --ranktable "$WORK/rt.json" --address 127.0.1.1 --port "$PORT" \
   "${COMMON[@]}" "${TIMEOUTS[@]}" 2>"$WORK/master.log" | grep '^bench' || { cat "$WORK/master.log"; exit 1; }
 wait "$SLAVE" || { echo "slave failed:"; cat "$WORK/slave.log"; exit 1; }
+
+echo "== ceiling: 2 independent 1-process runs at once, cores 0 and 1 (no communication)"
+taskset -c 1 "$BIN" --local "${COMMON[@]}" 2>/dev/null | grep '^bench' | sed 's/^/core 1: /' >"$WORK/c1.txt" &
+C1=$!
+taskset -c 0 "$BIN" --local "${COMMON[@]}" 2>/dev/null | grep '^bench' | sed 's/^/core 0: /'
+wait "$C1"
+cat "$WORK/c1.txt"
