@@ -215,9 +215,9 @@ int main(int argc, char** argv) {
     if (mode == "mies") {
       // The cluster's own path: the same connect as worker.cc.
       DirStore store(store_dir);
-      auto context = mies::cluster::ConnectContext(rank, world, *dev, &store, "e1/",
-                                                   std::chrono::seconds(30),
-                                                   std::chrono::seconds(30));
+      auto context = mies::cluster::ConnectDataPlane(rank, world, *dev, &store, "e1/",
+                                                     std::chrono::seconds(30),
+                                                     std::chrono::seconds(30));
       if (!context.ok()) {
         std::fprintf(stderr, "%s\n", std::string(context.status().message()).c_str());
         return 1;

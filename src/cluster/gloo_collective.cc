@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,6 +68,21 @@ class ScopedTimer {
   std::chrono::steady_clock::time_point t0_;
 };
 
+std::chrono::nanoseconds ThreadCpuTime() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+}
+
+// Busy polling on the steps context (RunOnSteps): a polled collective that took at least
+// kContendedWall, with this thread on a core for under kMinOnCore of it, means polling competed
+// with other work for the core. Blocking reads are then used for kMinCalm collectives (doubling
+// while it recurs, up to kMaxCalm) before polling is tried again.
+constexpr std::chrono::microseconds kContendedWall{1000};
+constexpr double kMinOnCore = 0.75;
+constexpr int kMinCalm = 64;
+constexpr int kMaxCalm = 8192;
+
 }  // namespace
 
 StatusOr<std::shared_ptr<gloo::transport::Device>> CreateTcpDevice(const std::string& address) {
@@ -97,11 +113,29 @@ StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
   }
 }
 
-struct GlooCollective::Cached {
-  std::vector<float> in;   // count
-  std::vector<float> out;  // deterministic: count * size
-  std::unique_ptr<gloo::Algorithm> algo;
-};
+StatusOr<DataPlane> ConnectDataPlane(int rank, int size,
+                                     const std::shared_ptr<gloo::transport::Device>& device,
+                                     KvStore* store, const std::string& prefix,
+                                     std::chrono::milliseconds connect_timeout,
+                                     std::chrono::milliseconds collective_timeout,
+                                     std::function<bool()> cancelled) {
+  DataPlane plane;
+  MIES_ASSIGN_OR_RETURN(plane.control, ConnectContext(rank, size, device, store, prefix,
+                                                      connect_timeout, collective_timeout,
+                                                      cancelled));
+  MIES_ASSIGN_OR_RETURN(plane.steps,
+                        ConnectContext(rank, size, device, store, absl::StrCat(prefix, "steps/"),
+                                       connect_timeout, collective_timeout, cancelled));
+  try {
+    for (int r = 0; r < size; ++r) {
+      if (r != rank) plane.steps->getPair(r)->setSync(true, /*busyPoll=*/false);
+    }
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("rank ", rank, ": switching the data plane (",
+                                               prefix, "steps/) to sync mode failed: ", e.what()));
+  }
+  return plane;
+}
 
 GlooCollective::GlooCollective(int rank, int size, bool deterministic,
                                std::chrono::milliseconds collective_timeout)
@@ -111,23 +145,26 @@ GlooCollective::GlooCollective(int rank, int size, bool deterministic,
 
 GlooCollective::~GlooCollective() { Detach(); }
 
-void GlooCollective::Attach(std::shared_ptr<gloo::Context> context) {
+void GlooCollective::Attach(DataPlane plane) {
   Detach();
-  context_ = std::move(context);
+  context_ = std::move(plane.control);
+  steps_ = std::move(plane.steps);
   context_->setTimeout(timeout_);
+  steps_->setTimeout(timeout_);
+  busy_ = false;  // ConnectDataPlane leaves the steps pairs blocking
+  calm_left_ = 0;
+  calm_ = kMinCalm;
   failed_ = false;
   failure_.clear();
 }
 
 void GlooCollective::Detach() {
-  cache_.clear();  // algorithm objects hold buffers on the context's pairs
+  slots_.clear();  // algorithm objects hold buffers on the contexts' pairs
   uncached_.reset();
+  flips_.clear();
   gather_counts_.clear();
-  gathers_.clear();
-  uncached_gather_.reset();
-  gather_flip_.clear();
-  flip_.clear();
   context_.reset();
+  steps_.reset();
 }
 
 Status GlooCollective::Check(const char* op) const {
@@ -148,74 +185,63 @@ Status GlooCollective::Fail(const char* op, const std::exception& e) {
       absl::StrCat(op, " failed on rank ", rank_, " (data plane): ", e.what()));
 }
 
-GlooCollective::Cached& GlooCollective::AllreduceFor(size_t count) {
-  // Deterministic mode gathers straight into `out`, which Gloo's TCP transport fills as soon as
-  // a peer sends: a fast left neighbour's next call could overwrite it while this rank is still
-  // summing. Alternating two algorithm objects per length makes that impossible (a neighbour
-  // cannot finish call k+1, and so start k+2, before this rank has joined k+1).
-  size_t key = count;
-  if (deterministic_) {
-    key = count * 2 + (flip_[count] ^= 1);
-  }
-  auto it = cache_.find(key);
-  if (it != cache_.end()) return *it->second;
-  auto c = std::make_unique<Cached>();
-  c->in.resize(count);
-  const int n = static_cast<int>(count);
-  if (deterministic_) {
-    c->out.resize(count * size_);
-    c->algo = MakeAlgorithm<gloo::AllgatherRing<float>>(
-        context_, std::vector<const float*>{c->in.data()}, c->out.data(), n);
-  } else if (size_ == 2) {
-    c->algo =
-        MakeAlgorithm<gloo::AllreduceRing<float>>(context_, std::vector<float*>{c->in.data()}, n);
-  } else {
-    c->algo = MakeAlgorithm<gloo::AllreduceRingChunked<float>>(
-        context_, std::vector<float*>{c->in.data()}, n);
-  }
-  Cached& ref = *c;
-  // Every rank makes the same caching decision (same call sequence, same lengths), so the
+GlooCollective::Slot& GlooCollective::SlotFor(
+    Kind kind, size_t length, bool alternate, size_t floats, size_t message,
+    const std::function<void(const std::shared_ptr<gloo::Context>&, Slot&)>& make) {
+  // Every rank makes the same decisions here (same call sequence, same lengths), so the
   // algorithms' slots stay aligned across ranks.
-  if (count <= kMaxCachedCount && cache_.size() < kMaxCacheEntries) {
-    cache_.emplace(key, std::move(c));
-    return ref;
+  const int turn = alternate ? (flips_[{kind, length}] ^= 1) : 0;
+  const bool cacheable = floats <= kMaxCachedCount;
+  const auto key = std::make_tuple(kind, length, turn);
+  if (cacheable) {
+    if (auto it = slots_.find(key); it != slots_.end()) return *it->second;
   }
-  uncached_ = std::move(c);
+  auto slot = std::make_unique<Slot>();
+  slot->on_steps = message <= kMaxSyncFloats;
+  make(slot->on_steps ? steps_ : context_, *slot);
+  Slot& ref = *slot;
+  if (cacheable && slots_.size() < kMaxCacheEntries) {
+    slots_.emplace(key, std::move(slot));
+  } else {
+    uncached_ = std::move(slot);
+  }
   return ref;
 }
 
-// AllGather's algorithm objects. Gloo's ring all-gather needs equal shards, so every rank sends
-// `shard` floats, the largest rank's count (a shorter shard's tail is padding). A cached ring
-// costs about one allreduce; gloo::allgatherv, which builds its buffers on every call, took
-// milliseconds per call (bench/cluster/collective_latency.sh, mode gather).
-struct GlooCollective::Gather {
-  std::vector<float> in;   // shard
-  std::vector<float> out;  // shard * size
-  std::unique_ptr<gloo::Algorithm> algo;
-};
+void GlooCollective::SetBusyPoll(bool busy) {
+  for (int r = 0; r < size_; ++r) {
+    if (r != rank_) steps_->getPair(r)->setSync(true, busy);
+  }
+  busy_ = busy;
+}
 
-GlooCollective::Gather& GlooCollective::GatherFor(size_t out_size, size_t shard) {
-  // The ring writes into `out` as soon as a peer sends; as in deterministic AllReduceSum, two
-  // objects per length alternate, so a peer cannot start call k+2 (reusing call k's buffer)
-  // before this rank has joined call k+1. Every rank makes the same caching decisions.
-  const bool cacheable = shard * size_ <= kMaxCachedCount;
-  size_t key = 0;
-  if (cacheable) {
-    key = out_size * 2 + (gather_flip_[out_size] ^= 1);
-    if (auto it = gathers_.find(key); it != gathers_.end()) return *it->second;
+void GlooCollective::RunOnSteps(gloo::Algorithm& algo) {
+  if (!busy_ && --calm_left_ <= 0) SetBusyPoll(true);
+  if (!busy_) {
+    algo.run();
+    return;
   }
-  auto g = std::make_unique<Gather>();
-  g->in.resize(shard);
-  g->out.resize(shard * size_);
-  g->algo = MakeAlgorithm<gloo::AllgatherRing<float>>(
-      context_, std::vector<const float*>{g->in.data()}, g->out.data(), static_cast<int>(shard));
-  Gather& ref = *g;
-  if (cacheable && gathers_.size() < kMaxCacheEntries) {
-    gathers_.emplace(key, std::move(g));
+  const auto wall0 = std::chrono::steady_clock::now();
+  const auto cpu0 = ThreadCpuTime();
+  algo.run();
+  const auto wall = std::chrono::steady_clock::now() - wall0;
+  if (wall < kContendedWall) return;
+  const auto cpu = ThreadCpuTime() - cpu0;
+  if (cpu < kMinOnCore * wall) {
+    SetBusyPoll(false);
+    calm_left_ = calm_;
+    calm_ = std::min(calm_ * 2, kMaxCalm);
   } else {
-    uncached_gather_ = std::move(g);
+    calm_ = kMinCalm;  // a long wait that kept its core: polling is fine here
   }
-  return ref;
+}
+
+void GlooCollective::Run(const Slot& slot) {
+  if (slot.on_steps) {
+    RunOnSteps(*slot.algo);
+  } else {
+    slot.algo->run();
+  }
 }
 
 Status GlooCollective::AllReduceSum(std::span<float> data) {
@@ -223,9 +249,30 @@ Status GlooCollective::AllReduceSum(std::span<float> data) {
   if (size_ == 1 || data.empty()) return OkStatus();
   ScopedTimer timer(&collective_seconds_);
   try {
-    Cached& c = AllreduceFor(data.size());
+    // Deterministic mode gathers straight into `out`, which Gloo's async transport fills as
+    // soon as a peer sends: a fast left neighbour's next call could overwrite it while this rank
+    // is still summing. Alternating two slots per length makes that impossible (a neighbour
+    // cannot finish call k+1, and so start k+2, before this rank has joined k+1).
+    const size_t count = data.size();
+    const int n = static_cast<int>(count);
+    Slot& c = SlotFor(Kind::kAllReduce, count, /*alternate=*/deterministic_,
+                      deterministic_ ? count * size_ : count, count,
+                      [&](const std::shared_ptr<gloo::Context>& ctx, Slot& s) {
+                        s.in.resize(count);
+                        if (deterministic_) {
+                          s.out.resize(count * size_);
+                          s.algo = MakeAlgorithm<gloo::AllgatherRing<float>>(
+                              ctx, std::vector<const float*>{s.in.data()}, s.out.data(), n);
+                        } else if (size_ == 2) {
+                          s.algo = MakeAlgorithm<gloo::AllreduceRing<float>>(
+                              ctx, std::vector<float*>{s.in.data()}, n);
+                        } else {
+                          s.algo = MakeAlgorithm<gloo::AllreduceRingChunked<float>>(
+                              ctx, std::vector<float*>{s.in.data()}, n);
+                        }
+                      });
     std::memcpy(c.in.data(), data.data(), data.size_bytes());
-    c.algo->run();
+    Run(c);
     if (deterministic_) {
       const size_t len = data.size();
       const float* parts = c.out.data();
@@ -284,20 +331,32 @@ Status GlooCollective::AllGather(std::span<const float> local, std::span<float> 
     }
     if (out.empty()) return OkStatus();
     const std::vector<size_t>& counts = it->second;
+    // Gloo's ring all-gather needs equal shards, so every rank sends `shard` floats, the
+    // largest rank's count (a shorter shard's tail is padding). A cached ring costs about one
+    // allreduce; gloo::allgatherv, which builds its buffers on every call, took milliseconds
+    // (bench/cluster/collective_latency.sh, mode gather). The ring writes into `out` as a peer
+    // sends, so two slots per length alternate, as in deterministic AllReduceSum.
     const size_t shard = *std::max_element(counts.begin(), counts.end());
-    Gather& g = GatherFor(out.size(), shard);
+    Slot& g = SlotFor(Kind::kAllGather, out.size(), /*alternate=*/true, shard * size_, shard,
+                      [&](const std::shared_ptr<gloo::Context>& ctx, Slot& s) {
+                        s.in.resize(shard);
+                        s.out.resize(shard * size_);
+                        s.algo = MakeAlgorithm<gloo::AllgatherRing<float>>(
+                            ctx, std::vector<const float*>{s.in.data()}, s.out.data(),
+                            static_cast<int>(shard));
+                      });
     std::copy(local.begin(), local.end(), g.in.begin());
-    g.algo->run();
+    Run(g);
     size_t offset = 0;
     for (int r = 0; r < size_; ++r) {
       std::memcpy(out.data() + offset, g.out.data() + r * shard, counts[r] * sizeof(float));
       offset += counts[r];
     }
   } catch (const std::exception& e) {
-    uncached_gather_.reset();
+    uncached_.reset();
     return Fail("AllGather", e);
   }
-  uncached_gather_.reset();
+  uncached_.reset();
   return OkStatus();
 }
 

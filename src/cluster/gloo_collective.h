@@ -1,6 +1,23 @@
 // model::Collective over Gloo's TCP transport, for one rank of the cluster, plus the byte
 // broadcast that carries step plans from rank 0.
 //
+// Two Gloo contexts per cluster epoch share the rank's TCP device (DataPlane):
+//  - `control`: async pairs (Gloo's device thread does the socket I/O and wakes the caller).
+//    Carries the step-plan broadcasts (unbound buffers, so each call has its own timeout, and
+//    an idle worker sleeps while it waits for the next plan) and collectives whose messages are
+//    over kMaxSyncFloats.
+//  - `steps`: sync pairs: the calling thread reads its own socket, busy polling while it waits.
+//    Decode pays about 45 in-step collectives a step (two allreduces per layer and the logits
+//    gather). On async pairs each one is a hand-off to the device thread plus, on a core that
+//    went idle while waiting for the peer, a wake-up of that core, which costs far more inside a
+//    VM (a halted vCPU exits to the hypervisor). Polling keeps the waiting core running.
+//    Spinning only pays while this thread has its core to itself: when a collective shows the
+//    thread was off its core for most of a long wait (ranks or other work sharing cores),
+//    blocking reads take over for a while (RunOnSteps). Messages stay at most kMaxSyncFloats,
+//    because a sync write blocks: two ranks writing more to each other than their socket
+//    buffers hold, before either reads, would stall until the timeout. Gloo sizes SO_SNDBUF to
+//    each message, which the kernel allows up to net.core.wmem_max (208 KiB by default).
+//
 // Reduction order:
 //  - deterministic (HCCL_DETERMINISTIC=true): AllReduceSum is an all-gather followed by a local
 //    sum in rank order 0, 1, ..., n-1 on every rank: bitwise identical results on every rank, on
@@ -23,6 +40,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include <gloo/algorithm.h>
@@ -47,6 +66,21 @@ StatusOr<std::shared_ptr<gloo::Context>> ConnectContext(
     const std::string& prefix, std::chrono::milliseconds connect_timeout,
     std::chrono::milliseconds collective_timeout, std::function<bool()> cancelled = {});
 
+// One epoch's two contexts (see the top of this file).
+struct DataPlane {
+  std::shared_ptr<gloo::Context> control;
+  std::shared_ptr<gloo::Context> steps;
+};
+
+// Connects both contexts (keys under `prefix` and `prefix` + "steps/") and switches the steps
+// context's pairs to sync mode, with blocking reads until GlooCollective turns polling on.
+StatusOr<DataPlane> ConnectDataPlane(int rank, int size,
+                                     const std::shared_ptr<gloo::transport::Device>& device,
+                                     KvStore* store, const std::string& prefix,
+                                     std::chrono::milliseconds connect_timeout,
+                                     std::chrono::milliseconds collective_timeout,
+                                     std::function<bool()> cancelled = {});
+
 class GlooCollective final : public model::Collective {
  public:
   GlooCollective(int rank, int size, bool deterministic,
@@ -63,9 +97,16 @@ class GlooCollective final : public model::Collective {
   // the rest uses the collective timeout.
   Status Broadcast(std::string* bytes, std::chrono::milliseconds wait);
 
-  void Attach(std::shared_ptr<gloo::Context> context);
+  void Attach(DataPlane plane);
   void Detach();
   bool usable() const { return context_ != nullptr && !failed_; }
+
+  // Largest message (floats) a collective sends over the sync `steps` context: 128 KiB, one
+  // batch-16 activation of a 2048-wide model.
+  static constexpr size_t kMaxSyncFloats = size_t{1} << 15;
+
+  // Whether in-step collectives currently busy poll (tests and benchmarks).
+  bool busy_polling() const { return busy_; }
 
   // Time spent inside collectives since the last reset (for benchmarks).
   double collective_seconds() const { return collective_seconds_; }
@@ -74,26 +115,42 @@ class GlooCollective final : public model::Collective {
  private:
   Status Check(const char* op) const;
   Status Fail(const char* op, const std::exception& e);
-  struct Cached;
-  Cached& AllreduceFor(size_t count);
-  struct Gather;
-  Gather& GatherFor(size_t out_size, size_t shard);
+  // An algorithm object with its own input and output buffers, reused across calls.
+  struct Slot {
+    std::vector<float> in;
+    std::vector<float> out;
+    std::unique_ptr<gloo::Algorithm> algo;
+    bool on_steps = false;  // runs on the sync `steps` context
+  };
+  enum class Kind { kAllReduce, kAllGather };
+  // The slot for a call of `kind` on `length` elements, made by `make` (given the context it
+  // must use) on first use; `floats` is the slot's buffer size and `message` its largest message,
+  // which pick caching and context. With `alternate`, two slots per length take turns (see the
+  // .cc).
+  Slot& SlotFor(Kind kind, size_t length, bool alternate, size_t floats, size_t message,
+                const std::function<void(const std::shared_ptr<gloo::Context>&, Slot&)>& make);
+  void Run(const Slot& slot);
+  // Runs an algorithm of the steps context, busy polling or blocking (see the .cc).
+  void RunOnSteps(gloo::Algorithm& algo);
+  void SetBusyPoll(bool busy);
 
   int rank_, size_;
   bool deterministic_;
   std::chrono::milliseconds timeout_;
-  std::shared_ptr<gloo::Context> context_;
+  std::shared_ptr<gloo::Context> context_;  // control
+  std::shared_ptr<gloo::Context> steps_;
   bool failed_ = false;
   std::string failure_;
-  std::map<size_t, std::unique_ptr<Cached>> cache_;
-  std::unique_ptr<Cached> uncached_;  // a large buffer's algorithm, for one call
-  std::map<size_t, int> flip_;        // deterministic: which of the two objects per length is next
+  std::map<std::tuple<Kind, size_t, int>, std::unique_ptr<Slot>> slots_;
+  std::map<std::pair<Kind, size_t>, int> flips_;  // which of two alternating slots is next
+  std::unique_ptr<Slot> uncached_;  // a large buffer's algorithm, for one call
   std::map<size_t, std::vector<size_t>> gather_counts_;  // AllGather: output length -> per rank
-  std::map<size_t, std::unique_ptr<Gather>> gathers_;    // AllGather: output length x2 + flip
-  std::unique_ptr<Gather> uncached_gather_;
-  std::map<size_t, int> gather_flip_;
   std::vector<char> header_;
   double collective_seconds_ = 0;
+  // Steps context: busy polling while it pays (see RunOnSteps).
+  bool busy_ = false;
+  int calm_left_ = 0;  // collectives with blocking reads left before polling is tried again
+  int calm_ = 0;       // the length of the next such pause
 };
 
 }  // namespace mies::cluster

@@ -105,24 +105,25 @@ void RankWorker::Loop() {
       device_ = *dev;
     }
     const std::string prefix = absl::StrCat("e", EpochOf(target), "/");
-    StatusOr<std::shared_ptr<gloo::Context>> ctx;
+    StatusOr<DataPlane> ctx;
     {
       KvStore* store;
       {
         std::lock_guard lock(state_->store_mu);
         store = state_->store;
       }
-      ctx = ConnectContext(rank_, world_, device_, store, prefix, timeouts_.connect_timeout,
-                           timeouts_.collective_timeout, [this, target] {
-                             return stop_ || state_->shutdown || state_->target.load() != target;
-                           });
+      ctx = ConnectDataPlane(rank_, world_, device_, store, prefix, timeouts_.connect_timeout,
+                             timeouts_.collective_timeout, [this, target] {
+                               return stop_ || state_->shutdown ||
+                                      state_->target.load() != target;
+                             });
     }
     if (!ctx.ok()) {
       MIES_LOG_WARN("rank {}: {}", rank_, std::string(ctx.status().message()));
       failed_ = target;
       continue;
     }
-    collective_.Attach(*ctx);
+    collective_.Attach(*std::move(ctx));
     formed_ = target;
     MIES_LOG_INFO("rank {}: data plane connected on {} (epoch {}, world {})", rank_,
                   bind_address_, EpochOf(target), world_);

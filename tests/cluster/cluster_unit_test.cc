@@ -3,6 +3,11 @@
 // fingerprint comparison.
 #include <gtest/gtest.h>
 
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+
+#include <array>
 #include <atomic>
 #include <latch>
 #include <random>
@@ -29,8 +34,8 @@ void WithGroup(int n, bool deterministic, Fn fn) {
   for (int r = 0; r < n; ++r) {
     threads.emplace_back([&, r] {
       auto dev = CreateTcpDevice("127.0.0.1");
-      auto ctx = dev.ok() ? ConnectContext(r, n, *dev, &store, "e1/", milliseconds(10000),
-                                           milliseconds(10000))
+      auto ctx = dev.ok() ? ConnectDataPlane(r, n, *dev, &store, "e1/", milliseconds(10000),
+                                             milliseconds(10000))
                           : dev.status();
       if (!ctx.ok()) {
         ADD_FAILURE() << "rank " << r << ": " << ctx.status();
@@ -38,7 +43,7 @@ void WithGroup(int n, bool deterministic, Fn fn) {
         return;
       }
       GlooCollective c(r, n, deterministic, milliseconds(10000));
-      c.Attach(*ctx);
+      c.Attach(*std::move(ctx));
       fn(r, c);
       all_done.arrive_and_wait();
     });
@@ -180,24 +185,105 @@ TEST(GlooCollectiveTest, BroadcastCarriesLargeAndSmallPayloads) {
   });
 }
 
+// Lengths on both sides of the switch between the sync (polled) steps context and the async
+// control context, interleaved, in both reduction modes: exact sums, and no stall when both
+// ranks write the largest sync message to each other at once.
+TEST(GlooCollectiveTest, CollectivesAroundTheSyncSizeLimitStayExact) {
+  const size_t sync_max = GlooCollective::kMaxSyncFloats;
+  for (bool deterministic : {false, true}) {
+    WithGroup(2, deterministic, [&](int r, GlooCollective& c) {
+      for (int it = 0; it < 3; ++it) {
+        for (size_t len : {size_t{8}, sync_max, sync_max + 1, size_t{8}}) {
+          std::vector<float> data(len);
+          // Small integers: every summation order gives the exact result.
+          for (size_t i = 0; i < len; ++i) data[i] = static_cast<float>((r + 1) * (i % 7 + it));
+          const auto t0 = std::chrono::steady_clock::now();
+          ASSERT_TRUE(c.AllReduceSum(data).ok()) << "length " << len;
+          // A sync write that does not fit the socket buffers would wait for the 10 s timeout.
+          EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+          for (size_t i = 0; i < len; ++i) {
+            ASSERT_EQ(data[i], static_cast<float>(3 * (i % 7 + it))) << "length " << len;
+          }
+        }
+        // Uneven shards whose longest is just under, then just over, the limit.
+        for (size_t longest : {sync_max, sync_max + 1}) {
+          const std::vector<size_t> lens{longest, longest - 3};
+          std::vector<float> local(lens[r]);
+          for (size_t i = 0; i < local.size(); ++i) local[i] = static_cast<float>(r * 100000 + i);
+          std::vector<float> out(lens[0] + lens[1]);
+          ASSERT_TRUE(c.AllGather(local, out).ok()) << "longest shard " << longest;
+          for (size_t i = 0; i < out.size(); ++i) {
+            const float expect = i < lens[0] ? static_cast<float>(i)
+                                             : static_cast<float>(100000 + (i - lens[0]));
+            ASSERT_EQ(out[i], expect) << "longest shard " << longest << " element " << i;
+          }
+        }
+      }
+    });
+  }
+}
+
+// Pins the calling thread to the first CPU it may run on, so two ranks share one core.
+void PinToFirstAllowedCpu() {
+  cpu_set_t allowed;
+  ASSERT_EQ(0, pthread_getaffinity_np(pthread_self(), sizeof(allowed), &allowed));
+  int first = 0;
+  while (!CPU_ISSET(first, &allowed)) ++first;
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(first, &one);
+  ASSERT_EQ(0, pthread_setaffinity_np(pthread_self(), sizeof(one), &one));
+}
+
+// Spins until this thread has used `cpu` of CPU time: work that needs the core, not a sleep.
+void ComputeFor(std::chrono::microseconds cpu) {
+  auto used = [] {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec);
+  };
+  const auto until = used() + cpu;
+  while (used() < until) {
+  }
+}
+
+// Two ranks on one core, one of them computing before each collective: a rank that busy polls
+// while its peer needs the same core only delays the peer, so polling must turn itself off
+// (blocking reads), and the sums stay exact on either path.
+TEST(GlooCollectiveTest, PollingStopsWhenRanksShareACore) {
+  std::array<int, 2> polled{}, blocked{};
+  WithGroup(2, false, [&](int r, GlooCollective& c) {
+    PinToFirstAllowedCpu();
+    for (int it = 0; it < 40; ++it) {
+      if (r == 1) ComputeFor(std::chrono::milliseconds(4));
+      std::vector<float> data(64, static_cast<float>(r + it));
+      ASSERT_TRUE(c.AllReduceSum(data).ok()) << "iteration " << it;
+      ASSERT_EQ(data[0], static_cast<float>(1 + 2 * it)) << "iteration " << it;
+      (c.busy_polling() ? polled : blocked)[r]++;
+    }
+  });
+  EXPECT_GT(blocked[0], 0) << "rank 0 kept polling while rank 1 needed its core (" << polled[0]
+                           << " polled collectives)";
+}
+
 TEST(GlooCollectiveTest, MissingPeerTimesOutWithUnavailableAndRefusesFurtherCalls) {
   MemoryStore store;
   std::atomic<bool> rank0_connected{false};
   std::thread t([&] {
     auto dev = CreateTcpDevice("127.0.0.1");
-    auto ctx = ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(5000), milliseconds(500));
+    auto ctx = ConnectDataPlane(1, 2, *dev, &store, "e1/", milliseconds(5000), milliseconds(500));
     EXPECT_TRUE(ctx.ok());
     // Rank 1 connects, then goes away without taking part in any collective (but only once
     // rank 0's handshake is complete, or rank 0's connect itself would fail).
     while (!rank0_connected) std::this_thread::sleep_for(milliseconds(1));
   });
   auto dev = CreateTcpDevice("127.0.0.1");
-  auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(5000), milliseconds(500));
+  auto ctx = ConnectDataPlane(0, 2, *dev, &store, "e1/", milliseconds(5000), milliseconds(500));
   rank0_connected = true;
   t.join();
   ASSERT_TRUE(ctx.ok()) << ctx.status();
   GlooCollective c(0, 2, false, milliseconds(500));
-  c.Attach(*ctx);
+  c.Attach(*std::move(ctx));
   std::vector<float> data(16, 1.0f);
   const auto t0 = std::chrono::steady_clock::now();
   Status s = c.AllReduceSum(data);
@@ -208,31 +294,35 @@ TEST(GlooCollectiveTest, MissingPeerTimesOutWithUnavailableAndRefusesFurtherCall
 }
 
 // A peer that stays connected but never joins (a stopped process): the collective fails at the
-// collective timeout, not at the much longer connect timeout its pairs were made under.
+// collective timeout, not at the much longer connect timeout its pairs were made under, on the
+// polled steps context (a short message) and on the control context (a long one).
 TEST(GlooCollectiveTest, SilentPeerTimesOutAtTheCollectiveTimeout) {
-  MemoryStore store;
-  std::atomic<bool> done{false};
-  std::thread t([&] {
+  for (size_t len : {size_t{16}, GlooCollective::kMaxSyncFloats + 1}) {
+    MemoryStore store;
+    std::atomic<bool> done{false};
+    std::thread t([&] {
+      auto dev = CreateTcpDevice("127.0.0.1");
+      auto ctx =
+          ConnectDataPlane(1, 2, *dev, &store, "e1/", milliseconds(20000), milliseconds(500));
+      EXPECT_TRUE(ctx.ok());
+      while (!done) std::this_thread::sleep_for(milliseconds(5));  // connected, silent
+    });
     auto dev = CreateTcpDevice("127.0.0.1");
-    auto ctx =
-        ConnectContext(1, 2, *dev, &store, "e1/", milliseconds(20000), milliseconds(500));
-    EXPECT_TRUE(ctx.ok());
-    while (!done) std::this_thread::sleep_for(milliseconds(5));  // connected, silent
-  });
-  auto dev = CreateTcpDevice("127.0.0.1");
-  auto ctx = ConnectContext(0, 2, *dev, &store, "e1/", milliseconds(20000), milliseconds(500));
-  ASSERT_TRUE(ctx.ok()) << ctx.status();
-  GlooCollective c(0, 2, false, milliseconds(500));
-  c.Attach(*ctx);
-  std::vector<float> data(16, 1.0f);
-  const auto t0 = std::chrono::steady_clock::now();
-  Status s = c.AllReduceSum(data);
-  const auto took = std::chrono::steady_clock::now() - t0;
-  done = true;
-  t.join();
-  EXPECT_TRUE(absl::IsUnavailable(s)) << s;
-  EXPECT_GE(took, milliseconds(400));
-  EXPECT_LT(took, std::chrono::seconds(5));
+    auto ctx = ConnectDataPlane(0, 2, *dev, &store, "e1/", milliseconds(20000), milliseconds(500));
+    ASSERT_TRUE(ctx.ok()) << ctx.status();
+    GlooCollective c(0, 2, false, milliseconds(500));
+    c.Attach(*std::move(ctx));
+    std::vector<float> data(len, 1.0f);
+    const auto t0 = std::chrono::steady_clock::now();
+    Status s = c.AllReduceSum(data);
+    const auto took = std::chrono::steady_clock::now() - t0;
+    done = true;
+    t.join();
+    EXPECT_TRUE(absl::IsUnavailable(s)) << s;
+    EXPECT_GE(took, milliseconds(400)) << "length " << len;
+    EXPECT_LT(took, std::chrono::seconds(5)) << "length " << len;
+    EXPECT_FALSE(c.usable());
+  }
 }
 
 TEST(MemoryStoreTest, GetWaitsForSetAndTimesOut) {
