@@ -13,7 +13,8 @@
 //    VM (a halted vCPU exits to the hypervisor). Polling keeps the waiting core running.
 //    Spinning only pays while this thread has its core to itself: when a collective shows the
 //    thread was off its core for most of a long wait (ranks or other work sharing cores),
-//    blocking reads take over for a while (RunOnSteps). Messages stay at most kMaxSyncFloats,
+//    blocking reads take over for a while (RunOnSteps). A peer that stops mid-step leaves this
+//    thread polling until the collective timeout. Messages stay at most kMaxSyncFloats,
 //    because a sync write blocks: two ranks writing more to each other than their socket
 //    buffers hold, before either reads, would stall until the timeout. Gloo sizes SO_SNDBUF to
 //    each message, which the kernel allows up to net.core.wmem_max (208 KiB by default).
