@@ -76,8 +76,10 @@ std::chrono::nanoseconds ThreadCpuTime() {
 
 // Busy polling on the steps context (RunOnSteps): a polled collective that took at least
 // kContendedWall, with this thread on a core for under kMinOnCore of it, means polling competed
-// with other work for the core. Blocking reads are then used for kMinCalm collectives (doubling
-// while it recurs, up to kMaxCalm) before polling is tried again.
+// with other work for the core. The next calm_ - 1 collectives then use blocking reads, and
+// polling is tried again on the one after. calm_ starts at kMinCalm and doubles each time this
+// happens, up to kMaxCalm; a polled collective of at least kContendedWall that kept its core
+// resets it.
 constexpr std::chrono::microseconds kContendedWall{1000};
 constexpr double kMinOnCore = 0.75;
 constexpr int kMinCalm = 64;
@@ -152,6 +154,7 @@ void GlooCollective::Attach(DataPlane plane) {
   context_->setTimeout(timeout_);
   steps_->setTimeout(timeout_);
   busy_ = false;  // ConnectDataPlane leaves the steps pairs blocking
+  steps_collectives_ = 0;
   calm_left_ = 0;
   calm_ = kMinCalm;
   failed_ = false;
@@ -189,15 +192,18 @@ GlooCollective::Slot& GlooCollective::SlotFor(
     Kind kind, size_t length, bool alternate, size_t floats, size_t message,
     const std::function<void(const std::shared_ptr<gloo::Context>&, Slot&)>& make) {
   // Every rank makes the same decisions here (same call sequence, same lengths), so the
-  // algorithms' slots stay aligned across ranks.
-  const int turn = alternate ? (flips_[{kind, length}] ^= 1) : 0;
+  // algorithms' slots stay aligned across ranks. Only the control context needs alternating
+  // slots: on the steps context a peer's next message stays in the socket until this thread
+  // reads it inside the next call, so a slot's buffers cannot change between calls.
+  const bool on_steps = message <= kMaxSyncFloats;
+  const int turn = alternate && !on_steps ? (flips_[{kind, length}] ^= 1) : 0;
   const bool cacheable = floats <= kMaxCachedCount;
   const auto key = std::make_tuple(kind, length, turn);
   if (cacheable) {
     if (auto it = slots_.find(key); it != slots_.end()) return *it->second;
   }
   auto slot = std::make_unique<Slot>();
-  slot->on_steps = message <= kMaxSyncFloats;
+  slot->on_steps = on_steps;
   make(slot->on_steps ? steps_ : context_, *slot);
   Slot& ref = *slot;
   if (cacheable && slots_.size() < kMaxCacheEntries) {
@@ -238,6 +244,7 @@ void GlooCollective::RunOnSteps(gloo::Algorithm& algo) {
 
 void GlooCollective::Run(const Slot& slot) {
   if (slot.on_steps) {
+    ++steps_collectives_;
     RunOnSteps(*slot.algo);
   } else {
     slot.algo->run();
@@ -249,10 +256,11 @@ Status GlooCollective::AllReduceSum(std::span<float> data) {
   if (size_ == 1 || data.empty()) return OkStatus();
   ScopedTimer timer(&collective_seconds_);
   try {
-    // Deterministic mode gathers straight into `out`, which Gloo's async transport fills as
-    // soon as a peer sends: a fast left neighbour's next call could overwrite it while this rank
-    // is still summing. Alternating two slots per length makes that impossible (a neighbour
-    // cannot finish call k+1, and so start k+2, before this rank has joined k+1).
+    // Deterministic mode gathers straight into `out`, which the control context's async
+    // transport fills as soon as a peer sends: a fast left neighbour's next call could overwrite
+    // it while this rank is still summing. Alternating two slots per length makes that
+    // impossible (a neighbour cannot finish call k+1, and so start k+2, before this rank has
+    // joined k+1).
     const size_t count = data.size();
     const int n = static_cast<int>(count);
     Slot& c = SlotFor(Kind::kAllReduce, count, /*alternate=*/deterministic_,
@@ -334,8 +342,9 @@ Status GlooCollective::AllGather(std::span<const float> local, std::span<float> 
     // Gloo's ring all-gather needs equal shards, so every rank sends `shard` floats, the
     // largest rank's count (a shorter shard's tail is padding). A cached ring costs about one
     // allreduce; gloo::allgatherv, which builds its buffers on every call, took milliseconds
-    // (bench/cluster/collective_latency.sh, mode gather). The ring writes into `out` as a peer
-    // sends, so two slots per length alternate, as in deterministic AllReduceSum.
+    // (bench/cluster/collective_latency.sh, mode gather). On the control context the ring writes
+    // into `out` as a peer sends, so two slots per length alternate there, as in deterministic
+    // AllReduceSum.
     const size_t shard = *std::max_element(counts.begin(), counts.end());
     Slot& g = SlotFor(Kind::kAllGather, out.size(), /*alternate=*/true, shard * size_, shard,
                       [&](const std::shared_ptr<gloo::Context>& ctx, Slot& s) {

@@ -11,9 +11,11 @@
 //    gather). On async pairs each one is a hand-off to the device thread plus, on a core that
 //    went idle while waiting for the peer, a wake-up of that core, which costs far more inside a
 //    VM (a halted vCPU exits to the hypervisor). Polling keeps the waiting core running.
-//    Spinning only pays while this thread has its core to itself: when a collective shows the
-//    thread was off its core for most of a long wait (ranks or other work sharing cores),
-//    blocking reads take over for a while (RunOnSteps). A peer that stops mid-step leaves this
+//    Spinning only pays while this thread has its core to itself: when a wait of 1 ms or more
+//    shows the thread off its core for over a quarter of it (ranks or other work sharing
+//    cores), blocking reads take over for a while (RunOnSteps). The thread's CPU clock counts
+//    time the hypervisor stole as on-core, so contention between VMs on a host is not seen
+//    there. A peer that stops mid-step leaves this
 //    thread polling until the collective timeout. Messages stay at most kMaxSyncFloats,
 //    because a sync write blocks: two ranks writing more to each other than their socket
 //    buffers hold, before either reads, would stall until the timeout. Gloo sizes SO_SNDBUF to
@@ -102,12 +104,15 @@ class GlooCollective final : public model::Collective {
   void Detach();
   bool usable() const { return context_ != nullptr && !failed_; }
 
-  // Largest message (floats) a collective sends over the sync `steps` context: 128 KiB, one
-  // batch-16 activation of a 2048-wide model.
+  // Largest message (floats) a collective may send over the sync `steps` context: 128 KiB, one
+  // batch-16 activation of a 2048-wide model. Checked against the buffer length, the largest
+  // message any of the algorithms used sends for it (the chunked ring sends less).
   static constexpr size_t kMaxSyncFloats = size_t{1} << 15;
 
-  // Whether in-step collectives currently busy poll (tests and benchmarks).
+  // Whether in-step collectives currently busy poll, and how many collectives have run on the
+  // steps context since Attach (tests and benchmarks).
   bool busy_polling() const { return busy_; }
+  int64_t steps_collectives() const { return steps_collectives_; }
 
   // Time spent inside collectives since the last reset (for benchmarks).
   double collective_seconds() const { return collective_seconds_; }
@@ -126,8 +131,8 @@ class GlooCollective final : public model::Collective {
   enum class Kind { kAllReduce, kAllGather };
   // The slot for a call of `kind` on `length` elements, made by `make` (given the context it
   // must use) on first use; `floats` is the slot's buffer size and `message` its largest message,
-  // which pick caching and context. With `alternate`, two slots per length take turns (see the
-  // .cc).
+  // which pick caching and context. With `alternate`, two slots per length take turns on the
+  // control context (see the .cc).
   Slot& SlotFor(Kind kind, size_t length, bool alternate, size_t floats, size_t message,
                 const std::function<void(const std::shared_ptr<gloo::Context>&, Slot&)>& make);
   void Run(const Slot& slot);
@@ -152,6 +157,7 @@ class GlooCollective final : public model::Collective {
   bool busy_ = false;
   int calm_left_ = 0;  // collectives with blocking reads left before polling is tried again
   int calm_ = 0;       // the length of the next such pause
+  int64_t steps_collectives_ = 0;
 };
 
 }  // namespace mies::cluster

@@ -87,22 +87,27 @@ TEST(GlooCollectiveTest, DeterministicAllReduceIsBitwiseTheInProcessSum) {
   }
 }
 
-// Back-to-back reductions of one length with no work between them: a fast rank's next call
-// must not clobber a slow rank's current result (the deterministic path gathers into a buffer
-// the transport writes to directly).
+// Back-to-back reductions of one length with little work between them: a fast rank's next call
+// must not clobber a slow rank's current result. The deterministic path gathers into a buffer
+// that the control context's async transport writes to directly; 40,000 floats is over the
+// sync limit, so that length runs there (896 runs on the polled steps context).
 TEST(GlooCollectiveTest, BackToBackDeterministicReductionsStayExact) {
   const int n = 4;
-  const size_t len = 896;
+  static_assert(40000 > GlooCollective::kMaxSyncFloats);
   WithGroup(n, true, [&](int r, GlooCollective& c) {
-    for (int it = 0; it < 200; ++it) {
-      std::vector<float> data(len);
-      for (size_t i = 0; i < len; ++i) data[i] = static_cast<float>((r + 1) * 1000 + it) + i;
-      Status s = c.AllReduceSum(data);
-      ASSERT_TRUE(s.ok()) << s;
-      for (size_t i = 0; i < len; ++i) {
-        float expect = 0;
-        for (int q = 0; q < n; ++q) expect += static_cast<float>((q + 1) * 1000 + it) + i;
-        ASSERT_EQ(data[i], expect) << "rank " << r << " iteration " << it << " element " << i;
+    for (const size_t len : {size_t{896}, size_t{40000}}) {
+      for (int it = 0; it < 200; ++it) {
+        if (r == 1 && it % 3 == 0) std::this_thread::sleep_for(milliseconds(1));
+        std::vector<float> data(len);
+        for (size_t i = 0; i < len; ++i) data[i] = static_cast<float>((r + 1) * 1000 + it) + i;
+        Status s = c.AllReduceSum(data);
+        ASSERT_TRUE(s.ok()) << s;
+        for (size_t i = 0; i < len; ++i) {
+          float expect = 0;
+          for (int q = 0; q < n; ++q) expect += static_cast<float>((q + 1) * 1000 + it) + i;
+          ASSERT_EQ(data[i], expect) << "rank " << r << " length " << len << " iteration " << it
+                                     << " element " << i;
+        }
       }
     }
   });
@@ -142,13 +147,15 @@ TEST(GlooCollectiveTest, AllGatherTakesUnevenShardsInRankOrder) {
   });
 }
 
-// AllGather reuses cached ring buffers that peers write into as soon as they send: back-to-back
-// calls of one length, with values that change every call and ranks running at different
-// speeds, must each see exactly that call's shards (and a length above the cache limit too).
+// AllGather reuses cached ring buffers, which on the control context (shards over the sync
+// limit) peers write into as soon as they send: back-to-back calls of one length, with values
+// that change every call and ranks running at different speeds, must each see exactly that
+// call's shards. Shards of 7 (polled steps context), 40,000 (control, cached) and 2^19 (control,
+// above the cache limit).
 TEST(GlooCollectiveTest, BackToBackAllGathersSeeOnlyTheirOwnCall) {
   const int n = 3;
   WithGroup(n, false, [&](int r, GlooCollective& c) {
-    for (const size_t big : {size_t{7}, size_t{1} << 19}) {
+    for (const size_t big : {size_t{7}, size_t{40000}, size_t{1} << 19}) {
       const std::vector<size_t> lens{big, big - 1, big - 1};
       const size_t total = lens[0] + lens[1] + lens[2];
       for (int call = 0; call < 40; ++call) {
@@ -164,7 +171,7 @@ TEST(GlooCollectiveTest, BackToBackAllGathersSeeOnlyTheirOwnCall) {
                 << "call " << call << " at " << at;
           }
         }
-        if (big > 7 && call == 3) break;  // the uncached path: a few calls are enough
+        if (big > 40000 && call == 3) break;  // the uncached path: a few calls are enough
       }
     }
   });
@@ -198,9 +205,11 @@ TEST(GlooCollectiveTest, CollectivesAroundTheSyncSizeLimitStayExact) {
           // Small integers: every summation order gives the exact result.
           for (size_t i = 0; i < len; ++i) data[i] = static_cast<float>((r + 1) * (i % 7 + it));
           const auto t0 = std::chrono::steady_clock::now();
+          const int64_t polled = c.steps_collectives();
           ASSERT_TRUE(c.AllReduceSum(data).ok()) << "length " << len;
           // A sync write that does not fit the socket buffers would wait for the 10 s timeout.
           EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(5));
+          EXPECT_EQ(c.steps_collectives() - polled, len <= sync_max ? 1 : 0) << "length " << len;
           for (size_t i = 0; i < len; ++i) {
             ASSERT_EQ(data[i], static_cast<float>(3 * (i % 7 + it))) << "length " << len;
           }
@@ -211,7 +220,10 @@ TEST(GlooCollectiveTest, CollectivesAroundTheSyncSizeLimitStayExact) {
           std::vector<float> local(lens[r]);
           for (size_t i = 0; i < local.size(); ++i) local[i] = static_cast<float>(r * 100000 + i);
           std::vector<float> out(lens[0] + lens[1]);
+          const int64_t polled = c.steps_collectives();
           ASSERT_TRUE(c.AllGather(local, out).ok()) << "longest shard " << longest;
+          EXPECT_EQ(c.steps_collectives() - polled, longest <= sync_max ? 1 : 0)
+              << "longest shard " << longest;
           for (size_t i = 0; i < out.size(); ++i) {
             const float expect = i < lens[0] ? static_cast<float>(i)
                                              : static_cast<float>(100000 + (i - lens[0]));
@@ -322,6 +334,11 @@ TEST(GlooCollectiveTest, SilentPeerTimesOutAtTheCollectiveTimeout) {
     EXPECT_GE(took, milliseconds(400)) << "length " << len;
     EXPECT_LT(took, std::chrono::seconds(5)) << "length " << len;
     EXPECT_FALSE(c.usable());
+    // The short one ran on the steps context with polling on (a fresh context polls from its
+    // first collective, and a failed one leaves the setting as it was).
+    const bool short_message = len <= GlooCollective::kMaxSyncFloats;
+    EXPECT_EQ(c.steps_collectives(), short_message ? 1 : 0) << "length " << len;
+    EXPECT_EQ(c.busy_polling(), short_message) << "length " << len;
   }
 }
 
