@@ -239,9 +239,9 @@ ModelConfig ReadModel(JsonReader r) {
     m.extra[k] = std::to_string(v);
   }
   // Pass-through keys (MindIE hands them to the model runner as strings).
-  for (const auto& path : r.UnknownKeys()) {
-    std::string key = path.substr(path.rfind('.') + 1);
+  for (const auto& key : r.UnknownNames()) {
     const nlohmann::json* v = r.Raw(key);
+    if (v == nullptr) continue;
     if (v->is_string()) {
       m.extra[key] = v->get<std::string>();
     } else if (v->is_boolean()) {

@@ -142,12 +142,18 @@ JsonReader JsonReader::Object(const std::string& key, bool required) {
   return JsonReader(v, PathOf(key), errors_);
 }
 
-std::vector<std::string> JsonReader::UnknownKeys() const {
+std::vector<std::string> JsonReader::UnknownNames() const {
   std::vector<std::string> unknown;
   if (object_ == nullptr || !object_->is_object()) return unknown;
   for (auto it = object_->begin(); it != object_->end(); ++it) {
-    if (!read_.count(it.key())) unknown.push_back(PathOf(it.key()));
+    if (!read_.count(it.key())) unknown.push_back(it.key());
   }
+  return unknown;
+}
+
+std::vector<std::string> JsonReader::UnknownKeys() const {
+  std::vector<std::string> unknown = UnknownNames();
+  for (auto& key : unknown) key = PathOf(key);
   return unknown;
 }
 

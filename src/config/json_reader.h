@@ -52,8 +52,10 @@ class JsonReader {
   JsonReader Object(const std::string& key, bool required);
   const nlohmann::json* Raw(const std::string& key);
 
-  // Keys present in the object that were never read or accepted.
+  // Keys present in the object that were never read or accepted, as full paths for messages.
   std::vector<std::string> UnknownKeys() const;
+  // The same keys as they appear in the object (a key may itself contain '.').
+  std::vector<std::string> UnknownNames() const;
 
   void Error(const std::string& key, const std::string& message);
   // Records UnknownKeys() in the error list's unknown-key list (warnings, not errors).

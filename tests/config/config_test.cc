@@ -241,6 +241,18 @@ TEST(ConfigTest, UnknownAndRemovedKeys) {
   EXPECT_EQ(config->backend.model_deploy.model_config[0].extra.at("custom_flag"), "1");
 }
 
+// A pass-through key may contain '.', which also separates the parts of a path in messages
+// (found by the config_json fuzzer: the key was looked up by the text after its last '.' and
+// the parser dereferenced the missing value).
+TEST(ConfigTest, PassThroughKeyWithADotKeepsItsWholeName) {
+  nlohmann::json doc = ShippedConfig();
+  doc["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["runner.option"] = 7;
+  MapEnvironment env;
+  auto config = ParseConfig(doc, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->backend.model_deploy.model_config[0].extra.at("runner.option"), "7");
+}
+
 TEST(ConfigTest, EnvironmentOverridesAddresses) {
   MapEnvironment env({{"MIES_CONTAINER_IP", "127.0.1.5"},
                       {"MIES_CONTAINER_MANAGEMENT_IP", "127.0.1.6"}});
