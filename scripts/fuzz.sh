@@ -12,6 +12,10 @@
 # hand with -merge=1 when worth keeping). MIES_FUZZ_JOBS>1 runs that many targets in parallel.
 # MIES_FUZZ_SEED=N fixes libFuzzer's random seed (default 0 = a new seed each run; test.sh uses 1
 # so a CI failure replays with the same command, and longer runs by hand explore new paths).
+# MIES_FUZZ_RUNS=N stops each target after N inputs instead, with `seconds` only as a cap, and
+# starts from the committed seeds only: with a fixed seed a faster machine no longer goes further
+# (with a time budget a commit that passed here could fail in CI on a new find), and a target
+# whose code is deterministic sees the same inputs on every run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,11 +58,19 @@ case "$cmd" in
     run_one() {
       local t="$1" seeds="fuzz/corpus/$1" work="$dir/corpus/$1" art="$dir/artifacts/$1"
       local log="$dir/logs/$1.log"
+      if [[ "${MIES_FUZZ_RUNS:-0}" -gt 0 ]]; then
+        # Reproducible mode: start from the committed seeds only, not from what earlier runs of
+        # this build tree added.
+        work="$dir/corpus-check/$1"
+        rm -rf "$work"
+      fi
       mkdir -p "$work" "$art" "$dir/logs"
       [[ -d "$seeds" ]] || mkdir -p "$seeds"
       local dict=(); [[ -f "fuzz/dict/$t.dict" ]] && dict=(-dict="fuzz/dict/$t.dict")
       local rc=0
-      MIES_FUZZ_TARGET="$t" "$bin" "$work" "$seeds" "${dict[@]}" -max_total_time="$seconds" \
+      local budget=(-max_total_time="$seconds")
+      if [[ "${MIES_FUZZ_RUNS:-0}" -gt 0 ]]; then budget+=(-runs="$MIES_FUZZ_RUNS"); fi
+      MIES_FUZZ_TARGET="$t" "$bin" "$work" "$seeds" "${dict[@]}" "${budget[@]}" \
         -seed="${MIES_FUZZ_SEED:-0}" \
         -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -max_len=65536 -print_final_stats=1 \
         -artifact_prefix="$art/" >"$log" 2>&1 || rc=$?
@@ -88,7 +100,9 @@ case "$cmd" in
       for t in "${targets[@]}"; do run_one "$t" || fail=1; done
     fi
     [[ $fail -eq 0 ]] || die "a target failed: crash inputs are under $dir/artifacts/<target>/"
-    echo "fuzz.sh: ${#targets[@]} targets, ${seconds}s each: no crash, leak or timeout"
+    summary="${seconds}s each"
+    [[ "${MIES_FUZZ_RUNS:-0}" -gt 0 ]] && summary="$MIES_FUZZ_RUNS inputs each (at most ${seconds}s)"
+    echo "fuzz.sh: ${#targets[@]} targets, $summary: no crash, leak or timeout"
     ;;
   *)
     sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
