@@ -30,8 +30,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 }
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const mies::Status s =
-      g_target->run(std::string_view(reinterpret_cast<const char*>(data), size));
+  const mies::Status s = g_target->run(std::string_view(reinterpret_cast<const char*>(data), size));
   if (g_verbose) std::fprintf(stderr, "status: %s\n", s.ToString().substr(0, 300).c_str());
   return 0;
 }

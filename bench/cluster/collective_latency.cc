@@ -13,11 +13,15 @@
 //   raw    a plain TCP ping-pong of the same payload (TCP_NODELAY), rank 0 <-> rank 1: the floor
 // Prints microseconds per collective (median and mean over --iters after --warmup).
 #include <arpa/inet.h>
+#include <gloo/allreduce_ring.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/file_store.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -29,11 +33,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <gloo/allreduce_ring.h>
-#include <gloo/rendezvous/context.h>
-#include <gloo/rendezvous/file_store.h>
 
 #include "cluster/gloo_collective.h"
 #include "cluster/store.h"
@@ -89,8 +88,8 @@ void Report(const char* mode, size_t count, std::vector<double>& us) {
   std::sort(us.begin(), us.end());
   double sum = 0;
   for (double u : us) sum += u;
-  std::printf("%-5s count=%zu iters=%zu  median %.1f us  mean %.1f us  p90 %.1f us\n", mode,
-              count, us.size(), us[us.size() / 2], sum / us.size(), us[us.size() * 9 / 10]);
+  std::printf("%-5s count=%zu iters=%zu  median %.1f us  mean %.1f us  p90 %.1f us\n", mode, count,
+              us.size(), us[us.size() / 2], sum / us.size(), us[us.size() * 9 / 10]);
 }
 
 bool WriteAll(int fd, const char* p, size_t n) {
@@ -215,9 +214,8 @@ int main(int argc, char** argv) {
     if (mode == "mies") {
       // The cluster's own path: the same connect as worker.cc.
       DirStore store(store_dir);
-      auto context = mies::cluster::ConnectDataPlane(rank, world, *dev, &store, "e1/",
-                                                     std::chrono::seconds(30),
-                                                     std::chrono::seconds(30));
+      auto context = mies::cluster::ConnectDataPlane(
+          rank, world, *dev, &store, "e1/", std::chrono::seconds(30), std::chrono::seconds(30));
       if (!context.ok()) {
         std::fprintf(stderr, "%s\n", std::string(context.status().message()).c_str());
         return 1;

@@ -77,8 +77,9 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   if (prompt_min < 1 || prompt_max < prompt_min || out_min < 1 || out_max < out_min ||
       requests < 1) {
-    std::fprintf(stderr, "need 1 <= prompt-min <= prompt-max, 1 <= out-min <= out-max, "
-                         "requests >= 1\n");
+    std::fprintf(stderr,
+                 "need 1 <= prompt-min <= prompt-max, 1 <= out-min <= out-max, "
+                 "requests >= 1\n");
     return 2;
   }
 
@@ -153,8 +154,8 @@ int main(int argc, char** argv) {
     o.limits.max_n = max_batch;
     o.limits.max_batch_size = max_batch;
     o.max_queue_delay_us = 0;
-    auto eng = engine::Engine::Create(o, std::make_unique<Borrowed>(**local), tokenizer,
-                                      defaults, vocab);
+    auto eng =
+        engine::Engine::Create(o, std::make_unique<Borrowed>(**local), tokenizer, defaults, vocab);
     if (!eng.ok()) {
       std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
       return 2;
@@ -166,7 +167,8 @@ int main(int argc, char** argv) {
       engine::GenerateRequest r;
       r.request_id = "b" + std::to_string(i);
       const int plen = prompt_min + static_cast<int>(rng() % (prompt_max - prompt_min + 1));
-      for (int k = 0; k < plen; ++k) r.prompt_ids.push_back(3 + static_cast<int32_t>(rng() % (vocab - 3)));
+      for (int k = 0; k < plen; ++k)
+        r.prompt_ids.push_back(3 + static_cast<int32_t>(rng() % (vocab - 3)));
       r.sampling.temperature = 0.0;
       r.stop.max_tokens = out_min + static_cast<int>(rng() % (out_max - out_min + 1));
       r.stop.ignore_eos = true;
@@ -190,8 +192,8 @@ int main(int argc, char** argv) {
         max_batch, requests, static_cast<long long>(prompt_tokens.load()),
         static_cast<long long>(generated.load()), wall, generated / wall,
         (generated + prompt_tokens) / wall, static_cast<long long>(c.steps),
-        1e3 * c.step_seconds / c.steps, 1e3 * overhead / c.steps,
-        100.0 * overhead / c.step_seconds, static_cast<long long>(c.preemptions));
+        1e3 * c.step_seconds / c.steps, 1e3 * overhead / c.steps, 100.0 * overhead / c.step_seconds,
+        static_cast<long long>(c.preemptions));
     std::fflush(stdout);
   }
   return 0;

@@ -35,8 +35,8 @@ void BM_PagedAttention(benchmark::State& state) {
   }
   // Query i sees start + i + 1 keys.
   const double pairs = static_cast<double>(n_new) * start + n_new * (n_new + 1) / 2.0;
-  state.counters["GFLOP/s"] = benchmark::Counter(
-      pairs * heads * 4.0 * hd / 1e9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GFLOP/s"] = benchmark::Counter(pairs * heads * 4.0 * hd / 1e9,
+                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
 
 BENCHMARK(BM_PagedAttention)

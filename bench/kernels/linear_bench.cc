@@ -3,8 +3,9 @@
 // Counters: GB/s = weight bytes streamed per call / time (the figure that bounds decode);
 // GFLOP/s = 2·m·rows·cols / time. Decode weights are never cache-resident in a real model (a
 // token walks through ~1 GB of them), so each iteration uses the next of several copies of W
-// totalling >= 256 MiB (measured here: 32 MiB of copies still partly hit the L3, 64 MiB no longer do): the numbers are from DRAM, not from the 1 MiB L2 or the L3.
-// Args: dtype, rows, cols, m, threads. OpenBLAS sgemv/sgemm runs on the same f32 shapes.
+// totalling >= 256 MiB (measured here: 32 MiB of copies still partly hit the L3, 64 MiB no longer
+// do): the numbers are from DRAM, not from the 1 MiB L2 or the L3. Args: dtype, rows, cols, m,
+// threads. OpenBLAS sgemv/sgemm runs on the same f32 shapes.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -56,7 +57,7 @@ WeightCopies MakeCopies(DType dtype, int64_t rows, int64_t cols) {
     AlignedBytes buf(static_cast<uint8_t*>(std::aligned_alloc(64, (bytes + 63) / 64 * 64)));
     if (buf == nullptr) std::abort();
     // Cheap pseudo-random fill (xorshift), masked so no dtype holds NaN/Inf or huge values.
-    uint64_t mask = dtype == DType::kF32   ? 0x3dffffff3dffffffull
+    uint64_t mask = dtype == DType::kF32    ? 0x3dffffff3dffffffull
                     : dtype == DType::kInt8 ? ~0ull
                                             : 0x3bff3bff3bff3bffull;
     for (size_t i = 0; i + 8 <= bytes; i += 8) {
@@ -82,8 +83,7 @@ class CallTimes {
   CallTimes() { cpu0_ = ProcessCpuSeconds(); }
   void Start() { t0_ = std::chrono::steady_clock::now(); }
   void Stop() {
-    times_.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
+    times_.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count());
   }
   void Report(benchmark::State& state, int64_t bytes, int64_t m, int64_t rows, int64_t cols) {
     const double flops = 2.0 * m * rows * cols;
@@ -149,8 +149,8 @@ void BM_OpenBlas(benchmark::State& state) {
       cblas_sgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0f, wp, cols, x.data(), 1, 0.0f,
                   y.data(), 1);
     } else {
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, rows, cols, 1.0f, x.data(), cols,
-                  wp, cols, 0.0f, y.data(), rows);
+      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, rows, cols, 1.0f, x.data(), cols, wp,
+                  cols, 0.0f, y.data(), rows);
     }
     times.Stop();
     benchmark::DoNotOptimize(y.data());

@@ -1,6 +1,6 @@
 // Memory read-bandwidth probe: sums a large buffer (far beyond the caches) with 1 and 2 threads
-// and prints GB/s (best, p90 and median 16 MiB chunk). The decode GEMV targets are stated against these
-// figures. Usage: mies_bench_membw [MiB per pass, default 1024] [passes, default 5]
+// and prints GB/s (best, p90 and median 16 MiB chunk). The decode GEMV targets are stated against
+// these figures. Usage: mies_bench_membw [MiB per pass, default 1024] [passes, default 5]
 #include <immintrin.h>
 
 #include <algorithm>
@@ -42,9 +42,12 @@ __attribute__((target("avx2"))) float SumAvx2(const float* p, size_t n) {
 
 float Sum(int streams, const float* p, size_t n) {
   switch (streams) {
-    case 1: return SumAvx2<1>(p, n);
-    case 4: return SumAvx2<4>(p, n);
-    default: return SumAvx2<8>(p, n);
+    case 1:
+      return SumAvx2<1>(p, n);
+    case 4:
+      return SumAvx2<4>(p, n);
+    default:
+      return SumAvx2<8>(p, n);
   }
 }
 
@@ -111,10 +114,11 @@ int main(int argc, char** argv) {
         rates.insert(rates.end(), r.begin(), r.end());
       }
       std::sort(rates.begin(), rates.end());
-      std::printf("read bandwidth, %d thread%s, %d stream%s per thread, %zu MiB buffer: "
-                  "best %.1f GB/s, p90 %.1f GB/s, median %.1f GB/s\n",
-                  threads, threads == 1 ? "" : "s", streams, streams == 1 ? "" : "s", mib,
-                  rates.back(), rates[rates.size() * 9 / 10], rates[rates.size() / 2]);
+      std::printf(
+          "read bandwidth, %d thread%s, %d stream%s per thread, %zu MiB buffer: "
+          "best %.1f GB/s, p90 %.1f GB/s, median %.1f GB/s\n",
+          threads, threads == 1 ? "" : "s", streams, streams == 1 ? "" : "s", mib, rates.back(),
+          rates[rates.size() * 9 / 10], rates[rates.size() / 2]);
     }
   }
   return 0;

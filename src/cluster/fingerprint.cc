@@ -130,13 +130,14 @@ StatusOr<Fingerprint> ComputeFingerprint(const FingerprintInputs& in) {
       files.push_back(e.path());
     }
   }
-  if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", in.model_dir, ": ", ec.message()));
+  if (ec)
+    return absl::NotFoundError(absl::StrCat("cannot list ", in.model_dir, ": ", ec.message()));
   std::sort(files.begin(), files.end());
   std::string listing;
   Sha256 headers;
   for (const fs::path& f : files) {
-    listing += absl::StrCat(listing.empty() ? "" : ",", f.filename().string(), ":",
-                            fs::file_size(f, ec));
+    listing +=
+        absl::StrCat(listing.empty() ? "" : ",", f.filename().string(), ":", fs::file_size(f, ec));
     if (f.string().ends_with(".safetensors")) {
       MIES_ASSIGN_OR_RETURN(std::string h, SafetensorsHeader(f));
       headers.Update(h);
@@ -145,14 +146,16 @@ StatusOr<Fingerprint> ComputeFingerprint(const FingerprintInputs& in) {
   fp.emplace_back("model.files", listing);
   fp.emplace_back("model.safetensors_headers.sha256", headers.Final());
 
-  MIES_ASSIGN_OR_RETURN(model::HfConfig hf, model::ParseHfConfig(cfg_text, (dir / "config.json").string()));
-  MIES_ASSIGN_OR_RETURN(model::GenerationDefaults gen, model::LoadGenerationDefaults(in.model_dir, hf));
+  MIES_ASSIGN_OR_RETURN(model::HfConfig hf,
+                        model::ParseHfConfig(cfg_text, (dir / "config.json").string()));
+  MIES_ASSIGN_OR_RETURN(model::GenerationDefaults gen,
+                        model::LoadGenerationDefaults(in.model_dir, hf));
   fp.emplace_back("model.architecture", hf.architecture_name);
   fp.emplace_back("model.shape",
                   absl::StrCat("hidden=", hf.hidden_size, " intermediate=", hf.intermediate_size,
-                               " layers=", hf.num_hidden_layers, " heads=",
-                               hf.num_attention_heads, " kv_heads=", hf.num_key_value_heads,
-                               " head_dim=", hf.head_dim, " vocab=", hf.vocab_size));
+                               " layers=", hf.num_hidden_layers, " heads=", hf.num_attention_heads,
+                               " kv_heads=", hf.num_key_value_heads, " head_dim=", hf.head_dim,
+                               " vocab=", hf.vocab_size));
   fp.emplace_back("model.weight_dtype",
                   absl::StrCat("dtype=", in.dtype, " torch_dtype=", hf.torch_dtype));
   fp.emplace_back("generation.do_sample", Opt(gen.do_sample));
@@ -198,8 +201,8 @@ std::vector<std::string> CompareFingerprints(const Fingerprint& master, const Fi
   }
   for (const auto& [field, value] : n) {
     if (!m.contains(field)) {
-      out.push_back(absl::StrCat(field, ": master has '(missing)', node ", node_name, " has '",
-                                 value, "'"));
+      out.push_back(
+          absl::StrCat(field, ": master has '(missing)', node ", node_name, " has '", value, "'"));
     }
   }
   return out;

@@ -18,10 +18,10 @@ using Fingerprint = std::vector<std::pair<std::string, std::string>>;
 
 struct FingerprintInputs {
   std::string model_dir;
-  std::string dtype = "auto";                // ModelConfig dtype
+  std::string dtype = "auto";  // ModelConfig dtype
   const config::RankTable* ranktable = nullptr;
   const config::ScheduleConfig* schedule = nullptr;  // null: not part of the fingerprint
-  bool deterministic = false;                // $HCCL_DETERMINISTIC
+  bool deterministic = false;                        // $HCCL_DETERMINISTIC
 };
 
 // Fields: model.config_json.sha256, model.generation_config.sha256, model.files (name:size of

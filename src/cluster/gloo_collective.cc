@@ -1,6 +1,14 @@
 #include "cluster/gloo_collective.h"
 
 #include <arpa/inet.h>
+#include <gloo/allgather.h>
+#include <gloo/allgather_ring.h>
+#include <gloo/allreduce_ring.h>
+#include <gloo/allreduce_ring_chunked.h>
+#include <gloo/broadcast.h>
+#include <gloo/rendezvous/context.h>
+#include <gloo/rendezvous/prefix_store.h>
+#include <gloo/transport/tcp/device.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -10,15 +18,6 @@
 #include <cstring>
 #include <memory>
 #include <utility>
-
-#include <gloo/allgather.h>
-#include <gloo/allgather_ring.h>
-#include <gloo/allreduce_ring.h>
-#include <gloo/allreduce_ring_chunked.h>
-#include <gloo/broadcast.h>
-#include <gloo/rendezvous/context.h>
-#include <gloo/rendezvous/prefix_store.h>
-#include <gloo/transport/tcp/device.h>
 
 #include "common/logging.h"
 
@@ -122,9 +121,9 @@ StatusOr<DataPlane> ConnectDataPlane(int rank, int size,
                                      std::chrono::milliseconds collective_timeout,
                                      std::function<bool()> cancelled) {
   DataPlane plane;
-  MIES_ASSIGN_OR_RETURN(plane.control, ConnectContext(rank, size, device, store, prefix,
-                                                      connect_timeout, collective_timeout,
-                                                      cancelled));
+  MIES_ASSIGN_OR_RETURN(plane.control,
+                        ConnectContext(rank, size, device, store, prefix, connect_timeout,
+                                       collective_timeout, cancelled));
   MIES_ASSIGN_OR_RETURN(plane.steps,
                         ConnectContext(rank, size, device, store, absl::StrCat(prefix, "steps/"),
                                        connect_timeout, collective_timeout, cancelled));

@@ -38,6 +38,10 @@
 // context is attached: Gloo does not promise a context survives an I/O error.
 #pragma once
 
+#include <gloo/algorithm.h>
+#include <gloo/context.h>
+#include <gloo/transport/device.h>
+
 #include <chrono>
 #include <functional>
 #include <map>
@@ -46,10 +50,6 @@
 #include <tuple>
 #include <utility>
 #include <vector>
-
-#include <gloo/algorithm.h>
-#include <gloo/context.h>
-#include <gloo/transport/device.h>
 
 #include "cluster/store.h"
 #include "common/status.h"
@@ -148,8 +148,8 @@ class GlooCollective final : public model::Collective {
   bool failed_ = false;
   std::string failure_;
   std::map<std::tuple<Kind, size_t, int>, std::unique_ptr<Slot>> slots_;
-  std::map<std::pair<Kind, size_t>, int> flips_;  // which of two alternating slots is next
-  std::unique_ptr<Slot> uncached_;  // a large buffer's algorithm, for one call
+  std::map<std::pair<Kind, size_t>, int> flips_;         // which of two alternating slots is next
+  std::unique_ptr<Slot> uncached_;                       // a large buffer's algorithm, for one call
   std::map<size_t, std::vector<size_t>> gather_counts_;  // AllGather: output length -> per rank
   std::vector<char> header_;
   double collective_seconds_ = 0;

@@ -1,6 +1,8 @@
 #include "cluster/node.h"
 
+#include <absl/strings/str_join.h>
 #include <arpa/inet.h>
+#include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -9,9 +11,6 @@
 #include <map>
 #include <random>
 #include <thread>
-
-#include <absl/strings/str_join.h>
-#include <grpcpp/grpcpp.h>
 
 #include "certs/config_planes.h"
 #include "cluster.grpc.pb.h"
@@ -87,11 +86,13 @@ StatusOr<std::vector<std::unique_ptr<RankWorker>>> MakeWorkers(const NodeOptions
     if (!d.device_ip.empty() && IsLocalAddress(d.device_ip)) {
       bind = d.device_ip;
     } else if (!d.device_ip.empty()) {
-      MIES_LOG_WARN("rank {}: device_ip {} is not an address of this host; the data plane binds "
-                    "the node address {}", d.rank_id, d.device_ip, bind);
+      MIES_LOG_WARN(
+          "rank {}: device_ip {} is not an address of this host; the data plane binds "
+          "the node address {}",
+          d.rank_id, d.device_ip, bind);
     }
-    auto w = std::make_unique<RankWorker>(d.rank_id, o.ranktable.WorldSize(), bind,
-                                          o.deterministic, o.timeouts, state);
+    auto w = std::make_unique<RankWorker>(d.rank_id, o.ranktable.WorldSize(), bind, o.deterministic,
+                                          o.timeouts, state);
     const std::vector<int> pin = i < o.pin_cpus.size() ? o.pin_cpus[i] : std::vector<int>{};
     Status s = w->LoadModel(o.model_dir, o.dtype, o.threads_per_rank, pin);
     if (!s.ok()) {
@@ -118,8 +119,7 @@ StatusOr<Fingerprint> NodeFingerprint(const NodeOptions& o) {
 StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
                                             const config::RankTable& ranktable,
                                             const config::Topology& topology,
-                                            const config::Environment& env,
-                                            int64_t num_kv_blocks) {
+                                            const config::Environment& env, int64_t num_kv_blocks) {
   if (config.backend.model_deploy.model_config.empty()) {
     return InvalidArgument("ModelDeployConfig.ModelConfig is empty");
   }
@@ -143,7 +143,8 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   if (mc.cpu_bind_cores) {
     for (int r = 0; r < local; ++r) {
       std::vector<int> cpus;
-      for (int t = 0; t < o.threads_per_rank; ++t) cpus.push_back((r * o.threads_per_rank + t) % cores);
+      for (int t = 0; t < o.threads_per_rank; ++t)
+        cpus.push_back((r * o.threads_per_rank + t) % cores);
       o.pin_cpus.push_back(cpus);
     }
   }
@@ -260,8 +261,7 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
     }
     return absl::UnavailableError(absl::StrCat(
         "multi-node step failed: ",
-        abnormal.empty() ? std::string("no node identified as lost")
-                         : absl::StrJoin(abnormal, " "),
+        abnormal.empty() ? std::string("no node identified as lost") : absl::StrJoin(abnormal, " "),
         " (", r.status().message(), ")"));
   }
   int64_t num_kv_blocks() const override { return o_.num_kv_blocks; }
@@ -273,9 +273,8 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
     const JoinClaim claim = ClaimFromProto(*req);
     const std::string& node = claim.node_address;
     auto it = nodes_.find(node);  // the key set never changes after Init
-    const std::string refusal =
-        JoinRefusal(claim, it == nodes_.end() ? nullptr : &it->second.ranks, fp_,
-                    o_.topology.local_address, kProtocolVersion);
+    const std::string refusal = JoinRefusal(claim, it == nodes_.end() ? nullptr : &it->second.ranks,
+                                            fp_, o_.topology.local_address, kProtocolVersion);
     if (!refusal.empty()) {
       MIES_LOG_ERROR("master: refused the join of node {} (peer {}): {}", node, ctx->peer(),
                      refusal);
@@ -396,9 +395,9 @@ class MasterImpl final : public pb::Control::Service, public engine::Executor {
       for (auto& [a, r] : nodes_) {
         if (r.joined && now - r.last > o_.timeouts.heartbeat_timeout) {
           r.joined = false;
-          r.lost_reason = absl::StrCat(
-              "no heartbeat for ",
-              std::chrono::duration_cast<milliseconds>(now - r.last).count(), " ms");
+          r.lost_reason =
+              absl::StrCat("no heartbeat for ",
+                           std::chrono::duration_cast<milliseconds>(now - r.last).count(), " ms");
           MIES_LOG_ERROR("master: node {} lost: {}", a, r.lost_reason);
           Break("node " + a + " lost");
         }
@@ -510,8 +509,8 @@ class GrpcStore final : public KvStore {
     while (true) {
       const auto left = std::chrono::duration_cast<milliseconds>(until - Clock::now());
       if (left.count() <= 0) {
-        return absl::DeadlineExceededError(absl::StrCat("rendezvous key '", key, "' not set within ",
-                                                        timeout.count(), " ms"));
+        return absl::DeadlineExceededError(
+            absl::StrCat("rendezvous key '", key, "' not set within ", timeout.count(), " ms"));
       }
       grpc::ClientContext ctx;
       const auto slice = std::min(left, milliseconds(2000));
@@ -624,7 +623,8 @@ class SlaveImpl {
       backoff = std::min(backoff * 2, milliseconds(1000));
     }
     if (stop_) return absl::CancelledError("stopped");
-    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
+    const auto secs =
+        std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - start).count();
     return absl::UnavailableError(absl::StrCat(
         "Failed to establish connection to master ", master_, " after ", secs,
         " s of retries (multiNodesInferPort; check the master is running, the firewall and, with "
@@ -694,11 +694,12 @@ class SlaveImpl {
         grpc::Status s = Stub()->Heartbeat(&ctx, req, &hb);
         if (!s.ok()) {
           if (Clock::now() - last_ok > o_.timeouts.heartbeat_timeout) {
-            MIES_LOG_ERROR("slave {}: master {} lost (no heartbeat reply for {} ms: {}); waiting "
-                           "up to {} s for it to come back",
-                           o_.topology.local_address, master_,
-                           std::chrono::duration_cast<milliseconds>(Clock::now() - last_ok).count(),
-                           s.error_message(), o_.timeouts.master_rejoin_total.count() / 1000);
+            MIES_LOG_ERROR(
+                "slave {}: master {} lost (no heartbeat reply for {} ms: {}); waiting "
+                "up to {} s for it to come back",
+                o_.topology.local_address, master_,
+                std::chrono::duration_cast<milliseconds>(Clock::now() - last_ok).count(),
+                s.error_message(), o_.timeouts.master_rejoin_total.count() / 1000);
             state_.target = 0;
             join_budget = o_.timeouts.master_rejoin_total;
             rejoin = true;
@@ -719,9 +720,10 @@ class SlaveImpl {
           return OkStatus();
         }
         if (!hb.known()) {
-          MIES_LOG_WARN("slave {}: the master {} no longer counts this node as joined (it declared "
-                         "it lost, or restarted); rejoining",
-                        o_.topology.local_address, master_);
+          MIES_LOG_WARN(
+              "slave {}: the master {} no longer counts this node as joined (it declared "
+              "it lost, or restarted); rejoining",
+              o_.topology.local_address, master_);
           state_.target = 0;
           join_budget = o_.timeouts.master_rejoin_total;
           rejoin = true;

@@ -3,7 +3,8 @@
 //   Master (the node holding rank 0):
 //     auto opts = cluster::NodeOptionsFromConfig(config, ranktable, topology, env, kv_blocks);
 //     auto master = cluster::ClusterMaster::Start(*opts);  // loads its shards, opens the control
-//                                                          // plane on <container_ip>:multiNodesInferPort
+//                                                          // plane on
+//                                                          <container_ip>:multiNodesInferPort
 //     master->WaitReady(timeout);       // every rank joined and the data plane is connected;
 //                                       // print "Daemon start success!" after this
 //     engine::Executor* ex = master->executor();   // give it to the engine
@@ -68,14 +69,14 @@ namespace mies::cluster {
 inline constexpr uint32_t kProtocolVersion = 1;
 
 struct ClusterTimeouts {
-  std::chrono::milliseconds join_total{120000};          // slave: give up joining (MindIE ~120 s)
+  std::chrono::milliseconds join_total{120000};           // slave: give up joining (MindIE ~120 s)
   std::chrono::milliseconds master_rejoin_total{120000};  // slave: master lost, wait this long
   std::chrono::milliseconds heartbeat_interval{500};
-  std::chrono::milliseconds heartbeat_timeout{3000};      // peer declared lost after this
-  std::chrono::milliseconds collective_timeout{30000};    // one collective (covers the slowest
-                                                          // rank's compute between collectives)
-  std::chrono::milliseconds plan_wait{3000};              // worker: no plan/keepalive -> lost
-  std::chrono::milliseconds connect_timeout{20000};       // forming the Gloo mesh
+  std::chrono::milliseconds heartbeat_timeout{3000};    // peer declared lost after this
+  std::chrono::milliseconds collective_timeout{30000};  // one collective (covers the slowest
+                                                        // rank's compute between collectives)
+  std::chrono::milliseconds plan_wait{3000};            // worker: no plan/keepalive -> lost
+  std::chrono::milliseconds connect_timeout{20000};     // forming the Gloo mesh
 };
 
 struct NodeOptions {
@@ -100,8 +101,7 @@ struct NodeOptions {
 StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
                                             const config::RankTable& ranktable,
                                             const config::Topology& topology,
-                                            const config::Environment& env,
-                                            int64_t num_kv_blocks);
+                                            const config::Environment& env, int64_t num_kv_blocks);
 
 class MasterImpl;
 class SlaveImpl;

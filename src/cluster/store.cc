@@ -47,7 +47,8 @@ std::string GlooStore::WaitFor(const std::string& key, std::chrono::milliseconds
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     const auto slice = cancelled_ ? std::min(left, std::chrono::milliseconds(200)) : left;
-    StatusOr<std::string> v = store_->Get(prefix_ + key, std::max(slice, std::chrono::milliseconds(1)));
+    StatusOr<std::string> v =
+        store_->Get(prefix_ + key, std::max(slice, std::chrono::milliseconds(1)));
     if (v.ok()) return *v;
     if (!absl::IsDeadlineExceeded(v.status()) || left <= slice) {
       GLOO_THROW_IO_EXCEPTION("rendezvous get: ", v.status().ToString());

@@ -4,6 +4,8 @@
 // prefix "e<epoch>/", so a context rebuilt after a fault never reads a stale address.
 #pragma once
 
+#include <gloo/rendezvous/store.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <functional>
@@ -12,8 +14,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <gloo/rendezvous/store.h>
 
 #include "common/status.h"
 
@@ -49,12 +49,15 @@ class GlooStore final : public gloo::rendezvous::Store {
   // already abandoned instead of blocking for the whole timeout.
   GlooStore(KvStore* store, std::string prefix, std::chrono::milliseconds timeout,
             std::function<bool()> cancelled = {})
-      : store_(store), prefix_(std::move(prefix)), timeout_(timeout),
+      : store_(store),
+        prefix_(std::move(prefix)),
+        timeout_(timeout),
         cancelled_(std::move(cancelled)) {}
   void set(const std::string& key, const std::vector<char>& data) override;
   std::vector<char> get(const std::string& key) override;
   void wait(const std::vector<std::string>& keys) override;
-  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override;
+  void wait(const std::vector<std::string>& keys,
+            const std::chrono::milliseconds& timeout) override;
 
  private:
   KvStore* store_;

@@ -84,9 +84,9 @@ StatusOr<std::unique_ptr<TlsContext>> TlsContext::Prepare(const TlsSettings& set
   }
   if (!settings.omit_identity) {
     MIES_ASSIGN_OR_RETURN(ctx->cert_pem_, ReadFile(m.cert_file));
-    MIES_ASSIGN_OR_RETURN(certs::SecretString key,
-                          certs::LoadPlainPrivateKey(m.key_file, m.key_password_file,
-                                                     settings.apply_file_rules));
+    MIES_ASSIGN_OR_RETURN(
+        certs::SecretString key,
+        certs::LoadPlainPrivateKey(m.key_file, m.key_password_file, settings.apply_file_rules));
     ctx->key_pem_ = key.str();
   }
   if (!m.crl_files.empty()) {
@@ -100,8 +100,8 @@ StatusOr<std::unique_ptr<TlsContext>> TlsContext::Prepare(const TlsSettings& set
       MIES_ASSIGN_OR_RETURN(std::string pem, ReadFile(f));
       auto crls = certs::ParseCrlsPem(pem);
       if (!crls.ok()) {
-        return FailedPrecondition("internode TLS: CRL file ", f, " does not load: ",
-                                  crls.status().message());
+        return FailedPrecondition("internode TLS: CRL file ", f,
+                                  " does not load: ", crls.status().message());
       }
       for (auto& crl : *crls) {
         bool issued = false;
@@ -120,8 +120,8 @@ StatusOr<std::unique_ptr<TlsContext>> TlsContext::Prepare(const TlsSettings& set
               ") is not issued by any configured CA (interNodeTlsCaFiles); gRPC would ignore it "
               "and accept revoked certificates");
         }
-        const unsigned long hash = X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr,
-                                                     nullptr, nullptr);
+        const unsigned long hash =
+            X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, nullptr);
         char name[32];
         std::snprintf(name, sizeof(name), "%08lx.r%d", hash, next_index[hash]++);
         const std::string out_path = ctx->crl_dir_ + "/" + name;
@@ -134,8 +134,9 @@ StatusOr<std::unique_ptr<TlsContext>> TlsContext::Prepare(const TlsSettings& set
     MIES_LOG_INFO("internode TLS: {} CRL file(s) checked and installed in {}", m.crl_files.size(),
                   ctx->crl_dir_);
   } else {
-    MIES_LOG_WARN("internode TLS: no CRL configured (interNodeTlsCrlFiles): revoked node "
-                  "certificates are not detected");
+    MIES_LOG_WARN(
+        "internode TLS: no CRL configured (interNodeTlsCrlFiles): revoked node "
+        "certificates are not detected");
   }
   return ctx;
 }

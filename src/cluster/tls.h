@@ -9,11 +9,11 @@
 // the configured CAs, or startup fails naming the file.
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
+
+#include <memory>
+#include <string>
 
 #include "certs/plane.h"
 #include "common/status.h"

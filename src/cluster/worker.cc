@@ -42,7 +42,9 @@ bool RankWorker::has_cache(int64_t num_blocks, int64_t block_size) const {
          cache_->shape().block_size == block_size;
 }
 
-void RankWorker::Start() { thread_ = std::thread([this] { Loop(); }); }
+void RankWorker::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void RankWorker::StopAndJoin() {
   stop_ = true;
@@ -114,8 +116,7 @@ void RankWorker::Loop() {
       }
       ctx = ConnectDataPlane(rank_, world_, device_, store, prefix, timeouts_.connect_timeout,
                              timeouts_.collective_timeout, [this, target] {
-                               return stop_ || state_->shutdown ||
-                                      state_->target.load() != target;
+                               return stop_ || state_->shutdown || state_->target.load() != target;
                              });
     }
     if (!ctx.ok()) {
@@ -125,8 +126,8 @@ void RankWorker::Loop() {
     }
     collective_.Attach(*std::move(ctx));
     formed_ = target;
-    MIES_LOG_INFO("rank {}: data plane connected on {} (epoch {}, world {})", rank_,
-                  bind_address_, EpochOf(target), world_);
+    MIES_LOG_INFO("rank {}: data plane connected on {} (epoch {}, world {})", rank_, bind_address_,
+                  EpochOf(target), world_);
     if (rank_ == 0) {
       ServeRoot(target);
     } else {
@@ -145,8 +146,8 @@ void RankWorker::Serve(uint64_t target) {
     const double before = collective_.collective_seconds();
     Status s = collective_.Broadcast(&bytes, timeouts_.plan_wait);
     if (!s.ok()) {
-      MIES_LOG_WARN("rank {}: lost the master's step stream (epoch {}): {}", rank_,
-                    EpochOf(target), std::string(s.message()));
+      MIES_LOG_WARN("rank {}: lost the master's step stream (epoch {}): {}", rank_, EpochOf(target),
+                    std::string(s.message()));
       failed_ = target;
       return;
     }
@@ -194,7 +195,8 @@ void RankWorker::ServeRoot(uint64_t target) {
       bye.shutdown = true;
       std::string bytes = bye.Serialize();
       Status s = collective_.Broadcast(&bytes, timeouts_.collective_timeout);
-      if (!s.ok()) MIES_LOG_WARN("rank 0: shutdown plan not delivered: {}", std::string(s.message()));
+      if (!s.ok())
+        MIES_LOG_WARN("rank 0: shutdown plan not delivered: {}", std::string(s.message()));
       return;
     }
     if (state_->target.load() != target) return;  // the master is re-forming the cluster

@@ -24,10 +24,10 @@ namespace mies::cluster {
 // generation, so its workers rebuild even when the new master's epoch number repeats.
 struct NodeState {
   std::atomic<uint64_t> target{0};
-  std::atomic<bool> shutdown{false};        // stop serving (orderly)
-  std::atomic<bool> shutdown_plan{false};   // a worker received the master's shutdown plan
-  KvStore* store = nullptr;                 // set before workers start, fixed afterwards
-  std::mutex store_mu;                      // guards store swaps (slave reconnects)
+  std::atomic<bool> shutdown{false};       // stop serving (orderly)
+  std::atomic<bool> shutdown_plan{false};  // a worker received the master's shutdown plan
+  KvStore* store = nullptr;                // set before workers start, fixed afterwards
+  std::mutex store_mu;                     // guards store swaps (slave reconnects)
 };
 
 // What every rank does with a step plan: bounds-checked block copies, then the forward pass
@@ -71,8 +71,8 @@ class RankWorker {
 
  private:
   void Loop();
-  void Serve(uint64_t target);       // ranks != 0
-  void ServeRoot(uint64_t target);   // rank 0
+  void Serve(uint64_t target);      // ranks != 0
+  void ServeRoot(uint64_t target);  // rank 0
   // Applies copies and runs the forward pass; rank 0 fills *result.
   Status RunStep(const engine::StepPlan& plan, engine::StepResult* result);
   void FailQueued(const std::string& why);

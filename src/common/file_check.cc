@@ -44,8 +44,8 @@ Status CheckInputFile(const std::string& path, const FileRule& rule, const std::
     return FailedPrecondition(what, " ", path, ": must be a regular file");
   }
   if (st.st_size <= 0) {
-    return FailedPrecondition(what, " ", path, ": is empty (rule: size in (0, ",
-                              rule.max_bytes, "] bytes)");
+    return FailedPrecondition(what, " ", path, ": is empty (rule: size in (0, ", rule.max_bytes,
+                              "] bytes)");
   }
   if (static_cast<uint64_t>(st.st_size) > rule.max_bytes) {
     return FailedPrecondition(what, " ", path, ": size ", st.st_size,
@@ -61,9 +61,9 @@ Status CheckInputFile(const std::string& path, const FileRule& rule, const std::
     }
     mode_t mode = st.st_mode & 07777;
     if ((mode & ~rule.max_mode) != 0) {
-      return FailedPrecondition(what, " ", path, ": mode ", ModeString(mode),
-                                " is wider than ", ModeString(rule.max_mode),
-                                " (rule: permissions no greater than ", ModeString(rule.max_mode),
+      return FailedPrecondition(what, " ", path, ": mode ", ModeString(mode), " is wider than ",
+                                ModeString(rule.max_mode), " (rule: permissions no greater than ",
+                                ModeString(rule.max_mode),
                                 "; MINDIE_CHECK_INPUTFILES_PERMISSION=0 disables this check)");
     }
   }

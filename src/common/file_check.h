@@ -14,9 +14,9 @@
 namespace mies {
 
 struct FileRule {
-  mode_t max_mode = 0640;                // no bit outside this mask may be set
-  uint64_t max_bytes = 10ull << 20;      // MindIE's documented 10 MB limit
-  bool check_owner_and_mode = true;      // MINDIE_CHECK_INPUTFILES_PERMISSION=0 turns this off
+  mode_t max_mode = 0640;            // no bit outside this mask may be set
+  uint64_t max_bytes = 10ull << 20;  // MindIE's documented 10 MB limit
+  bool check_owner_and_mode = true;  // MINDIE_CHECK_INPUTFILES_PERMISSION=0 turns this off
 };
 
 inline constexpr mode_t kConfigFileMode = 0640;

@@ -41,9 +41,9 @@ Status Unavailable(const Args&... args) {
 }  // namespace mies
 
 // Propagates a non-OK Status from an expression returning Status.
-#define MIES_RETURN_IF_ERROR(expr)              \
-  do {                                          \
-    ::mies::Status mies_status_ = (expr);       \
+#define MIES_RETURN_IF_ERROR(expr)               \
+  do {                                           \
+    ::mies::Status mies_status_ = (expr);        \
     if (!mies_status_.ok()) return mies_status_; \
   } while (0)
 

@@ -70,7 +70,7 @@ class ThreadPool {
   // Bits 63..32: job id, 31..16: chunk count, 15..0: next unclaimed chunk. One word, so a
   // thread late for a job cannot claim a chunk of the next one (its compare-exchange fails).
   std::atomic<uint64_t> claim_{0};
-  std::atomic<int64_t> done_{0};  // chunks of the current job finished
+  std::atomic<int64_t> done_{0};         // chunks of the current job finished
   std::atomic<uint64_t> generation_{0};  // bumped per job and at shutdown: wakes the workers
   std::atomic<bool> stop_{false};
 };

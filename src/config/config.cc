@@ -47,9 +47,9 @@ TlsMaterial ReadTls(JsonReader& r, const std::string& prefix, bool required,
   t.crl_files = r.StringList(key("tlsCrlFiles", "TlsCrlFiles"), false, def.crl_files, 0, 3);
   // Older deployments name the password file of an encrypted key in *PkPwd; it is honoured
   // when present. The KMC keys MindIE removed are accepted and ignored.
-  std::string pwd_key = prefix.empty()            ? "tlsPkPwd"
-                        : prefix == "interComm"   ? "interCommPkPwd"
-                                                  : prefix + "TlsPkPwd";
+  std::string pwd_key = prefix.empty()          ? "tlsPkPwd"
+                        : prefix == "interComm" ? "interCommPkPwd"
+                                                : prefix + "TlsPkPwd";
   t.key_password_file = r.String(pwd_key, false, "");
   for (const char* removed : {"KmcKsfMaster", "KmcKsfStandby"}) {
     r.Accept(prefix.empty() ? std::string("kmc") + (removed + 3) : prefix + removed);
@@ -105,21 +105,21 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
   std::string mgmt_ip_env = env.Get("MIES_CONTAINER_MANAGEMENT_IP").value_or("");
   std::string ip_env = env.Get("MIES_CONTAINER_IP").value_or("");
   std::string eff_ip = ip_env.empty() ? s.ip_address : ip_env;
-  std::string eff_mgmt =
-      !mgmt_ip_env.empty() ? mgmt_ip_env
-                           : (s.management_ip_address.empty() ? eff_ip : s.management_ip_address);
+  std::string eff_mgmt = !mgmt_ip_env.empty()
+                             ? mgmt_ip_env
+                             : (s.management_ip_address.empty() ? eff_ip : s.management_ip_address);
   bool merged = eff_ip == eff_mgmt && s.port == s.management_port && s.port == s.metrics_port;
   bool need_plane_tls = s.https_enabled && !merged;
 
-  s.service_tls = ReadTls(r, "", s.https_enabled,
-                          Defaults("security/ca/", {"ca.pem"}, "security/certs/server.pem",
-                                   "security/keys/server.key.pem", "security/certs/",
-                                   {"server_crl.pem"}));
-  s.management_tls = ReadTls(
-      r, "management", need_plane_tls,
-      Defaults("", {"management_ca.pem"}, "security/certs/management/server.pem",
-               "security/keys/management/server.key.pem", "security/management/certs/",
-               {"server_crl.pem"}));
+  s.service_tls =
+      ReadTls(r, "", s.https_enabled,
+              Defaults("security/ca/", {"ca.pem"}, "security/certs/server.pem",
+                       "security/keys/server.key.pem", "security/certs/", {"server_crl.pem"}));
+  s.management_tls =
+      ReadTls(r, "management", need_plane_tls,
+              Defaults("", {"management_ca.pem"}, "security/certs/management/server.pem",
+                       "security/keys/management/server.key.pem", "security/management/certs/",
+                       {"server_crl.pem"}));
   s.management_tls.ca_path = s.service_tls.ca_path;
   s.metrics_tls = ReadTls(r, "metrics", need_plane_tls,
                           Defaults("", {"metrics_ca.pem"}, "security/certs/metrics/server.pem",
@@ -159,10 +159,9 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
   if (r.Bool("layerwiseDisaggregated", false, false)) {
     r.Error("layerwiseDisaggregated", "true (edge-cloud layer-wise split) is not supported");
   }
-  for (const char* k :
-       {"layerwiseDisaggregatedRoleType", "layerwiseDisaggregatedMasterIpAddress",
-        "layerwiseDisaggregatedSlaveIpAddress", "layerwiseDisaggregatedDataPort",
-        "layerwiseDisaggregatedCrtlPort"}) {
+  for (const char* k : {"layerwiseDisaggregatedRoleType", "layerwiseDisaggregatedMasterIpAddress",
+                        "layerwiseDisaggregatedSlaveIpAddress", "layerwiseDisaggregatedDataPort",
+                        "layerwiseDisaggregatedCrtlPort"}) {
     r.Accept(k);
   }
 
@@ -173,8 +172,7 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
   CheckIp(r, "ipAddress", s.ip_address, s.allow_all_zero_ip_listening, ip_source);
   if (!s.management_ip_address.empty()) {
     std::string src = mgmt_ip_env.empty() ? "" : " (from $MIES_CONTAINER_MANAGEMENT_IP)";
-    CheckIp(r, "managementIpAddress", s.management_ip_address, s.allow_all_zero_ip_listening,
-            src);
+    CheckIp(r, "managementIpAddress", s.management_ip_address, s.allow_all_zero_ip_listening, src);
   }
   // A plane may share a port only with a plane on the same address that it merges with.
   if (s.EffectiveManagementIp() == s.ip_address && s.management_port != s.port &&
@@ -227,8 +225,8 @@ ModelConfig ReadModel(JsonReader r) {
   m.dtype = r.String("dtype", false, m.dtype);
   static const std::set<std::string> kDtypes = {"auto", "float32", "bfloat16", "float16", "int8"};
   if (!kDtypes.count(m.dtype)) {
-    r.Error("dtype", absl::StrCat("\"", m.dtype,
-                                  "\" is not one of auto, float32, bfloat16, float16, int8"));
+    r.Error("dtype",
+            absl::StrCat("\"", m.dtype, "\" is not one of auto, float32, bfloat16, float16, int8"));
   }
   m.cpu_threads = static_cast<int>(r.Int("cpuThreads", false, 0, 0, 1024));
   m.cpu_bind_cores = r.Bool("cpuBindCores", false, false);
@@ -293,7 +291,8 @@ ModelDeployConfig ReadModelDeploy(JsonReader& r, ErrorList* errors) {
   if (d.speculation_gamma > 0) {
     r.Error("speculationGamma", "speculative decoding is not supported by mies yet; use 0");
   }
-  d.max_loras = static_cast<int>(std::max<int64_t>(0, r.Int("maxLoras", false, 0, INT32_MIN, INT32_MAX)));
+  d.max_loras =
+      static_cast<int>(std::max<int64_t>(0, r.Int("maxLoras", false, 0, INT32_MIN, INT32_MAX)));
   d.max_lora_rank =
       static_cast<int>(std::max<int64_t>(0, r.Int("maxLoraRank", false, 0, INT32_MIN, INT32_MAX)));
   if (r.Has("LoraModules")) {
@@ -303,7 +302,8 @@ ModelDeployConfig ReadModelDeploy(JsonReader& r, ErrorList* errors) {
   if (models == nullptr) {
     if (r.present()) r.Error("ModelConfig", "missing compulsory field");
   } else if (!models->is_array()) {
-    r.Error("ModelConfig", absl::StrCat("expected a list of objects, got ", DescribeValue(*models)));
+    r.Error("ModelConfig",
+            absl::StrCat("expected a list of objects, got ", DescribeValue(*models)));
   } else {
     for (size_t i = 0; i < models->size(); ++i) {
       const auto& item = (*models)[i];
@@ -332,8 +332,8 @@ ScheduleConfig ReadSchedule(JsonReader r) {
   }
   s.cache_block_size = static_cast<int>(r.Int("cacheBlockSize", true, s.cache_block_size, 1, 128));
   s.max_batch_size = static_cast<int>(r.Int("maxBatchSize", true, s.max_batch_size, 1, 819200));
-  s.max_prefill_batch_size = static_cast<int>(
-      r.Int("maxPrefillBatchSize", true, s.max_prefill_batch_size, 0, 819200));
+  s.max_prefill_batch_size =
+      static_cast<int>(r.Int("maxPrefillBatchSize", true, s.max_prefill_batch_size, 0, 819200));
   if (s.max_prefill_batch_size == 0) s.max_prefill_batch_size = s.max_batch_size;
   s.max_prefill_tokens = r.Int("maxPrefillTokens", true, s.max_prefill_tokens, 1, 4194304);
   s.prefill_time_ms_per_req =
@@ -358,8 +358,8 @@ ScheduleConfig ReadSchedule(JsonReader r) {
   }
   s.prefill_chunk_size = r.Int("prefillChunkSize", false, 0, 0, 4194304);
   s.max_num_partial_prefills = static_cast<int>(r.Int("maxNumPartialPrefills", false, 64, 1, 64));
-  s.max_long_partial_prefills = static_cast<int>(
-      r.Int("maxLongPartialPrefills", false, 8, 1, s.max_num_partial_prefills));
+  s.max_long_partial_prefills =
+      static_cast<int>(r.Int("maxLongPartialPrefills", false, 8, 1, s.max_num_partial_prefills));
   s.long_prefill_token_threshold =
       static_cast<int>(r.Int("longPrefillTokenThreshold", false, 1024, 1, 8192));
   // SplitFuse / SLO tuning keys: parsed for type, no effect on the CPU scheduler.
@@ -389,8 +389,8 @@ ScheduleConfig ReadSchedule(JsonReader r) {
                                             " exceeds maxBatchSize (", s.max_batch_size, ")"));
   }
   if (s.max_n > s.max_batch_size) {
-    r.Error("maxN", absl::StrCat("value ", s.max_n, " exceeds maxBatchSize (", s.max_batch_size,
-                                 ")"));
+    r.Error("maxN",
+            absl::StrCat("value ", s.max_n, " exceeds maxBatchSize (", s.max_batch_size, ")"));
   }
   r.ReportUnknown();
   return s;
@@ -401,8 +401,7 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
   b.backend_name = r.String("backendName", true, b.backend_name, 50);
   static const std::regex kBackendName("^[a-z]+(_[a-z]+)*$");
   if (!std::regex_match(b.backend_name, kBackendName)) {
-    r.Error("backendName",
-            absl::StrCat("\"", b.backend_name, "\" must match ^[a-z]+(_[a-z]+)*$"));
+    r.Error("backendName", absl::StrCat("\"", b.backend_name, "\" must match ^[a-z]+(_[a-z]+)*$"));
   }
   b.model_instance_number = static_cast<int>(r.Int("modelInstanceNumber", true, 1, 1, 10));
   b.tokenizer_process_number = static_cast<int>(r.Int("tokenizerProcessNumber", true, 8, 1, 32));
@@ -424,8 +423,9 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
     JsonReader kv = r.Object("kvPoolConfig", false);
     std::string backend = kv.String("backend", false, "");
     if (!backend.empty()) {
-      kv.Error("backend", absl::StrCat("\"", backend, "\": KV-cache pooling is not supported by "
-                                                      "mies yet; use \"\""));
+      kv.Error("backend", absl::StrCat("\"", backend,
+                                       "\": KV-cache pooling is not supported by "
+                                       "mies yet; use \"\""));
     }
     kv.String("configPath", false, "", 500);
     kv.Bool("asyncWrite", false, false);
@@ -474,17 +474,17 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
   // Cross-field rules.
   const auto& d = b.model_deploy;
   const auto& s = b.schedule;
-  if (s.template_type == "Standard" && d.model_config.size() != 1 &&
-      deploy.Has("ModelConfig")) {
+  if (s.template_type == "Standard" && d.model_config.size() != 1 && deploy.Has("ModelConfig")) {
     deploy.Error("ModelConfig", absl::StrCat("has ", d.model_config.size(),
                                              " entries; templateType Standard needs exactly 1"));
   }
   if (s.template_type != "Mix" && s.max_prefill_tokens < d.max_input_token_len) {
-    r.Error("ScheduleConfig.maxPrefillTokens",
-            absl::StrCat("value ", s.max_prefill_tokens,
-                         " is smaller than ModelDeployConfig.maxInputTokenLen (",
-                         d.max_input_token_len, "); rule: maxPrefillTokens >= maxInputTokenLen "
-                                                "unless templateType is Mix"));
+    r.Error(
+        "ScheduleConfig.maxPrefillTokens",
+        absl::StrCat("value ", s.max_prefill_tokens,
+                     " is smaller than ModelDeployConfig.maxInputTokenLen (", d.max_input_token_len,
+                     "); rule: maxPrefillTokens >= maxInputTokenLen "
+                     "unless templateType is Mix"));
   }
   if (!b.multi_nodes_infer_enabled) {
     if (static_cast<int>(b.npu_device_ids.size()) != b.model_instance_number) {
@@ -510,8 +510,8 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
   for (size_t m = 0; m < d.model_config.size(); ++m) {
     if (s.max_preempt_count > 0 && d.model_config[m].cpu_mem_size_gb == 0) {
       r.Error("ScheduleConfig.maxPreemptCount",
-              absl::StrCat("value ", s.max_preempt_count,
-                           " needs ModelDeployConfig.ModelConfig[", m, "].cpuMemSize > 0"));
+              absl::StrCat("value ", s.max_preempt_count, " needs ModelDeployConfig.ModelConfig[",
+                           m, "].cpuMemSize > 0"));
     }
   }
   r.ReportUnknown();
@@ -528,14 +528,15 @@ LogConfig ReadLog(JsonReader r) {
   l.log_file_size_mb = static_cast<int>(r.Int("logFileSize", false, 20, 1, 500));
   l.log_file_num = static_cast<int>(r.Int("logFileNum", false, 10, 1, 64));
   l.log_path = r.String("logPath", false, "");
-  static const std::set<std::string> kLevels = {"", "debug", "info", "warn", "warning",
-                                                "error", "critical"};
-  for (auto [key, value] : {std::pair{"dynamicLogLevel", l.dynamic_log_level},
-                            std::pair{"logLevel", l.log_level}}) {
+  static const std::set<std::string> kLevels = {"",        "debug", "info",    "warn",
+                                                "warning", "error", "critical"};
+  for (auto [key, value] :
+       {std::pair{"dynamicLogLevel", l.dynamic_log_level}, std::pair{"logLevel", l.log_level}}) {
     std::string lower = value;
     for (auto& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (!kLevels.count(lower)) {
-      r.Error(key, absl::StrCat("\"", value, "\" is not one of debug, info, warn, error, critical"));
+      r.Error(key,
+              absl::StrCat("\"", value, "\" is not one of debug, info, warn, error, critical"));
     }
   }
   r.ReportUnknown();
@@ -590,8 +591,7 @@ bool IsAllZeroAddress(const std::string& ip) {
 }
 
 bool ServerConfig::PlanesMerged() const {
-  return EffectiveManagementIp() == ip_address && port == management_port &&
-         port == metrics_port;
+  return EffectiveManagementIp() == ip_address && port == management_port && port == metrics_port;
 }
 
 int64_t ModelDeployConfig::EffectiveMaxInputTokens() const {

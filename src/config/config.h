@@ -5,11 +5,10 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "config/environment.h"
@@ -19,13 +18,13 @@ namespace mies::config {
 // TLS material of one plane. Paths are as written in config.json (relative to the install
 // home); `Resolve*` turn them into absolute paths.
 struct TlsMaterial {
-  std::string ca_path;                  // directory of the CA files
-  std::vector<std::string> ca_files;    // names inside ca_path, 1..3
-  std::string cert;                     // server/node certificate
-  std::string key;                      // private key (PEM; may be encrypted)
-  std::string key_password_file;        // optional: password of an encrypted key (mies extension)
-  std::string crl_path;                 // directory of the CRL files
-  std::vector<std::string> crl_files;   // names inside crl_path, 0..3
+  std::string ca_path;                 // directory of the CA files
+  std::vector<std::string> ca_files;   // names inside ca_path, 1..3
+  std::string cert;                    // server/node certificate
+  std::string key;                     // private key (PEM; may be encrypted)
+  std::string key_password_file;       // optional: password of an encrypted key (mies extension)
+  std::string crl_path;                // directory of the CRL files
+  std::vector<std::string> crl_files;  // names inside crl_path, 0..3
 };
 
 struct ServerConfig {
@@ -38,9 +37,9 @@ struct ServerConfig {
   int max_link_num = 1000;
   bool https_enabled = true;
   bool full_text_enabled = false;
-  TlsMaterial service_tls;     // tlsCaPath/tlsCaFile/tlsCert/tlsPk/tlsCrlPath/tlsCrlFiles
-  TlsMaterial management_tls;  // management* (CA files live in tlsCaPath)
-  TlsMaterial metrics_tls;     // metrics* (CA files live in tlsCaPath)
+  TlsMaterial service_tls;              // tlsCaPath/tlsCaFile/tlsCert/tlsPk/tlsCrlPath/tlsCrlFiles
+  TlsMaterial management_tls;           // management* (CA files live in tlsCaPath)
+  TlsMaterial metrics_tls;              // metrics* (CA files live in tlsCaPath)
   std::string tls_min_version = "1.3";  // mies extension: "1.2" or "1.3"
   std::string infer_mode = "standard";
   bool inter_comm_tls_enabled = true;
@@ -71,9 +70,9 @@ struct ModelConfig {
   std::string backend_type = "atb";
   bool trust_remote_code = false;
   // mies extensions (documented in README): weight storage type and CPU threads per rank.
-  std::string dtype = "auto";  // auto | float32 | bfloat16 | float16 | int8
-  int cpu_threads = 0;         // per rank; 0 = the node's cores divided among its ranks
-  bool cpu_bind_cores = false; // pin each rank's threads to its own cores
+  std::string dtype = "auto";   // auto | float32 | bfloat16 | float16 | int8
+  int cpu_threads = 0;          // per rank; 0 = the node's cores divided among its ranks
+  bool cpu_bind_cores = false;  // pin each rank's threads to its own cores
   // Any other key, passed through as a string (MindIE casts numbers/bools to int32 text).
   std::map<std::string, std::string> extra;
 };
@@ -146,8 +145,8 @@ struct Config {
   LogConfig log;
   bool enable_dynamic_adjust_timeout = false;
 
-  std::string home;         // install home: base of every relative path
-  std::string source_path;  // the config.json this came from
+  std::string home;                       // install home: base of every relative path
+  std::string source_path;                // the config.json this came from
   std::vector<std::string> unknown_keys;  // logged once as warnings
 
   // Absolute form of a path from config.json (relative ones resolve against `home`).

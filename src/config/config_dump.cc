@@ -89,13 +89,11 @@ nlohmann::json Config::ToJson() const {
     for (const auto& [k, v] : m.extra) mj[k] = v;
     models.push_back(mj);
   }
-  bj["ModelDeployConfig"] = {{"maxSeqLen", d.max_seq_len},
-                             {"maxInputTokenLen", d.max_input_token_len},
-                             {"truncation", d.truncation},
-                             {"speculationGamma", d.speculation_gamma},
-                             {"maxLoras", d.max_loras},
-                             {"maxLoraRank", d.max_lora_rank},
-                             {"ModelConfig", models}};
+  bj["ModelDeployConfig"] = {
+      {"maxSeqLen", d.max_seq_len}, {"maxInputTokenLen", d.max_input_token_len},
+      {"truncation", d.truncation}, {"speculationGamma", d.speculation_gamma},
+      {"maxLoras", d.max_loras},    {"maxLoraRank", d.max_lora_rank},
+      {"ModelConfig", models}};
   const ScheduleConfig& c = b.schedule;
   bj["ScheduleConfig"] = {{"templateType", c.template_type},
                           {"templateName", c.template_name},

@@ -15,8 +15,8 @@ namespace mies::config {
 namespace {
 
 // Ranktable numbers are JSON strings ("2"); a bare number is also accepted.
-bool ReadNumber(const nlohmann::json& obj, const std::string& key, const std::string& path,
-                int min, int max, int* out, ErrorList* errors) {
+bool ReadNumber(const nlohmann::json& obj, const std::string& key, const std::string& path, int min,
+                int max, int* out, ErrorList* errors) {
   auto it = obj.find(key);
   std::string field = absl::StrCat(path, ".", key);
   if (it == obj.end()) {
@@ -59,8 +59,8 @@ std::string ReadIp(const nlohmann::json& obj, const std::string& key, const std:
     return "";
   }
   if (!it->is_string() || it->get<std::string>().empty()) {
-    errors->Add(absl::StrCat(field, ": expected a non-empty IP address string, got ",
-                             DescribeValue(*it)));
+    errors->Add(
+        absl::StrCat(field, ": expected a non-empty IP address string, got ", DescribeValue(*it)));
     return "";
   }
   std::string ip = it->get<std::string>();
@@ -102,10 +102,9 @@ StatusOr<RankTable> ParseRankTable(const nlohmann::json& doc) {
   bool have_count = ReadNumber(doc, "server_count", "ranktable", 1, 60, &server_count, &errors);
   auto list = doc.find("server_list");
   if (list == doc.end() || !list->is_array()) {
-    errors.Add(list == doc.end()
-                   ? "ranktable.server_list: missing compulsory field"
-                   : absl::StrCat("ranktable.server_list: expected a list, got ",
-                                  DescribeValue(*list)));
+    errors.Add(list == doc.end() ? "ranktable.server_list: missing compulsory field"
+                                 : absl::StrCat("ranktable.server_list: expected a list, got ",
+                                                DescribeValue(*list)));
     return InvalidArgument(absl::StrJoin(errors.errors(), "\n"));
   }
   if (have_count && static_cast<size_t>(server_count) != list->size()) {
@@ -155,8 +154,8 @@ StatusOr<RankTable> ParseRankTable(const nlohmann::json& doc) {
       if (ReadNumber(d, "rank_id", dpath, 0, 511, &device.rank_id, &errors)) {
         auto [it, inserted] = rank_owner.emplace(device.rank_id, dpath);
         if (!inserted) {
-          errors.Add(absl::StrCat(dpath, ".rank_id: value ", device.rank_id,
-                                  " is already used by ", it->second, "; rule: unique"));
+          errors.Add(absl::StrCat(dpath, ".rank_id: value ", device.rank_id, " is already used by ",
+                                  it->second, "; rule: unique"));
         }
       }
       server.devices.push_back(device);
@@ -170,8 +169,8 @@ StatusOr<RankTable> ParseRankTable(const nlohmann::json& doc) {
     for (size_t i = 1; i < table.servers.size(); ++i) {
       if (table.servers[i].devices.size() != n && !table.servers[i].devices.empty()) {
         errors.Add(absl::StrCat("ranktable.server_list[", i, "].device: has ",
-                                table.servers[i].devices.size(), " devices, server_list[0] has ",
-                                n, "; rule: the same number of devices on every server"));
+                                table.servers[i].devices.size(), " devices, server_list[0] has ", n,
+                                "; rule: the same number of devices on every server"));
       }
     }
   }

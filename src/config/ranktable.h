@@ -2,10 +2,9 @@
 // topology derived from it for this node.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/status.h"
 #include "config/environment.h"
@@ -43,10 +42,10 @@ StatusOr<RankTable> LoadRankTableFile(const std::string& path);
 
 // This node's place in the cluster.
 struct Topology {
-  int local_server = 0;    // index into RankTable::servers
+  int local_server = 0;  // index into RankTable::servers
   int master_server = 0;
   bool is_master = false;
-  int world_size = 0;      // all ranks of all servers
+  int world_size = 0;                 // all ranks of all servers
   std::vector<int> local_ranks;       // global rank ids of this node's devices
   std::vector<int> local_device_ids;  // their device ids (npuDeviceIds after the override)
   std::string local_address;          // container_ip of this node

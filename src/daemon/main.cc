@@ -4,8 +4,8 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <iostream>
 #include <functional>
+#include <iostream>
 #include <string>
 #include <thread>
 
@@ -25,7 +25,8 @@ void PrintError(const mies::Status& status) {
   while (start <= msg.size()) {
     size_t end = msg.find('\n', start);
     if (end == std::string::npos) end = msg.size();
-    if (end > start) std::cerr << "mindieservice_daemon: " << msg.substr(start, end - start) << "\n";
+    if (end > start)
+      std::cerr << "mindieservice_daemon: " << msg.substr(start, end - start) << "\n";
     start = end + 1;
   }
 }
@@ -78,8 +79,9 @@ int main(int argc, char** argv) {
                "mindieservice_daemon"};
   std::string config_file;
   std::string expert_parallel;
-  app.add_option("--config-file", config_file,
-                 "config.json to use (default: $MIES_CONFIG_JSON_PATH, else <home>/conf/config.json)");
+  app.add_option(
+      "--config-file", config_file,
+      "config.json to use (default: $MIES_CONFIG_JSON_PATH, else <home>/conf/config.json)");
   app.add_option("--expert-parallel", expert_parallel,
                  "accepted for MindIE compatibility; only \"false\" is supported")
       ->check(CLI::IsMember({"true", "false"}));
@@ -88,8 +90,9 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help / --version
-    std::cerr << "mindieservice_daemon: " << e.what()
-              << " (expected [--config-file <path>, --expert-parallel <bool>, --help, --version])\n";
+    std::cerr
+        << "mindieservice_daemon: " << e.what()
+        << " (expected [--config-file <path>, --expert-parallel <bool>, --help, --version])\n";
     return 2;
   }
   if (expert_parallel == "true") {
@@ -162,8 +165,7 @@ int main(int argc, char** argv) {
 
   // The engine, tokenizer, chat template and HTTP planes; only the master (or a single node)
   // serves requests.
-  auto started =
-      mies::daemon::StartServing(*state, env, cluster ? cluster->executor() : nullptr);
+  auto started = mies::daemon::StartServing(*state, env, cluster ? cluster->executor() : nullptr);
   if (!started.ok()) {
     PrintError(started.status());
     MIES_LOG_ERROR("Failed to init endpoint! {}", std::string(started.status().message()));

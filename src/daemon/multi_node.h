@@ -25,8 +25,8 @@ StatusOr<std::unique_ptr<cluster::ClusterMaster>> StartClusterMaster(
     const StartupState& state, const config::Environment& env, std::chrono::milliseconds wait);
 
 // Slave: loads this node's shards and returns the node, ready to Run().
-StatusOr<std::unique_ptr<cluster::ClusterSlave>> CreateClusterSlave(
-    const StartupState& state, const config::Environment& env);
+StatusOr<std::unique_ptr<cluster::ClusterSlave>> CreateClusterSlave(const StartupState& state,
+                                                                    const config::Environment& env);
 
 // An engine::Executor that forwards to one owned elsewhere (the cluster master owns its
 // executor; the engine wants one it can hold).

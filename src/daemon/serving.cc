@@ -93,11 +93,10 @@ static StatusOr<engine::LocalEngine> CreateClusterEngine(const config::Config& c
   MIES_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::Load(dir));
   engine::LocalEngine out;
   out.tokenizer = std::shared_ptr<const tokenizer::Tokenizer>(std::move(tok));
-  MIES_ASSIGN_OR_RETURN(
-      out.engine,
-      engine::Engine::Create(engine::EngineOptionsFromConfig(config),
-                             std::make_unique<BorrowedExecutor>(executor), out.tokenizer,
-                             std::move(defaults), hf.vocab_size));
+  MIES_ASSIGN_OR_RETURN(out.engine,
+                        engine::Engine::Create(engine::EngineOptionsFromConfig(config),
+                                               std::make_unique<BorrowedExecutor>(executor),
+                                               out.tokenizer, std::move(defaults), hf.vocab_size));
   return out;
 }
 
@@ -149,9 +148,8 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
     opts.e2e_timeout = std::chrono::seconds(65535);
   }
   opts.on_stop = [](server::ServiceAction action) {
-    MIES_LOG_INFO("/stopService{}: stopping", action == server::ServiceAction::kStopServiceForce
-                                                  ? "?mode=Force"
-                                                  : "");
+    MIES_LOG_INFO("/stopService{}: stopping",
+                  action == server::ServiceAction::kStopServiceForce ? "?mode=Force" : "");
     // The main thread waits for SIGTERM; it shuts everything down in order.
     kill(getpid(), SIGTERM);
   };

@@ -80,8 +80,8 @@ std::vector<int32_t> BlockManager::Match(std::span<const int32_t> tokens, int64_
     auto it = cache_.find(key);
     if (it == cache_.end()) break;
     const Block& blk = blocks_[it->second];
-    if (blk.parent_key != parent || !std::equal(chunk.begin(), chunk.end(), blk.tokens.begin(),
-                                                blk.tokens.end())) {
+    if (blk.parent_key != parent ||
+        !std::equal(chunk.begin(), chunk.end(), blk.tokens.begin(), blk.tokens.end())) {
       break;  // hash collision: treat as a miss
     }
     Retain(it->second);

@@ -31,9 +31,7 @@ class BlockManager {
   int64_t num_blocks() const { return static_cast<int64_t>(blocks_.size()); }
   int64_t block_size() const { return block_size_; }
   // Blocks that can be handed out now: free ones plus unreferenced cached ones.
-  int64_t num_available() const {
-    return static_cast<int64_t>(free_.size() + lru_.size());
-  }
+  int64_t num_available() const { return static_cast<int64_t>(free_.size() + lru_.size()); }
   // Blocks referenced by at least one sequence.
   int64_t num_used() const { return num_blocks() - num_available(); }
   int64_t num_cached() const { return static_cast<int64_t>(cache_.size()); }
@@ -57,8 +55,7 @@ class BlockManager {
                              std::vector<uint64_t>* keys);
   // Registers a computed full block under `key` (see BlockKey). A block already registered
   // under that key, or a cache that is off, leaves `block` uncached.
-  void Register(int32_t block, uint64_t key, uint64_t parent_key,
-                std::span<const int32_t> tokens);
+  void Register(int32_t block, uint64_t key, uint64_t parent_key, std::span<const int32_t> tokens);
 
  private:
   struct Block {
@@ -66,16 +63,16 @@ class BlockManager {
     bool cached = false;
     uint64_t key = 0;
     uint64_t parent_key = 0;
-    std::vector<int32_t> tokens;            // set while cached (collision check)
-    std::list<int32_t>::iterator lru_pos;   // valid while cached and ref == 0
+    std::vector<int32_t> tokens;           // set while cached (collision check)
+    std::list<int32_t>::iterator lru_pos;  // valid while cached and ref == 0
   };
   void Uncache(int32_t block);
 
   int64_t block_size_;
   bool enable_prefix_cache_;
   std::vector<Block> blocks_;
-  std::vector<int32_t> free_;               // ref 0, not cached (stack: reuse hot blocks)
-  std::list<int32_t> lru_;                  // ref 0, cached; front = least recently used
+  std::vector<int32_t> free_;  // ref 0, not cached (stack: reuse hot blocks)
+  std::list<int32_t> lru_;     // ref 0, cached; front = least recently used
   std::unordered_map<uint64_t, int32_t> cache_;
 };
 

@@ -21,15 +21,15 @@ tokenizer::DecodeOptions DetokOptions(bool skip_special_tokens) {
 
 struct Engine::SeqState {
   std::unique_ptr<Sequence> seq;
-  int index = 0;                      // sample index within best_of
+  int index = 0;  // sample index within best_of
   std::mt19937_64 rng;
   PenaltyState penalties;
   std::unique_ptr<tokenizer::IncrementalDetokenizer> detok;
-  std::string text;                   // output text so far (stop string removed once hit)
-  size_t emitted = 0;                 // bytes of `text` already sent (streaming)
-  size_t stop_scanned = 0;            // bytes of `text` already searched for stop strings
-  std::vector<int32_t> ids;           // generated ids not yet sent (all of them when not streaming)
-  std::vector<TokenLogprob> logprobs; // likewise
+  std::string text;          // output text so far (stop string removed once hit)
+  size_t emitted = 0;        // bytes of `text` already sent (streaming)
+  size_t stop_scanned = 0;   // bytes of `text` already searched for stop strings
+  std::vector<int32_t> ids;  // generated ids not yet sent (all of them when not streaming)
+  std::vector<TokenLogprob> logprobs;  // likewise
   double cumulative_logprob = 0;
   int64_t generated = 0;
   FinishReason finish = FinishReason::kNone;
@@ -49,8 +49,8 @@ struct Engine::Group {
   double first_token_s = 0;
   size_t max_stop_len = 0;
   bool touched = false;
-  bool started = false;               // scheduled at least once (in flight)
-  bool id_released = false;           // request_id free for reuse (before the final output)
+  bool started = false;      // scheduled at least once (in flight)
+  bool id_released = false;  // request_id free for reuse (before the final output)
 };
 
 EngineOptions EngineOptionsFromConfig(const config::Config& config) {
@@ -83,20 +83,21 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(
   if (!tokenizer) return InvalidArgument("engine: no tokenizer");
   if (vocab_size <= 0) return InvalidArgument("engine: vocab_size must be > 0, got ", vocab_size);
   if (executor->num_kv_blocks() <= 0 || executor->block_size() <= 0) {
-    return InvalidArgument("engine: the executor has ", executor->num_kv_blocks(),
-                           " KV blocks of ", executor->block_size(), " tokens");
+    return InvalidArgument("engine: the executor has ", executor->num_kv_blocks(), " KV blocks of ",
+                           executor->block_size(), " tokens");
   }
   const SchedulerOptions& s = options.scheduler;
   if (s.max_batch_size < 1 || s.max_prefill_batch_size < 1 || s.max_prefill_tokens < 1) {
-    return InvalidArgument("engine: maxBatchSize, maxPrefillBatchSize and maxPrefillTokens must "
-                           "be >= 1, got ", s.max_batch_size, ", ", s.max_prefill_batch_size,
-                           ", ", s.max_prefill_tokens);
+    return InvalidArgument(
+        "engine: maxBatchSize, maxPrefillBatchSize and maxPrefillTokens must "
+        "be >= 1, got ",
+        s.max_batch_size, ", ", s.max_prefill_batch_size, ", ", s.max_prefill_tokens);
   }
   options.limits.vocab_size = vocab_size;
   options.limits.pool_tokens = executor->num_kv_blocks() * executor->block_size();
   if (defaults.top_k && *defaults.top_k > 0) options.limits.top_k_cap = *defaults.top_k;
-  return std::unique_ptr<Engine>(
-      new Engine(std::move(options), std::move(executor), std::move(tokenizer), std::move(defaults)));
+  return std::unique_ptr<Engine>(new Engine(std::move(options), std::move(executor),
+                                            std::move(tokenizer), std::move(defaults)));
 }
 
 Engine::Engine(EngineOptions options, std::unique_ptr<Executor> executor,
@@ -345,14 +346,15 @@ void Engine::Loop() {
     if (result.ok()) {
       const StepResult& r = *result;
       bool shape_ok = r.first_row.size() == step.items.size() &&
-                      r.num_rows.size() == step.items.size() && r.vocab == options_.limits.vocab_size;
+                      r.num_rows.size() == step.items.size() &&
+                      r.vocab == options_.limits.vocab_size;
       for (size_t i = 0; shape_ok && i < step.items.size(); ++i) {
         const StepSequence& ss = step.plan.sequences[i];
-        const int64_t want = ss.all_logits ? static_cast<int64_t>(ss.tokens.size())
-                                           : (ss.want_logits ? 1 : 0);
+        const int64_t want =
+            ss.all_logits ? static_cast<int64_t>(ss.tokens.size()) : (ss.want_logits ? 1 : 0);
         if (r.num_rows[i] != want ||
-            (want > 0 && (r.first_row[i] < 0 ||
-                          (r.first_row[i] + want) * r.vocab > static_cast<int64_t>(r.logits.size())))) {
+            (want > 0 && (r.first_row[i] < 0 || (r.first_row[i] + want) * r.vocab >
+                                                    static_cast<int64_t>(r.logits.size())))) {
           shape_ok = false;
         }
       }
@@ -419,7 +421,8 @@ void Engine::ProcessResult(const ScheduleOutput& step, const StepResult& r) {
         if (p != static_cast<int64_t>(g->prompt_logprobs.size())) continue;  // already scored
         const float* row = r.logits.data() + (r.first_row[i] + j) * r.vocab;
         g->prompt_logprobs.push_back(RawLogprobs({row, static_cast<size_t>(r.vocab)},
-                                                 seq.tokens[p + 1], g->req.sampling.prompt_logprobs));
+                                                 seq.tokens[p + 1],
+                                                 g->req.sampling.prompt_logprobs));
       }
     }
     if (!item.sample) continue;
@@ -483,8 +486,8 @@ void Engine::AppendToken(Group& g, SeqState& s, int32_t token, float logprob,
   }
   const bool can_stop = s.generated >= g.req.min_tokens;
   const bool eos = !g.req.ignore_eos && IsEos(token);
-  const bool stop_id = std::find(g.req.stop_token_ids.begin(), g.req.stop_token_ids.end(),
-                                 token) != g.req.stop_token_ids.end();
+  const bool stop_id = std::find(g.req.stop_token_ids.begin(), g.req.stop_token_ids.end(), token) !=
+                       g.req.stop_token_ids.end();
   if (can_stop && (eos || stop_id)) {
     // Stop ids end the sequence and count as output tokens, but add no text.
     Finish(g, s, FinishReason::kStop,

@@ -36,7 +36,7 @@ namespace mies::engine {
 
 struct EngineOptions {
   SchedulerOptions scheduler;
-  RequestLimits limits;              // vocab_size and pool_tokens are filled in by Create
+  RequestLimits limits;  // vocab_size and pool_tokens are filled in by Create
   int64_t max_queue_delay_us = 5000;
   bool enable_prefix_cache = true;
 };
@@ -47,19 +47,19 @@ EngineOptions EngineOptionsFromConfig(const config::Config& config);
 // Figures for benchmarks and tests (monotonic since start).
 struct EngineCounters {
   int64_t steps = 0;
-  int64_t prefill_tokens = 0;        // tokens computed in prefill chunks (cache hits excluded)
+  int64_t prefill_tokens = 0;  // tokens computed in prefill chunks (cache hits excluded)
   int64_t decode_tokens = 0;
   int64_t preemptions = 0;
-  double step_seconds = 0;           // whole iterations that ran a step
-  double forward_seconds = 0;        // inside Executor::Execute
+  double step_seconds = 0;     // whole iterations that ran a step
+  double forward_seconds = 0;  // inside Executor::Execute
 };
 
 class Engine final : public EngineInterface {
  public:
   static StatusOr<std::unique_ptr<Engine>> Create(
       EngineOptions options, std::unique_ptr<Executor> executor,
-      std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
-      model::GenerationDefaults defaults, int64_t vocab_size);
+      std::shared_ptr<const tokenizer::Tokenizer> tokenizer, model::GenerationDefaults defaults,
+      int64_t vocab_size);
   ~Engine() override;
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -78,8 +78,7 @@ class Engine final : public EngineInterface {
   struct Group;
 
   Engine(EngineOptions options, std::unique_ptr<Executor> executor,
-         std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
-         model::GenerationDefaults defaults);
+         std::shared_ptr<const tokenizer::Tokenizer> tokenizer, model::GenerationDefaults defaults);
   void Loop();
   void Admit(std::unique_ptr<Group> group);
   void CancelGroup(const std::string& id);
@@ -113,8 +112,8 @@ class Engine final : public EngineInterface {
 
   // Shared with Submit/Cancel/Stats.
   mutable std::mutex mu_;
-  mutable std::condition_variable cv_;        // work arrived / stop
-  mutable std::condition_variable idle_cv_;   // the engine went idle
+  mutable std::condition_variable cv_;       // work arrived / stop
+  mutable std::condition_variable idle_cv_;  // the engine went idle
   std::deque<std::unique_ptr<Group>> inbox_;
   std::vector<std::string> cancels_;
   std::set<std::string> live_ids_;

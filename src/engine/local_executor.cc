@@ -124,9 +124,9 @@ StatusOr<LocalEngine> CreateLocalEngine(const config::Config& config) {
                         LocalExecutor::Create(std::move(model), block_size, num_blocks));
   LocalEngine out;
   out.tokenizer = std::shared_ptr<const tokenizer::Tokenizer>(std::move(tok));
-  MIES_ASSIGN_OR_RETURN(out.engine, Engine::Create(EngineOptionsFromConfig(config),
-                                                   std::move(executor), out.tokenizer,
-                                                   std::move(defaults), vocab));
+  MIES_ASSIGN_OR_RETURN(out.engine,
+                        Engine::Create(EngineOptionsFromConfig(config), std::move(executor),
+                                       out.tokenizer, std::move(defaults), vocab));
   return out;
 }
 

@@ -16,38 +16,38 @@ namespace mies::engine {
 // Sampling parameters of one request. Unset optionals take the model's
 // generation_config.json defaults, then the engine's (greedy when nothing says otherwise).
 struct SamplingParams {
-  std::optional<bool> do_sample;          // false: greedy whatever the temperature
-  std::optional<double> temperature;      // >= 0; 0 means greedy
-  std::optional<int64_t> top_k;           // 0 or -1: off
-  std::optional<double> top_p;            // (0, 1]
-  std::optional<double> min_p;            // [0, 1]
-  std::optional<double> typical_p;        // (0, 1]
+  std::optional<bool> do_sample;             // false: greedy whatever the temperature
+  std::optional<double> temperature;         // >= 0; 0 means greedy
+  std::optional<int64_t> top_k;              // 0 or -1: off
+  std::optional<double> top_p;               // (0, 1]
+  std::optional<double> min_p;               // [0, 1]
+  std::optional<double> typical_p;           // (0, 1]
   std::optional<double> repetition_penalty;  // > 0; 1 = off
-  double presence_penalty = 0;            // [-2, 2]
-  double frequency_penalty = 0;           // [-2, 2]
-  std::optional<uint64_t> seed;           // same seed + same prompt = same output
-  int n = 1;                              // sequences returned
-  std::optional<int> best_of;             // sequences generated (>= n); best by cumulative logprob
-  std::optional<int> logprobs;            // top logprobs per generated token (0..20); unset: none
-  std::optional<int> prompt_logprobs;     // top logprobs per prompt token
+  double presence_penalty = 0;               // [-2, 2]
+  double frequency_penalty = 0;              // [-2, 2]
+  std::optional<uint64_t> seed;              // same seed + same prompt = same output
+  int n = 1;                                 // sequences returned
+  std::optional<int> best_of;          // sequences generated (>= n); best by cumulative logprob
+  std::optional<int> logprobs;         // top logprobs per generated token (0..20); unset: none
+  std::optional<int> prompt_logprobs;  // top logprobs per prompt token
 };
 
 struct StopConditions {
-  std::optional<int64_t> max_tokens;      // unset: up to maxIterTimes / maxSeqLen
-  int64_t min_tokens = 0;                 // stop ids and stop strings ignored before this
-  std::vector<std::string> stop;          // stop strings (excluded from the output)
-  std::vector<int32_t> stop_token_ids;    // extra stop ids (included in the ids, not the text)
+  std::optional<int64_t> max_tokens;    // unset: up to maxIterTimes / maxSeqLen
+  int64_t min_tokens = 0;               // stop ids and stop strings ignored before this
+  std::vector<std::string> stop;        // stop strings (excluded from the output)
+  std::vector<int32_t> stop_token_ids;  // extra stop ids (included in the ids, not the text)
   bool ignore_eos = false;
   bool include_stop_str_in_output = false;
 };
 
 struct GenerateRequest {
-  std::string request_id;                 // unique among live requests
+  std::string request_id;  // unique among live requests
   std::vector<int32_t> prompt_ids;
   SamplingParams sampling;
   StopConditions stop;
-  bool skip_special_tokens = true;        // for detokenized text
-  bool stream = false;                    // the sink wants every token as it comes
+  bool skip_special_tokens = true;  // for detokenized text
+  bool stream = false;              // the sink wants every token as it comes
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };
@@ -61,23 +61,23 @@ struct TopLogprob {
 struct TokenLogprob {
   int32_t token_id = 0;
   float logprob = 0;
-  std::vector<TopLogprob> top;            // sorted by logprob, descending
+  std::vector<TopLogprob> top;  // sorted by logprob, descending
 };
 
 // One event for one of the request's sequences (index in [0, n)).
 struct SequenceEvent {
   int index = 0;
-  std::vector<int32_t> new_token_ids;     // tokens produced since the last event
-  std::string text_delta;                 // complete UTF-8 only; stop strings removed
-  std::vector<TokenLogprob> logprobs;     // one per new token when logprobs were asked
+  std::vector<int32_t> new_token_ids;  // tokens produced since the last event
+  std::string text_delta;              // complete UTF-8 only; stop strings removed
+  std::vector<TokenLogprob> logprobs;  // one per new token when logprobs were asked
   FinishReason finish = FinishReason::kNone;
   std::optional<std::string> stop_reason;  // the stop string or id that ended it
 };
 
 struct Usage {
   int64_t prompt_tokens = 0;
-  int64_t completion_tokens = 0;          // over all returned sequences
-  int64_t cached_prompt_tokens = 0;       // served from the prefix cache
+  int64_t completion_tokens = 0;     // over all returned sequences
+  int64_t cached_prompt_tokens = 0;  // served from the prefix cache
 };
 
 // What the engine hands a sink: a batch of sequence events; `finished` is true exactly once,

@@ -29,8 +29,8 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
   if (req.request_id.empty()) return InvalidArgument("request_id must not be empty");
 
   // Sampling ranges.
-  if (sp.temperature && (!Finite(*sp.temperature) || *sp.temperature < 0 ||
-                         *sp.temperature > FLT_MAX)) {
+  if (sp.temperature &&
+      (!Finite(*sp.temperature) || *sp.temperature < 0 || *sp.temperature > FLT_MAX)) {
     return InvalidArgument("Parameter temperature must be in [0.0, ", FLT_MAX, "], got ",
                            *sp.temperature, ".");
   }
@@ -66,8 +66,8 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
   }
   const int n_cap = std::min(limits.max_n, limits.max_batch_size);
   if (sp.n < 1 || sp.n > n_cap) {
-    return InvalidArgument("Parameter n must be in [1, ", n_cap,
-                           "] (maxN and maxBatchSize), got ", sp.n, ".");
+    return InvalidArgument("Parameter n must be in [1, ", n_cap, "] (maxN and maxBatchSize), got ",
+                           sp.n, ".");
   }
   const int best_of = sp.best_of.value_or(sp.n);
   if (best_of < sp.n || best_of > n_cap) {
@@ -112,17 +112,18 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
   r.n = sp.n;
   r.best_of = best_of;
   if (r.greedy && best_of > 1) {
-    return InvalidArgument("Parameters best_of/n can not be greater than 1 with greedy decoding "
-                           "(temperature 0 or do_sample false), got best_of=", best_of,
-                           " n=", sp.n, ".");
+    return InvalidArgument(
+        "Parameters best_of/n can not be greater than 1 with greedy decoding "
+        "(temperature 0 or do_sample false), got best_of=",
+        best_of, " n=", sp.n, ".");
   }
   r.logprobs = sp.logprobs.value_or(-1);
   r.prompt_logprobs = sp.prompt_logprobs.value_or(-1);
 
   // Stop conditions.
   if (sc.max_tokens && (*sc.max_tokens <= 0 || *sc.max_tokens > kInt32Max)) {
-    return InvalidArgument("Parameter max_tokens must be in (0, 2147483647], got ",
-                           *sc.max_tokens, ".");
+    return InvalidArgument("Parameter max_tokens must be in (0, 2147483647], got ", *sc.max_tokens,
+                           ".");
   }
   if (sc.min_tokens < 0 || (sc.max_tokens && sc.min_tokens > *sc.max_tokens)) {
     return InvalidArgument("Parameter min_tokens must be in [0, max_tokens=",
@@ -188,13 +189,15 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
     return InvalidArgument("prompt has ", plen, " tokens; the KV cache pool holds ",
                            limits.pool_tokens, " tokens in all (raise npuMemSize)");
   }
-  int64_t max_tokens = std::min(sc.max_tokens.value_or(limits.max_iter_times),
-                                limits.max_iter_times);
+  int64_t max_tokens =
+      std::min(sc.max_tokens.value_or(limits.max_iter_times), limits.max_iter_times);
   max_tokens = std::min(max_tokens, limits.max_seq_len - plen);
   if (limits.pool_tokens > 0) max_tokens = std::min(max_tokens, limits.pool_tokens - plen);
   if (max_tokens < 1) {
-    return InvalidArgument("prompt has ", plen, " tokens, leaving no room to generate within "
-                           "maxSeqLen ", limits.max_seq_len);
+    return InvalidArgument("prompt has ", plen,
+                           " tokens, leaving no room to generate within "
+                           "maxSeqLen ",
+                           limits.max_seq_len);
   }
   out.max_tokens = max_tokens;
   return out;

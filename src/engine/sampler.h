@@ -31,7 +31,7 @@ namespace mies::engine {
 struct ResolvedSampling {
   bool greedy = true;
   double temperature = 1.0;
-  int64_t top_k = 0;            // 0: off
+  int64_t top_k = 0;  // 0: off
   double top_p = 1.0;
   double min_p = 0.0;
   double typical_p = 1.0;
@@ -41,20 +41,20 @@ struct ResolvedSampling {
   uint64_t seed = 0;
   int n = 1;
   int best_of = 1;
-  int logprobs = -1;            // -1: none
-  int prompt_logprobs = -1;     // -1: none
+  int logprobs = -1;         // -1: none
+  int prompt_logprobs = -1;  // -1: none
 };
 
 // Per-sequence state the penalties need.
 struct PenaltyState {
-  std::unordered_set<int32_t> prompt_ids;           // only filled when repetition_penalty != 1
-  std::unordered_map<int32_t, int32_t> generated;   // id -> count
+  std::unordered_set<int32_t> prompt_ids;          // only filled when repetition_penalty != 1
+  std::unordered_map<int32_t, int32_t> generated;  // id -> count
 };
 
 struct SampleResult {
   int32_t token = 0;
-  float logprob = 0;                // raw log-probability of `token`
-  std::vector<TopLogprob> top;      // when asked
+  float logprob = 0;            // raw log-probability of `token`
+  std::vector<TopLogprob> top;  // when asked
 };
 
 // Deterministic RNG for one sequence.
@@ -64,8 +64,8 @@ std::mt19937_64 SequenceRng(uint64_t seed, int sequence_index);
 // sampled (min_tokens). `num_top` >= 0 computes SampleResult::logprob and fills `top` with that
 // many entries; -1 skips both (unless best_of > n needs the logprob for ranking).
 SampleResult Sample(const ResolvedSampling& params, std::span<const float> logits,
-                    const PenaltyState& penalties, std::span<const int32_t> masked,
-                    int num_top, std::mt19937_64& rng, std::vector<float>& scratch);
+                    const PenaltyState& penalties, std::span<const int32_t> masked, int num_top,
+                    std::mt19937_64& rng, std::vector<float>& scratch);
 
 // Raw log-probability of `token` and the `num_top` most likely ids of one logits row.
 TokenLogprob RawLogprobs(std::span<const float> logits, int32_t token, int num_top);

@@ -9,10 +9,9 @@ Scheduler::Scheduler(const SchedulerOptions& options, BlockManager* blocks)
 
 void Scheduler::AddWaiting(Sequence* seq) {
   seq->running = false;
-  auto pos = std::upper_bound(waiting_.begin(), waiting_.end(), seq,
-                              [](const Sequence* a, const Sequence* b) {
-                                return a->arrival < b->arrival;
-                              });
+  auto pos = std::upper_bound(
+      waiting_.begin(), waiting_.end(), seq,
+      [](const Sequence* a, const Sequence* b) { return a->arrival < b->arrival; });
   waiting_.insert(pos, seq);
 }
 
@@ -68,8 +67,8 @@ bool Scheduler::Reserve(Sequence* seq, int64_t count,
   const int64_t first = seq->num_computed / bs;  // the block the step writes first
   // The step writes into `first` when it already exists (a partly filled block). Shared or
   // cached blocks are never written in place: copy first.
-  const bool cow = first < have &&
-                   (blocks_->ref_count(seq->blocks[first]) > 1 || blocks_->is_cached(seq->blocks[first]));
+  const bool cow = first < have && (blocks_->ref_count(seq->blocks[first]) > 1 ||
+                                    blocks_->is_cached(seq->blocks[first]));
   const int64_t need = std::max<int64_t>(0, need_total - have) + (cow ? 1 : 0);
   if (need > blocks_->num_available()) return false;
   if (cow) {
@@ -108,8 +107,8 @@ ScheduleOutput Scheduler::Schedule() {
       decode_waste_ms_ = 0;
     } else {
       allow_prefill = false;
-      decode_waste_ms_ +=
-          static_cast<double>(options_.decode_time_ms_per_req) * (options_.max_batch_size - decodes);
+      decode_waste_ms_ += static_cast<double>(options_.decode_time_ms_per_req) *
+                          (options_.max_batch_size - decodes);
     }
   }
 

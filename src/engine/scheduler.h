@@ -38,19 +38,19 @@ struct SchedulerOptions {
 
 struct ScheduledSequence {
   Sequence* seq = nullptr;
-  int64_t start = 0;                  // first position computed this step
-  int64_t count = 0;                  // tokens computed this step
+  int64_t start = 0;  // first position computed this step
+  int64_t count = 0;  // tokens computed this step
   bool all_logits = false;
-  bool sample = false;                // reaches the end of the sequence: a token is sampled
+  bool sample = false;  // reaches the end of the sequence: a token is sampled
 };
 
 struct ScheduleOutput {
-  StepPlan plan;                      // sequences in the same order as `items`
+  StepPlan plan;  // sequences in the same order as `items`
   std::vector<ScheduledSequence> items;
   int64_t preempted = 0;
-  int64_t prefill_tokens = 0;         // tokens computed in prefill chunks
+  int64_t prefill_tokens = 0;  // tokens computed in prefill chunks
   int64_t decode_tokens = 0;
-  int64_t prefix_queries = 0;         // full prompt blocks looked up
+  int64_t prefix_queries = 0;  // full prompt blocks looked up
   int64_t prefix_hits = 0;
   bool empty() const { return items.empty(); }
 };
@@ -87,9 +87,9 @@ class Scheduler {
 
   SchedulerOptions options_;
   BlockManager* blocks_;
-  std::vector<Sequence*> running_;    // admission order
-  std::deque<Sequence*> waiting_;     // sorted by arrival
-  double decode_waste_ms_ = 0;        // supportSelectBatch's accumulated decode waste
+  std::vector<Sequence*> running_;  // admission order
+  std::deque<Sequence*> waiting_;   // sorted by arrival
+  double decode_waste_ms_ = 0;      // supportSelectBatch's accumulated decode waste
   uint64_t next_step_id_ = 1;
 };
 

@@ -5,9 +5,9 @@
 //   u32 num_copies, each: i32 src | i32 dst
 // Every count is checked against the bytes left before anything is allocated, and trailing
 // bytes are an error, so a corrupt or truncated buffer gives a Status, never a crash.
-#include <cstring>
-
 #include "engine/step_plan.h"
+
+#include <cstring>
 
 namespace mies::engine {
 namespace {
@@ -103,8 +103,8 @@ StatusOr<StepPlan> StepPlan::Deserialize(const std::string& bytes) {
   if (magic != kMagic) return InvalidArgument("step plan: bad magic 0x", absl::Hex(magic));
   MIES_RETURN_IF_ERROR(r.Get(&version, "version"));
   if (version != kVersion) {
-    return InvalidArgument("step plan: version ", version, " is not supported (expected ",
-                           kVersion, ")");
+    return InvalidArgument("step plan: version ", version, " is not supported (expected ", kVersion,
+                           ")");
   }
   StepPlan plan;
   MIES_RETURN_IF_ERROR(r.Get(&flags, "flags"));

@@ -12,12 +12,12 @@
 namespace mies::engine {
 
 struct StepSequence {
-  uint64_t seq_id = 0;                 // engine-wide id (for logs and checks)
-  std::vector<int32_t> tokens;         // new tokens this step (prefill chunk or 1 decode token)
-  int64_t start_pos = 0;               // absolute position of tokens[0]
-  std::vector<int32_t> block_table;    // KV blocks covering 0 .. start_pos + tokens.size() - 1
-  bool all_logits = false;             // return logits of every new token (prompt logprobs)
-  bool want_logits = true;             // false for a non-final prefill chunk: no logits needed
+  uint64_t seq_id = 0;               // engine-wide id (for logs and checks)
+  std::vector<int32_t> tokens;       // new tokens this step (prefill chunk or 1 decode token)
+  int64_t start_pos = 0;             // absolute position of tokens[0]
+  std::vector<int32_t> block_table;  // KV blocks covering 0 .. start_pos + tokens.size() - 1
+  bool all_logits = false;           // return logits of every new token (prompt logprobs)
+  bool want_logits = true;           // false for a non-final prefill chunk: no logits needed
 };
 
 struct StepPlan {
@@ -25,7 +25,7 @@ struct StepPlan {
   std::vector<StepSequence> sequences;
   // Blocks to copy before running (copy-on-write of a shared last block): pairs src -> dst.
   std::vector<std::pair<int32_t, int32_t>> block_copies;
-  bool shutdown = false;               // tells workers to stop
+  bool shutdown = false;  // tells workers to stop
 
   std::string Serialize() const;
   static StatusOr<StepPlan> Deserialize(const std::string& bytes);
@@ -34,8 +34,8 @@ struct StepPlan {
 // Logits of one step, rows in plan order (sequences with want_logits=false have no rows).
 struct StepResult {
   int64_t vocab = 0;
-  std::vector<float> logits;           // [rows][vocab]
-  std::vector<int64_t> first_row;      // per plan sequence; -1 when it has no rows
+  std::vector<float> logits;       // [rows][vocab]
+  std::vector<int64_t> first_row;  // per plan sequence; -1 when it has no rows
   std::vector<int64_t> num_rows;
 };
 

@@ -419,24 +419,22 @@ std::vector<std::pair<std::string, Value>> MakeGlobals() {
         }
         return Value::String(std::string(buf, n));
       }));
-  g.emplace_back("namespace",
-                 Value::MakeFunction("namespace", [](const CallArgs& a) -> StatusOr<Value> {
-                   Dict d;
-                   for (const Value& p : a.positional) {
-                     if (!p.is_dict())
-                       return TypeError("namespace() positional argument must be a dict");
-                     for (const auto& [k, v] : p.as_dict().items) d.Set(k, v);
-                   }
-                   for (const auto& [k, v] : a.keyword) d.Set(Value::String(k), v);
-                   // As for ns.attr = x: a namespace inside a namespace could become a cycle.
-                   for (const auto& [k, v] : d.items) {
-                     if (v.holds_namespace()) {
-                       return TypeError("namespace(): attribute '" + k.Str() +
-                                        "' may not hold a namespace");
-                     }
-                   }
-                   return Value::MakeNamespace(std::move(d));
-                 }));
+  g.emplace_back(
+      "namespace", Value::MakeFunction("namespace", [](const CallArgs& a) -> StatusOr<Value> {
+        Dict d;
+        for (const Value& p : a.positional) {
+          if (!p.is_dict()) return TypeError("namespace() positional argument must be a dict");
+          for (const auto& [k, v] : p.as_dict().items) d.Set(k, v);
+        }
+        for (const auto& [k, v] : a.keyword) d.Set(Value::String(k), v);
+        // As for ns.attr = x: a namespace inside a namespace could become a cycle.
+        for (const auto& [k, v] : d.items) {
+          if (v.holds_namespace()) {
+            return TypeError("namespace(): attribute '" + k.Str() + "' may not hold a namespace");
+          }
+        }
+        return Value::MakeNamespace(std::move(d));
+      }));
   g.emplace_back("dict", Value::MakeFunction("dict", [](const CallArgs& a) -> StatusOr<Value> {
                    Dict d;
                    for (const Value& p : a.positional) {

@@ -120,8 +120,8 @@ StatusOr<std::string> PercentFormat(const std::string& fmt, const Value& args) {
           const double t = std::trunc(arg.as_double());
           // Beyond 64 bits (or NaN) the cast would be undefined behaviour.
           if (!(t >= -0x1p63 && t < 0x1p63)) {
-            return InvalidArgument("%" + std::string(1, conv) + " format: " +
-                                   std::to_string(arg.as_double()) +
+            return InvalidArgument("%" + std::string(1, conv) +
+                                   " format: " + std::to_string(arg.as_double()) +
                                    " does not fit in a 64-bit integer");
           }
           n = static_cast<long long>(t);

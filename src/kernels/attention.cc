@@ -58,8 +58,7 @@ Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
   const int64_t last_block = (start_pos + n_new - 1) / block_size;
   if (last_block >= static_cast<int64_t>(block_table.size())) {
     return InvalidArgument("WriteKv: position ", start_pos + n_new - 1, " needs block index ",
-                           last_block, " but the block table has ", block_table.size(),
-                           " entries");
+                           last_block, " but the block table has ", block_table.size(), " entries");
   }
   for (int64_t b = start_pos / block_size; b <= last_block; ++b) {
     if (block_table[b] < 0 || block_table[b] >= num_blocks) {
@@ -70,8 +69,8 @@ Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
   const int64_t row = n_kv_heads * head_dim;
   for (int64_t i = 0; i < n_new; ++i) {
     int64_t pos = start_pos + i;
-    int64_t slot = static_cast<int64_t>(block_table[pos / block_size]) * block_size +
-                   pos % block_size;
+    int64_t slot =
+        static_cast<int64_t>(block_table[pos / block_size]) * block_size + pos % block_size;
     std::memcpy(k_cache + slot * row, k + i * row, static_cast<size_t>(row) * sizeof(float));
     std::memcpy(v_cache + slot * row, v + i * row, static_cast<size_t>(row) * sizeof(float));
   }
@@ -79,14 +78,12 @@ Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
 }
 
 void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const float* k_cache,
-                    const float* v_cache, std::span<const int32_t> block_table,
-                    int64_t block_size, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                    float scale, float* out, ThreadPool& pool) {
+                    const float* v_cache, std::span<const int32_t> block_table, int64_t block_size,
+                    int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                    ThreadPool& pool) {
   if (n_new <= 0) return;
-  const VecOps ops =
-      Avx2Active()
-          ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale, avx2::ExpShiftSum}
-          : VecOps{DotScalar, AxpyScalar, ScaleScalar, ExpShiftSumScalar};
+  const VecOps ops = Avx2Active() ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale, avx2::ExpShiftSum}
+                                  : VecOps{DotScalar, AxpyScalar, ScaleScalar, ExpShiftSumScalar};
   const int64_t group = n_heads / n_kv_heads;
   const int64_t kv_row = n_kv_heads * head_dim;
   // One task = one query token × one kv head, covering the `group` query heads that share it,

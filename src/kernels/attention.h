@@ -34,8 +34,8 @@ Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
 // n_heads % n_kv_heads == 0, block_table covers positions up to start_pos + n_new - 1 with
 // valid ids (as WriteKv checked). Work is split over (query, kv head) pairs.
 void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const float* k_cache,
-                    const float* v_cache, std::span<const int32_t> block_table,
-                    int64_t block_size, int64_t n_heads, int64_t n_kv_heads, int64_t head_dim,
-                    float scale, float* out, ThreadPool& pool);
+                    const float* v_cache, std::span<const int32_t> block_table, int64_t block_size,
+                    int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
+                    ThreadPool& pool);
 
 }  // namespace mies::kernels

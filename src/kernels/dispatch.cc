@@ -24,8 +24,7 @@ KernelPath DefaultPath() {
   if (env == nullptr || *env == '\0') return best;
   StatusOr<KernelPath> forced = ParseKernelPath(env);
   if (!forced.ok()) {
-    MIES_LOG_WARN("MIES_KERNELS: {}; using '{}'", forced.status().ToString(),
-                  KernelPathName(best));
+    MIES_LOG_WARN("MIES_KERNELS: {}; using '{}'", forced.status().ToString(), KernelPathName(best));
     return best;
   }
   if (!CpuSupports(*forced)) {
@@ -45,9 +44,12 @@ std::atomic<KernelPath>& PathSlot() {
 
 std::string_view KernelPathName(KernelPath path) {
   switch (path) {
-    case KernelPath::kScalar: return "scalar";
-    case KernelPath::kAvx2: return "avx2";
-    case KernelPath::kAvx512: return "avx512";
+    case KernelPath::kScalar:
+      return "scalar";
+    case KernelPath::kAvx2:
+      return "avx2";
+    case KernelPath::kAvx512:
+      return "avx512";
   }
   return "unknown";
 }

@@ -18,10 +18,14 @@ constexpr int64_t kRowUnit = 16;
 float LoadWeight(const WeightView& w, int64_t r, int64_t c) {
   int64_t i = r * w.cols + c;
   switch (w.dtype) {
-    case DType::kF32: return static_cast<const float*>(w.data)[i];
-    case DType::kF16: return F16ToF32(static_cast<const uint16_t*>(w.data)[i]);
-    case DType::kBF16: return BF16ToF32(static_cast<const uint16_t*>(w.data)[i]);
-    case DType::kInt8: return static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
+    case DType::kF32:
+      return static_cast<const float*>(w.data)[i];
+    case DType::kF16:
+      return F16ToF32(static_cast<const uint16_t*>(w.data)[i]);
+    case DType::kBF16:
+      return BF16ToF32(static_cast<const uint16_t*>(w.data)[i]);
+    case DType::kInt8:
+      return static_cast<float>(static_cast<const int8_t*>(w.data)[i]);
   }
   return 0.0f;
 }

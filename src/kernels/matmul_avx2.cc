@@ -24,8 +24,8 @@
 namespace mies::kernels::avx2 {
 namespace {
 
-constexpr int64_t kStrip = 16;     // outputs per register tile
-constexpr int64_t kTileRows = 6;   // x rows per register tile
+constexpr int64_t kStrip = 16;    // outputs per register tile
+constexpr int64_t kTileRows = 6;  // x rows per register tile
 constexpr int kGemvStreams = 4;   // GEMV rows (and memory streams) in flight
 
 inline float HorizontalSum(__m256 v) {
@@ -147,14 +147,13 @@ inline void Transpose8x8(__m256 r[8]) {
 // Packs W[j0 .. j0+ns)[k0 .. k0+kc) (ns <= kStrip) as f32 into strip[kc][kStrip], i.e. the
 // kStrip outputs of one column adjacent, rows >= ns zero; int8 scales folded in.
 template <class L>
-void PackStrip(const WeightView& wv, int64_t j0, int64_t ns, int64_t k0, int64_t kc,
-               float* strip) {
+void PackStrip(const WeightView& wv, int64_t j0, int64_t ns, int64_t k0, int64_t kc, float* strip) {
   const auto* w = static_cast<const typename L::T*>(wv.data);
   for (int64_t half = 0; half < kStrip / 8; ++half) {
     const typename L::T* src[8];
     __m256 scale[8];
     bool valid[8];
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int j = 0; j < 8; ++j) {
       int64_t row = half * 8 + j;
       valid[j] = row < ns;
@@ -199,7 +198,7 @@ inline void MicroKernel(const float* x, int64_t ldx, const float* strip, int64_t
   for (int64_t k = 0; k < kc; ++k) {
     __m256 w0 = _mm256_loadu_ps(strip + k * kStrip);
     __m256 w1 = _mm256_loadu_ps(strip + k * kStrip + 8);
-  #pragma GCC unroll 16
+#pragma GCC unroll 16
     for (int i = 0; i < MR; ++i) {
       __m256 xb = _mm256_broadcast_ss(x + i * ldx + k);
       acc[i][0] = _mm256_fmadd_ps(xb, w0, acc[i][0]);
@@ -224,12 +223,24 @@ inline void MicroKernel(const float* x, int64_t ldx, const float* strip, int64_t
 inline void MicroKernelMr(int mr, const float* x, int64_t ldx, const float* strip, int64_t kc,
                           float* y, int64_t ldy, int64_t ns) {
   switch (mr) {
-    case 6: MicroKernel<6>(x, ldx, strip, kc, y, ldy, ns); break;
-    case 5: MicroKernel<5>(x, ldx, strip, kc, y, ldy, ns); break;
-    case 4: MicroKernel<4>(x, ldx, strip, kc, y, ldy, ns); break;
-    case 3: MicroKernel<3>(x, ldx, strip, kc, y, ldy, ns); break;
-    case 2: MicroKernel<2>(x, ldx, strip, kc, y, ldy, ns); break;
-    default: MicroKernel<1>(x, ldx, strip, kc, y, ldy, ns); break;
+    case 6:
+      MicroKernel<6>(x, ldx, strip, kc, y, ldy, ns);
+      break;
+    case 5:
+      MicroKernel<5>(x, ldx, strip, kc, y, ldy, ns);
+      break;
+    case 4:
+      MicroKernel<4>(x, ldx, strip, kc, y, ldy, ns);
+      break;
+    case 3:
+      MicroKernel<3>(x, ldx, strip, kc, y, ldy, ns);
+      break;
+    case 2:
+      MicroKernel<2>(x, ldx, strip, kc, y, ldy, ns);
+      break;
+    default:
+      MicroKernel<1>(x, ldx, strip, kc, y, ldy, ns);
+      break;
   }
 }
 
@@ -271,20 +282,28 @@ void GemmRowsT(const float* x, int64_t m, const WeightView& wv, const float* bia
 void GemvRows(const float* x, const WeightView& w, const float* bias, int64_t r0, int64_t r1,
               float* y) {
   switch (w.dtype) {
-    case DType::kF32: return GemvRowsT<LoadF32>(x, w, bias, r0, r1, y);
-    case DType::kF16: return GemvRowsT<LoadF16>(x, w, bias, r0, r1, y);
-    case DType::kBF16: return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
-    case DType::kInt8: return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
+    case DType::kF32:
+      return GemvRowsT<LoadF32>(x, w, bias, r0, r1, y);
+    case DType::kF16:
+      return GemvRowsT<LoadF16>(x, w, bias, r0, r1, y);
+    case DType::kBF16:
+      return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
+    case DType::kInt8:
+      return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
   }
 }
 
 void GemmRows(const float* x, int64_t m, const WeightView& w, const float* bias, int64_t r0,
               int64_t r1, float* y, float* panel) {
   switch (w.dtype) {
-    case DType::kF32: return GemmRowsT<LoadF32>(x, m, w, bias, r0, r1, y, panel);
-    case DType::kF16: return GemmRowsT<LoadF16>(x, m, w, bias, r0, r1, y, panel);
-    case DType::kBF16: return GemmRowsT<LoadBF16>(x, m, w, bias, r0, r1, y, panel);
-    case DType::kInt8: return GemmRowsT<LoadI8>(x, m, w, bias, r0, r1, y, panel);
+    case DType::kF32:
+      return GemmRowsT<LoadF32>(x, m, w, bias, r0, r1, y, panel);
+    case DType::kF16:
+      return GemmRowsT<LoadF16>(x, m, w, bias, r0, r1, y, panel);
+    case DType::kBF16:
+      return GemmRowsT<LoadBF16>(x, m, w, bias, r0, r1, y, panel);
+    case DType::kInt8:
+      return GemmRowsT<LoadI8>(x, m, w, bias, r0, r1, y, panel);
   }
 }
 

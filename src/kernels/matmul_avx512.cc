@@ -233,18 +233,24 @@ inline void DotTileMr(int mr, const float* x, int64_t ldx,
                       const typename L::T* const row[kGroupRows], int64_t k0, int64_t k1,
                       __m512* acc, int64_t pf, int64_t pf_end) {
   switch (mr) {
-    case 6: return DotTile<L, 6>(x, ldx, row, k0, k1, acc, pf, pf_end);
-    case 5: return DotTile<L, 5>(x, ldx, row, k0, k1, acc, pf, pf_end);
-    case 4: return DotTile<L, 4>(x, ldx, row, k0, k1, acc, pf, pf_end);
-    case 3: return DotTile<L, 3>(x, ldx, row, k0, k1, acc, pf, pf_end);
-    case 2: return DotTile<L, 2>(x, ldx, row, k0, k1, acc, pf, pf_end);
-    default: return DotTile<L, 1>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 6:
+      return DotTile<L, 6>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 5:
+      return DotTile<L, 5>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 4:
+      return DotTile<L, 4>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 3:
+      return DotTile<L, 3>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    case 2:
+      return DotTile<L, 2>(x, ldx, row, k0, k1, acc, pf, pf_end);
+    default:
+      return DotTile<L, 1>(x, ldx, row, k0, k1, acc, pf, pf_end);
   }
 }
 
 template <class L>
-void GemmSmallRowsT(const float* x, int64_t m, const WeightView& wv, const float* bias,
-                    int64_t r0, int64_t r1, float* y) {
+void GemmSmallRowsT(const float* x, int64_t m, const WeightView& wv, const float* bias, int64_t r0,
+                    int64_t r1, float* y) {
   const auto* w = static_cast<const typename L::T*>(wv.data);
   const int64_t cols = wv.cols, ldy = wv.rows;
   const int64_t quarter = (r1 - r0) / kGroupRows;
@@ -263,8 +269,8 @@ void GemmSmallRowsT(const float* x, int64_t m, const WeightView& wv, const float
         // Tile t prefetches the t-th share of the rows' next block, so its lines arrive while
         // this block is computed from L1 and the memory stays busy during every tile.
         const int64_t next = std::min(cols, k1 + kBlockCols) - k1;
-        DotTileMr<L>(static_cast<int>(mr), x + i * cols, cols, row, k0, k1,
-                     acc + i * kGroupRows, k1 + next * t / tiles, k1 + next * (t + 1) / tiles);
+        DotTileMr<L>(static_cast<int>(mr), x + i * cols, cols, row, k0, k1, acc + i * kGroupRows,
+                     k1 + next * t / tiles, k1 + next * (t + 1) / tiles);
         i += mr;
       }
     }
@@ -280,20 +286,28 @@ void GemmSmallRowsT(const float* x, int64_t m, const WeightView& wv, const float
 void GemvRows(const float* x, const WeightView& w, const float* bias, int64_t r0, int64_t r1,
               float* y) {
   switch (w.dtype) {
-    case DType::kF32: return GemvRowsT<LoadF32>(x, w, bias, r0, r1, y);
-    case DType::kF16: return GemvRowsT<LoadF16>(x, w, bias, r0, r1, y);
-    case DType::kBF16: return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
-    case DType::kInt8: return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
+    case DType::kF32:
+      return GemvRowsT<LoadF32>(x, w, bias, r0, r1, y);
+    case DType::kF16:
+      return GemvRowsT<LoadF16>(x, w, bias, r0, r1, y);
+    case DType::kBF16:
+      return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
+    case DType::kInt8:
+      return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
   }
 }
 
 void GemmSmallRows(const float* x, int64_t m, const WeightView& w, const float* bias, int64_t r0,
                    int64_t r1, float* y) {
   switch (w.dtype) {
-    case DType::kF32: return GemmSmallRowsT<LoadF32>(x, m, w, bias, r0, r1, y);
-    case DType::kF16: return GemmSmallRowsT<LoadF16>(x, m, w, bias, r0, r1, y);
-    case DType::kBF16: return GemmSmallRowsT<LoadBF16>(x, m, w, bias, r0, r1, y);
-    case DType::kInt8: return GemmSmallRowsT<LoadI8>(x, m, w, bias, r0, r1, y);
+    case DType::kF32:
+      return GemmSmallRowsT<LoadF32>(x, m, w, bias, r0, r1, y);
+    case DType::kF16:
+      return GemmSmallRowsT<LoadF16>(x, m, w, bias, r0, r1, y);
+    case DType::kBF16:
+      return GemmSmallRowsT<LoadBF16>(x, m, w, bias, r0, r1, y);
+    case DType::kInt8:
+      return GemmSmallRowsT<LoadI8>(x, m, w, bias, r0, r1, y);
   }
 }
 

@@ -21,8 +21,7 @@
 
 namespace mies::kernels {
 
-void RmsNorm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps,
-             float* out);
+void RmsNorm(const float* x, int64_t rows, int64_t dim, const float* weight, float eps, float* out);
 void SiluMul(const float* gate, const float* up, int64_t n, float* out);
 void ApplyRope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, const int32_t* positions,
                const double* inv_freq);

@@ -2,10 +2,9 @@
 // Internal to mies_server_api; the router is the public face.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "server/http_message.h"
 #include "server/request_parsing.h"

@@ -12,8 +12,8 @@
 namespace mies::server {
 
 StatusOr<std::unique_ptr<ClientVerifyStore>> ClientVerifyStore::Create(
-    std::string what, const std::vector<std::string>& ca_files,
-    std::vector<std::string> crl_files, std::chrono::milliseconds check_interval) {
+    std::string what, const std::vector<std::string>& ca_files, std::vector<std::string> crl_files,
+    std::chrono::milliseconds check_interval) {
   if (crl_files.empty()) return InvalidArgument(what, ": no CRL file to watch");
   std::unique_ptr<ClientVerifyStore> s(new ClientVerifyStore());
   s->what_ = std::move(what);
@@ -22,7 +22,8 @@ StatusOr<std::unique_ptr<ClientVerifyStore>> ClientVerifyStore::Create(
   for (const std::string& file : ca_files) {
     MIES_ASSIGN_OR_RETURN(std::string text, ReadWholeFile(file));
     auto certs = certs::ParseCertificatesPem(text);
-    if (!certs.ok()) return FailedPrecondition("TLS CA file ", file, ": ", certs.status().message());
+    if (!certs.ok())
+      return FailedPrecondition("TLS CA file ", file, ": ", certs.status().message());
     for (auto& c : *certs) s->cas_.push_back(std::move(c));
   }
   // Stamps first: a file replaced while it is being read is seen as changed at the next check.
@@ -71,8 +72,8 @@ StatusOr<ClientVerifyStore::StorePtr> ClientVerifyStore::Build() const {
     if (!text.ok()) return FailedPrecondition("TLS CRL file ", file, ": ", text.status().message());
     auto crls = certs::ParseCrlsPem(*text);
     if (!crls.ok()) {
-      return FailedPrecondition("TLS CRL file ", file, ": does not parse: ",
-                                crls.status().message());
+      return FailedPrecondition("TLS CRL file ", file,
+                                ": does not parse: ", crls.status().message());
     }
     for (auto& crl : *crls) {
       certs::Finding f = certs::CheckCrl(file, crl.get(), trusted, now);

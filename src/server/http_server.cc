@@ -2,10 +2,10 @@
 // output wakes it through a timer cancelled from the engine's thread (posted to the strand), so
 // a few threads carry many idle and streaming connections. Kept in one TU: Beast is slow to
 // compile.
-#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
-
 #include "server/http_server.h"
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
 #include <poll.h>
 
 #include <atomic>
@@ -24,9 +24,7 @@
 #include <random>
 #include <set>
 #include <thread>
-
-#include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
+#include <utility>  // Boost 1.74's awaitable.hpp uses std::exchange without including it
 
 #include "certs/ossl.h"
 #include "common/logging.h"
@@ -196,7 +194,7 @@ net::awaitable<void> Drain(Stream& stream) {
 
 template <class Stream>
 net::awaitable<bool> HttpServer::State::WriteResponse(Stream& stream, HttpResponse r,
-                                                       bool keep_alive, unsigned version) {
+                                                      bool keep_alive, unsigned version) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "mies");
   res.set("RequestUUID", RandomUuid());
@@ -265,9 +263,9 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
   if (!submitted.ok()) {
     c.metrics->RequestFinished(false);
     int status = submitted.code() == absl::StatusCode::kUnavailable ? 503 : 424;
-    std::string msg = status == 424 ? "Failed to enqueue inferRequest. " +
-                                          std::string(submitted.message())
-                                    : std::string(submitted.message());
+    std::string msg = status == 424
+                          ? "Failed to enqueue inferRequest. " + std::string(submitted.message())
+                          : std::string(submitted.message());
     co_await WriteResponse(stream, ErrorResponse(status, msg, style), false, version);
     co_return;
   }
@@ -391,8 +389,8 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
     if (!failed) {
       tail = fmt.Finish();
     } else if (style == ErrorStyle::kOpenAi) {
-      tail = OpenAiStreamErrorEvent(HttpStatusFor(engine_error),
-                                    std::string(engine_error.message()));
+      tail =
+          OpenAiStreamErrorEvent(HttpStatusFor(engine_error), std::string(engine_error.message()));
     }
     if (!ec && !tail.empty()) {
       co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
@@ -406,8 +404,8 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
   }
   if (failed) {
     int status = HttpStatusFor(engine_error);
-    co_await WriteResponse(stream, ErrorResponse(status, std::string(engine_error.message()), style),
-                           false, version);
+    co_await WriteResponse(
+        stream, ErrorResponse(status, std::string(engine_error.message()), style), false, version);
     co_return;
   }
   co_await WriteResponse(stream, JsonResponse(200, fmt.Finish()), false, version);
@@ -431,7 +429,8 @@ net::awaitable<void> HttpServer::State::Session(Listener* l, Stream stream) {
     co_await stream.async_handshake(ssl::stream_base::server,
                                     net::redirect_error(net::use_awaitable, ec));
     if (ec) {
-      MIES_LOG_WARN("TLS handshake with {} on {} failed: {}", peer, l->spec.Address(), ec.message());
+      MIES_LOG_WARN("TLS handshake with {} on {} failed: {}", peer, l->spec.Address(),
+                    ec.message());
       RawSocket(stream).close(ec);
       co_return;
     }
@@ -457,8 +456,8 @@ net::awaitable<void> HttpServer::State::Session(Listener* l, Stream stream) {
         co_return;
       }
       if (ec == http::error::header_limit) {
-        co_await WriteResponse(stream, ErrorResponse(431, "Request header fields too large"),
-                               false, 11);
+        co_await WriteResponse(stream, ErrorResponse(431, "Request header fields too large"), false,
+                               11);
         co_await Drain(stream);
         co_return;
       }

@@ -19,7 +19,7 @@
 namespace mies::server {
 
 struct TlsSettings {
-  std::vector<std::string> ca_files;   // absolute paths; client certificates must chain to one
+  std::vector<std::string> ca_files;  // absolute paths; client certificates must chain to one
   std::string cert_file;
   std::string key_file;
   std::string key_password_file;       // empty: the key is not encrypted
@@ -44,10 +44,10 @@ StatusOr<std::vector<ListenerSpec>> PlanListeners(const config::Config& config);
 
 struct HttpServerOptions {
   int threads = 2;
-  int max_connections = 1000;                      // per listener (maxLinkNum)
-  size_t max_body_bytes = 40u << 20;               // maxRequestLength MB
-  size_t max_header_bytes = 64u << 10;             // whole header section
-  std::chrono::milliseconds read_timeout{60000};   // one whole request, and keep-alive idle
+  int max_connections = 1000;                     // per listener (maxLinkNum)
+  size_t max_body_bytes = 40u << 20;              // maxRequestLength MB
+  size_t max_header_bytes = 64u << 10;            // whole header section
+  std::chrono::milliseconds read_timeout{60000};  // one whole request, and keep-alive idle
   std::chrono::milliseconds write_timeout{600000};
   std::chrono::seconds token_timeout{600};
   std::chrono::seconds e2e_timeout{600};

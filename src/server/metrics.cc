@@ -2,9 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
-#include <numeric>
-
 #include <nlohmann/json.hpp>
+#include <numeric>
 
 namespace mies::server {
 
@@ -33,7 +32,7 @@ void Scalar(std::string* out, const std::string& name, const char* type, const c
   *out += name + "{" + labels + "} " + Fmt(value) + "\n";
 }
 
-const std::vector<double> kTokenBuckets = {10,   50,    100,   200,   500,   1000,  2000, 5000,
+const std::vector<double> kTokenBuckets = {10,    50,    100,   200,   500,   1000,  2000,  5000,
                                            10000, 16000, 20000, 32000, 50000, 64000, 128000};
 
 }  // namespace
@@ -49,8 +48,8 @@ void Histogram::Observe(double value) {
   ++count_;
 }
 
-void Histogram::Render(const std::string& name, const std::string& help,
-                       const std::string& labels, std::string* out) const {
+void Histogram::Render(const std::string& name, const std::string& help, const std::string& labels,
+                       std::string* out) const {
   *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " histogram\n";
   uint64_t cumulative = 0;
   for (size_t i = 0; i < bounds_.size(); ++i) {
@@ -131,8 +130,8 @@ std::string Metrics::RenderPrometheus(const engine::EngineStats& stats) const {
          labels, static_cast<double>(success_));
   Scalar(&out, "request_failed_total", "counter", "Number of failed requests.", labels,
          static_cast<double>(failed_));
-  Scalar(&out, "num_requests_running", "gauge", "Number of requests running in the engine.",
-         labels, static_cast<double>(stats.running));
+  Scalar(&out, "num_requests_running", "gauge", "Number of requests running in the engine.", labels,
+         static_cast<double>(stats.running));
   Scalar(&out, "num_requests_waiting", "gauge", "Number of requests waiting to be scheduled.",
          labels, static_cast<double>(stats.waiting));
   Scalar(&out, "num_requests_swapped", "gauge", "Number of requests swapped to host memory.",
@@ -151,9 +150,9 @@ std::string Metrics::RenderPrometheus(const engine::EngineStats& stats) const {
   Scalar(&out, "failed_request_perc", "gauge", "Fraction of requests that failed.", labels,
          done ? static_cast<double>(failed_) / static_cast<double>(done) : 0.0);
   Scalar(&out, "npu_cache_usage_perc", "gauge", "Fraction of KV-cache blocks in use.", labels,
-         stats.kv_blocks_total
-             ? static_cast<double>(stats.kv_blocks_used) / static_cast<double>(stats.kv_blocks_total)
-             : 0.0);
+         stats.kv_blocks_total ? static_cast<double>(stats.kv_blocks_used) /
+                                     static_cast<double>(stats.kv_blocks_total)
+                               : 0.0);
   Scalar(&out, "cpu_cache_usage_perc", "gauge", "Fraction of host swap KV blocks in use.", labels,
          0);
   Scalar(&out, "npu_prefix_cache_hit_rate", "gauge", "Prefix-cache block hit rate.", labels,
@@ -181,11 +180,13 @@ std::string Metrics::RenderJson(const engine::EngineStats& stats,
                                 const std::string& instance) const {
   std::lock_guard lock(mu_);
   auto avg = [](const std::deque<double>& d) {
-    return d.empty() ? 0.0 : std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(d.size());
+    return d.empty() ? 0.0
+                     : std::accumulate(d.begin(), d.end(), 0.0) / static_cast<double>(d.size());
   };
   auto item = [&](const char* name, const std::string& value) {
     return nlohmann::json{
-        {"metric", nlohmann::json::array({{{"__name__", name}, {"job", "node"}, {"instance", instance}}})},
+        {"metric",
+         nlohmann::json::array({{{"__name__", name}, {"job", "node"}, {"instance", instance}}})},
         {"value", value}};
   };
   nlohmann::json result = nlohmann::json::array();
@@ -193,7 +194,8 @@ std::string Metrics::RenderJson(const engine::EngineStats& stats,
   result.push_back(item("TBT", std::to_string(static_cast<int64_t>(avg(recent_tbt_ms_)))));
   result.push_back(item("waitingInferRequestNum", std::to_string(stats.waiting)));
   result.push_back(item("processingInferRequestNum", std::to_string(stats.running)));
-  result.push_back(item("remainBlocks", std::to_string(stats.kv_blocks_total - stats.kv_blocks_used)));
+  result.push_back(
+      item("remainBlocks", std::to_string(stats.kv_blocks_total - stats.kv_blocks_used)));
   return nlohmann::json{{"resultType", "vector"}, {"result", result}}.dump();
 }
 

@@ -73,8 +73,8 @@ class OpenAiFormatter : public Formatter {
       if (ev.text_delta.empty() && !finished && lp.is_null()) continue;
       json choice = {{"index", ev.index}, {"logprobs", want_logprobs_ ? lp : json(nullptr)}};
       if (chat_) {
-        choice["delta"] = ev.text_delta.empty() && finished ? json::object()
-                                                            : json{{"content", ev.text_delta}};
+        choice["delta"] =
+            ev.text_delta.empty() && finished ? json::object() : json{{"content", ev.text_delta}};
       } else {
         choice["text"] = ev.text_delta;
         choice["stop_reason"] = nullptr;
@@ -85,8 +85,8 @@ class OpenAiFormatter : public Formatter {
       // MindIE puts usage on the final event; the last choice to finish carries the totals.
       bool last = finished && out.finished && k + 1 == out.events.size();
       if (last) {
-        chunk["usage"] = UsageJson(prompt_tokens_, usage_.completion_tokens,
-                                   usage_.cached_prompt_tokens);
+        chunk["usage"] =
+            UsageJson(prompt_tokens_, usage_.completion_tokens, usage_.cached_prompt_tokens);
         if (ctx_.model.full_text) chunk["full_text"] = c.text;
       }
       bytes += Sse(chunk);
@@ -100,8 +100,8 @@ class OpenAiFormatter : public Formatter {
       if (include_usage_) {
         json chunk = Chunk();
         chunk["choices"] = json::array();
-        chunk["usage"] = UsageJson(prompt_tokens_, usage_.completion_tokens,
-                                   usage_.cached_prompt_tokens);
+        chunk["usage"] =
+            UsageJson(prompt_tokens_, usage_.completion_tokens, usage_.cached_prompt_tokens);
         bytes += Sse(chunk);
       }
       return bytes + "data: [DONE]\n\n";
@@ -111,7 +111,8 @@ class OpenAiFormatter : public Formatter {
       const Choice& c = choices_[i];
       json choice = {{"index", i}};
       if (chat_) {
-        choice["message"] = {{"role", "assistant"}, {"content", c.text}, {"tool_calls", json::array()}};
+        choice["message"] = {
+            {"role", "assistant"}, {"content", c.text}, {"tool_calls", json::array()}};
       } else {
         choice["text"] = c.text;
         choice["stop_reason"] = c.stop_reason.empty() ? json(nullptr) : json(c.stop_reason);
@@ -162,8 +163,10 @@ class OpenAiFormatter : public Formatter {
           std::string s = TokenText(ctx_, alt.token_id);
           top.push_back({{"token", s}, {"logprob", alt.logprob}, {"bytes", BytesOf(s)}});
         }
-        content.push_back(
-            {{"token", tok}, {"logprob", t.logprob}, {"bytes", BytesOf(tok)}, {"top_logprobs", top}});
+        content.push_back({{"token", tok},
+                           {"logprob", t.logprob},
+                           {"bytes", BytesOf(tok)},
+                           {"top_logprobs", top}});
       }
       return {{"content", content}};
     }
@@ -250,9 +253,9 @@ RouteResult MakeJob(ServingContext& ctx, engine::GenerateRequest req, const ApiO
   req.request_id = ctx.NewRequestId();
   job.public_id = req.request_id;
   job.prompt_tokens = static_cast<int64_t>(req.prompt_ids.size());
-  job.formatter = std::make_unique<OpenAiFormatter>(ctx, chat, opt.stream, include_usage,
-                                                    want_logprobs, req.request_id,
-                                                    req.sampling.n, job.prompt_tokens);
+  job.formatter =
+      std::make_unique<OpenAiFormatter>(ctx, chat, opt.stream, include_usage, want_logprobs,
+                                        req.request_id, req.sampling.n, job.prompt_tokens);
   job.request = std::move(req);
   RouteResult r;
   r.job = std::move(job);
@@ -270,8 +273,7 @@ StatusOr<ordered_json> NormalizeMessage(const ordered_json& m, size_t i) {
   std::string role = role_it->get<std::string>();
   if (role != "system" && role != "user" && role != "assistant" && role != "tool" &&
       role != "developer") {
-    return InvalidArgument(where, ".role must be one of system, user, assistant, tool; got ",
-                           role);
+    return InvalidArgument(where, ".role must be one of system, user, assistant, tool; got ", role);
   }
   ordered_json out = m;
   auto content_it = m.find("content");
@@ -373,7 +375,8 @@ RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
     return Fail(422, "chat template rendering failed: " + std::string(prompt.status().message()),
                 style);
   }
-  if (auto st = CheckInputText(*prompt, ctx.model, "Messages"); !st.ok()) return FailWith(st, style);
+  if (auto st = CheckInputText(*prompt, ctx.model, "Messages"); !st.ok())
+    return FailWith(st, style);
 
   engine::GenerateRequest req;
   ApiOptions opt;
@@ -494,7 +497,8 @@ RouteResult HandleTokenize(ServingContext& ctx, const json& body) {
     text = body["prompt"].get<std::string>();
     special = add_special->value_or(true);
   } else if (body.contains("messages")) {
-    if (ctx.chat_template == nullptr) return Fail(422, "the served model has no chat template", style);
+    if (ctx.chat_template == nullptr)
+      return Fail(422, "the served model has no chat template", style);
     ordered_json raw = ordered_json::parse(body.dump());
     if (!raw["messages"].is_array() || raw["messages"].empty()) {
       return Fail(422, "messages must be a non-empty array", style);
@@ -515,7 +519,8 @@ RouteResult HandleTokenize(ServingContext& ctx, const json& body) {
   }
   auto ids = ctx.tokenizer->Encode(text, special);
   if (!ids.ok()) return Fail(422, std::string(ids.status().message()), style);
-  json body_out = {{"tokens", *ids}, {"count", ids->size()}, {"max_model_len", ctx.model.max_seq_len}};
+  json body_out = {
+      {"tokens", *ids}, {"count", ids->size()}, {"max_model_len", ctx.model.max_seq_len}};
   return Reply(JsonResponse(200, body_out.dump()));
 }
 

@@ -138,8 +138,8 @@ Status CheckInputIds(const std::vector<int32_t>& ids, const ModelInfo& model) {
   }
   for (int32_t id : ids) {
     if (id < 0 || id >= model.vocab_size) {
-      return FailedPrecondition("Invalid Input Ids: token id ", id, " is outside the vocabulary [0, ",
-                                model.vocab_size, ")");
+      return FailedPrecondition("Invalid Input Ids: token id ", id,
+                                " is outside the vocabulary [0, ", model.vocab_size, ")");
     }
   }
   return OkStatus();
@@ -148,7 +148,8 @@ Status CheckInputIds(const std::vector<int32_t>& ids, const ModelInfo& model) {
 Status CheckN(const engine::SamplingParams& s, const ModelInfo& model, bool stream) {
   int n = s.n;
   int best_of = s.best_of.value_or(n);
-  if (n < 1 || n > 8192) return InvalidArgument("Parameter [n] should be in [1, 8192], got ", n, ".");
+  if (n < 1 || n > 8192)
+    return InvalidArgument("Parameter [n] should be in [1, 8192], got ", n, ".");
   if (n > model.max_batch_size) {
     return InvalidArgument("The n parameter (", n, ") exceeds 'max_batch_size' (",
                            model.max_batch_size, ").");
@@ -243,8 +244,8 @@ Status ParseGenerationParams(const json& p, Api api, const ModelInfo& model,
   auto& s = req->sampling;
   auto& stop = req->stop;
   const bool openai = api == Api::kOpenAi || api == Api::kOpenAiNative;
-  const bool tgi_like = api == Api::kTgi || api == Api::kNative || api == Api::kTriton ||
-                        api == Api::kTritonToken;
+  const bool tgi_like =
+      api == Api::kTgi || api == Api::kNative || api == Api::kTriton || api == Api::kTritonToken;
   const bool vllm_like = api == Api::kVllm || openai;
 
   // temperature
@@ -288,8 +289,8 @@ Status ParseGenerationParams(const json& p, Api api, const ModelInfo& model,
     double v = *top_p;
     bool open_top = api == Api::kTgi || api == Api::kNative;  // 1.0 rejected there
     if (!(v > 0 && (open_top ? v < 1 : v <= 1))) {
-      return InvalidArgument("Parameter top_p must be in (0.0,1.0", open_top ? ")" : "]",
-                             ", got ", Num(v), ".");
+      return InvalidArgument("Parameter top_p must be in (0.0,1.0", open_top ? ")" : "]", ", got ",
+                             Num(v), ".");
     }
     s.top_p = v;
   }
@@ -370,8 +371,8 @@ Status ParseGenerationParams(const json& p, Api api, const ModelInfo& model,
     MIES_ASSIGN_OR_RETURN(auto max_new, GetInt(p, "max_new_tokens"));
     if (max_new) {
       if (*max_new <= 0 || *max_new > kInt32Max) {
-        return InvalidArgument("Parameter max_new_tokens must be in (0,2147483647], got ",
-                               *max_new, ".");
+        return InvalidArgument("Parameter max_new_tokens must be in (0,2147483647], got ", *max_new,
+                               ".");
       }
       stop.max_tokens = *max_new;
     } else {
@@ -404,8 +405,8 @@ Status ParseGenerationParams(const json& p, Api api, const ModelInfo& model,
     MIES_ASSIGN_OR_RETURN(auto min_tokens, GetInt(p, "min_tokens"));
     if (min_tokens) {
       if (*min_tokens < 0 || *min_tokens > kInt32Max) {
-        return InvalidArgument("Parameter min_tokens must be in [0, 2147483647], got ",
-                               *min_tokens, ".");
+        return InvalidArgument("Parameter min_tokens must be in [0, 2147483647], got ", *min_tokens,
+                               ".");
       }
       if (stop.max_tokens && *min_tokens > *stop.max_tokens) {
         return InvalidArgument("min_tokens (", *min_tokens, ") must be less than or equal to ",
@@ -415,7 +416,8 @@ Status ParseGenerationParams(const json& p, Api api, const ModelInfo& model,
     }
     MIES_ASSIGN_OR_RETURN(auto n, GetUnsigned(p, "n"));
     if (n) {
-      if (*n < 1 || *n > 8192) return InvalidArgument("Parameter [n] should be in [1, 8192], got ", *n, ".");
+      if (*n < 1 || *n > 8192)
+        return InvalidArgument("Parameter [n] should be in [1, 8192], got ", *n, ".");
       s.n = static_cast<int>(*n);
     }
     MIES_ASSIGN_OR_RETURN(auto best_of, GetUnsigned(p, "best_of"));
@@ -470,8 +472,8 @@ Status ParseGenerationParams(const json& p, Api api, const ModelInfo& model,
     if (api != Api::kNative) {
       MIES_ASSIGN_OR_RETURN(auto batch_size, GetInt(p, "batch_size"));
       if (batch_size && (*batch_size <= 0 || *batch_size > kInt32Max)) {
-        return InvalidArgument("Parameter batch_size must be in (0, 2147483647], got ",
-                               *batch_size, ".");
+        return InvalidArgument("Parameter batch_size must be in (0, 2147483647], got ", *batch_size,
+                               ".");
       }
     }
   }

@@ -14,16 +14,26 @@ using nlohmann::json;
 
 const char* ErrorTypeForStatus(int status) {
   switch (status) {
-    case 400: return "Bad Request";
-    case 404: return "NotFoundError";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 413: return "Payload Too Large";
-    case 422: return "Input Validation Error";
-    case 424: return "Generation Error";
-    case 431: return "Request Header Fields Too Large";
-    case 503: return "Service Unavailable";
-    default: return status >= 500 ? "Incomplete Generation" : "Bad Request";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "NotFoundError";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Input Validation Error";
+    case 424:
+      return "Generation Error";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status >= 500 ? "Incomplete Generation" : "Bad Request";
   }
 }
 
@@ -38,7 +48,9 @@ HttpResponse ErrorResponse(int status, const std::string& message, ErrorStyle st
   json body;
   if (style == ErrorStyle::kOpenAi) {
     body = {{"error",
-             {{"message", message}, {"type", ErrorTypeForStatus(status)}, {"param", nullptr},
+             {{"message", message},
+              {"type", ErrorTypeForStatus(status)},
+              {"param", nullptr},
               {"code", status}}}};
   } else {
     body = {{"error", message}, {"error_type", ErrorTypeForStatus(status)}};
@@ -49,13 +61,20 @@ HttpResponse ErrorResponse(int status, const std::string& message, ErrorStyle st
 
 int HttpStatusFor(const Status& status) {
   switch (status.code()) {
-    case absl::StatusCode::kInvalidArgument: return 422;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kUnavailable: return 503;
-    case absl::StatusCode::kOutOfRange: return 413;
-    case absl::StatusCode::kFailedPrecondition: return 424;
-    case absl::StatusCode::kDeadlineExceeded: return 500;
-    default: return 500;
+    case absl::StatusCode::kInvalidArgument:
+      return 422;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kOutOfRange:
+      return 413;
+    case absl::StatusCode::kFailedPrecondition:
+      return 424;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 500;
+    default:
+      return 500;
   }
 }
 
@@ -96,10 +115,14 @@ const char* OpenAiFinishReason(engine::FinishReason reason) {
 
 const char* MindIeFinishReason(engine::FinishReason reason) {
   switch (reason) {
-    case engine::FinishReason::kLength: return "length";
-    case engine::FinishReason::kStop: return "eos_token";
-    case engine::FinishReason::kNone: return "invalid finishReason";
-    default: return "stop_sequence";
+    case engine::FinishReason::kLength:
+      return "length";
+    case engine::FinishReason::kStop:
+      return "eos_token";
+    case engine::FinishReason::kNone:
+      return "invalid finishReason";
+    default:
+      return "stop_sequence";
   }
 }
 
@@ -128,8 +151,8 @@ ModelInfo ModelInfo::FromConfig(const config::Config& c, int64_t vocab_size) {
   m.max_iter_times = sched.max_iter_times;
   m.max_prefill_tokens = sched.max_prefill_tokens;
   m.max_batch_size = sched.max_batch_size;
-  m.max_prefill_batch_size = sched.max_prefill_batch_size > 0 ? sched.max_prefill_batch_size
-                                                              : sched.max_batch_size;
+  m.max_prefill_batch_size =
+      sched.max_prefill_batch_size > 0 ? sched.max_prefill_batch_size : sched.max_batch_size;
   m.max_n = sched.max_n;
   m.cache_block_size = sched.cache_block_size;
   m.prefill_policy_type = sched.prefill_policy_type;
@@ -197,7 +220,8 @@ RouteResult Router::Handle(const HttpRequest& req, unsigned planes,
   }
   if (!(planes & kServicePlane)) return NotFoundRoute(req);
 
-  static const std::regex v2_model(R"(^/v2/models/([\w\-.]+)(/(config|infer|generate|generate_stream|stopInfer))?$)");
+  static const std::regex v2_model(
+      R"(^/v2/models/([\w\-.]+)(/(config|infer|generate|generate_stream|stopInfer))?$)");
   static const std::regex v1_model(R"(^/v1/models/([\w\-.]+)$)");
   std::smatch m;
 
@@ -219,18 +243,39 @@ RouteResult Router::Handle(const HttpRequest& req, unsigned planes,
 
   // Every POST route on the service plane takes a JSON body.
   enum class R {
-    kNone, kTgiRoot, kGenerate, kGenerateStream, kChat, kCompletions, kInfer, kTokenizer,
-    kTokenize, kDetokenize, kTritonInfer, kTritonGenerate, kTritonGenerateStream, kStopInfer
+    kNone,
+    kTgiRoot,
+    kGenerate,
+    kGenerateStream,
+    kChat,
+    kCompletions,
+    kInfer,
+    kTokenizer,
+    kTokenize,
+    kDetokenize,
+    kTritonInfer,
+    kTritonGenerate,
+    kTritonGenerateStream,
+    kStopInfer
   } route = R::kNone;
-  if (path == "/") route = R::kTgiRoot;
-  else if (path == "/generate") route = R::kGenerate;
-  else if (path == "/generate_stream") route = R::kGenerateStream;
-  else if (path == "/v1/chat/completions") route = R::kChat;
-  else if (path == "/v1/completions") route = R::kCompletions;
-  else if (path == "/infer" || path == "/infer_token") route = R::kInfer;
-  else if (path == "/v1/tokenizer") route = R::kTokenizer;
-  else if (path == "/tokenize") route = R::kTokenize;
-  else if (path == "/detokenize") route = R::kDetokenize;
+  if (path == "/")
+    route = R::kTgiRoot;
+  else if (path == "/generate")
+    route = R::kGenerate;
+  else if (path == "/generate_stream")
+    route = R::kGenerateStream;
+  else if (path == "/v1/chat/completions")
+    route = R::kChat;
+  else if (path == "/v1/completions")
+    route = R::kCompletions;
+  else if (path == "/infer" || path == "/infer_token")
+    route = R::kInfer;
+  else if (path == "/v1/tokenizer")
+    route = R::kTokenizer;
+  else if (path == "/tokenize")
+    route = R::kTokenize;
+  else if (path == "/detokenize")
+    route = R::kDetokenize;
   else if (std::regex_match(path, m, v2_model) && m[3] != "" && m[3] != "config") {
     if (m[1] != ctx.model.name) return Fail(404, "Model " + m[1].str() + " not found.");
     route = m[3] == "infer"             ? R::kTritonInfer
@@ -255,22 +300,35 @@ RouteResult Router::Handle(const HttpRequest& req, unsigned planes,
   if (!body.ok()) return finish(FailWith(body.status(), style));
   try {
     switch (route) {
-      case R::kTgiRoot: return finish(HandleTgi(ctx, *body, TgiRoute::kRoot));
+      case R::kTgiRoot:
+        return finish(HandleTgi(ctx, *body, TgiRoute::kRoot));
       case R::kGenerate:
         if (body->contains("prompt")) return finish(HandleVllmGenerate(ctx, *body));
         return finish(HandleTgi(ctx, *body, TgiRoute::kGenerate));
-      case R::kGenerateStream: return finish(HandleTgi(ctx, *body, TgiRoute::kGenerateStream));
-      case R::kChat: return finish(HandleChatCompletions(ctx, *body));
-      case R::kCompletions: return finish(HandleCompletions(ctx, *body));
-      case R::kInfer: return finish(HandleNativeInfer(ctx, *body));
-      case R::kTokenizer: return HandleNativeTokenizer(ctx, *body);
-      case R::kTokenize: return HandleTokenize(ctx, *body);
-      case R::kDetokenize: return HandleDetokenize(ctx, *body);
-      case R::kTritonInfer: return finish(HandleTritonInfer(ctx, *body));
-      case R::kTritonGenerate: return finish(HandleTritonGenerate(ctx, *body, false));
-      case R::kTritonGenerateStream: return finish(HandleTritonGenerate(ctx, *body, true));
-      case R::kStopInfer: return HandleStopInfer(ctx, *body);
-      case R::kNone: break;
+      case R::kGenerateStream:
+        return finish(HandleTgi(ctx, *body, TgiRoute::kGenerateStream));
+      case R::kChat:
+        return finish(HandleChatCompletions(ctx, *body));
+      case R::kCompletions:
+        return finish(HandleCompletions(ctx, *body));
+      case R::kInfer:
+        return finish(HandleNativeInfer(ctx, *body));
+      case R::kTokenizer:
+        return HandleNativeTokenizer(ctx, *body);
+      case R::kTokenize:
+        return HandleTokenize(ctx, *body);
+      case R::kDetokenize:
+        return HandleDetokenize(ctx, *body);
+      case R::kTritonInfer:
+        return finish(HandleTritonInfer(ctx, *body));
+      case R::kTritonGenerate:
+        return finish(HandleTritonGenerate(ctx, *body, false));
+      case R::kTritonGenerateStream:
+        return finish(HandleTritonGenerate(ctx, *body, true));
+      case R::kStopInfer:
+        return HandleStopInfer(ctx, *body);
+      case R::kNone:
+        break;
     }
   } catch (const std::exception& e) {
     // nlohmann type errors from an unexpected shape end up here: a client error, not a crash.

@@ -32,8 +32,8 @@ class Formatter {
 struct GenerationJob {
   engine::GenerateRequest request;
   std::unique_ptr<Formatter> formatter;
-  std::string public_id;               // id clients may pass to stopInfer
-  std::optional<int> timeout_s;        // the request's own `timeout` parameter
+  std::string public_id;         // id clients may pass to stopInfer
+  std::optional<int> timeout_s;  // the request's own `timeout` parameter
   int64_t prompt_tokens = 0;
 };
 

@@ -19,8 +19,8 @@
 namespace mies::server {
 
 struct ModelInfo {
-  std::string name;                 // modelName: what clients send as `model`
-  std::string weight_path;          // absolute model directory
+  std::string name;         // modelName: what clients send as `model`
+  std::string weight_path;  // absolute model directory
   std::string torch_dtype = "float32";
   std::string instance_type = "Standard";
   int64_t vocab_size = 0;
@@ -65,8 +65,8 @@ struct ServingContext {
   engine::EngineInterface* engine = nullptr;
   Metrics* metrics = nullptr;
   RequestRegistry registry;
-  bool monitor_mode = false;        // MIES_SERVICE_MONITOR_MODE=1: /metrics enabled
-  std::atomic<bool> ready{true};    // engine started
+  bool monitor_mode = false;         // MIES_SERVICE_MONITOR_MODE=1: /metrics enabled
+  std::atomic<bool> ready{true};     // engine started
   std::atomic<bool> stopped{false};  // /stopService was called
   std::atomic<uint64_t> next_id{0};
   int64_t start_time_s = 0;  // unix seconds, for "created"

@@ -85,11 +85,11 @@ class TextFormatter : public Formatter {
       if (ev.new_token_ids.empty() && !finished) continue;
       first_sent_ = true;
       std::string text = ctx_.model.full_text ? s.text : ev.text_delta;
-      json token_id = ev.new_token_ids.size() == 1 ? json(ev.new_token_ids[0])
-                                                   : json(ev.new_token_ids);
+      json token_id =
+          ev.new_token_ids.size() == 1 ? json(ev.new_token_ids[0]) : json(ev.new_token_ids);
       if (flavor_ == Flavor::kTgi || flavor_ == Flavor::kTgiArray) {
-        json e = {{"token", {{"id", token_id}, {"text", text}, {"logprob", nullptr},
-                             {"special", nullptr}}},
+        json e = {{"token",
+                   {{"id", token_id}, {"text", text}, {"logprob", nullptr}, {"special", nullptr}}},
                   {"generated_text", nullptr},
                   {"details", nullptr}};
         if (finished) {
@@ -109,10 +109,11 @@ class TextFormatter : public Formatter {
           bytes += "data: " + e.dump() + "\n\n";
         }
         if (finished) {
-          json e = {{"generated_text", s.text},
-                    {"details", opt_.details ? NativeDetails(s) : json(nullptr)},
-                    {"token", {{"id", s.ids.empty() ? json(nullptr) : json(s.ids.back())},
-                               {"text", nullptr}}}};
+          json e = {
+              {"generated_text", s.text},
+              {"details", opt_.details ? NativeDetails(s) : json(nullptr)},
+              {"token",
+               {{"id", s.ids.empty() ? json(nullptr) : json(s.ids.back())}, {"text", nullptr}}}};
           bytes += "data: " + e.dump() + "\n\n";
         }
       } else if (flavor_ == Flavor::kTritonText) {
@@ -435,9 +436,10 @@ RouteResult HandleTritonInfer(ServingContext& ctx, const json& body) {
     return Fail(422, "inputs[0].name must be a string of at most 256 characters");
   }
   if (in.value("datatype", "") != "UINT32") return Fail(422, "inputs[0].datatype must be UINT32");
-  auto ids = in.contains("data") ? ReadIdArray(in["data"], "inputs[0].data")
-                                 : StatusOr<std::vector<int32_t>>(
-                                       InvalidArgument("inputs[0].data must be necessary"));
+  auto ids =
+      in.contains("data")
+          ? ReadIdArray(in["data"], "inputs[0].data")
+          : StatusOr<std::vector<int32_t>>(InvalidArgument("inputs[0].data must be necessary"));
   if (!ids.ok()) return FailWith(ids.status());
   const json& shape = in.contains("shape") ? in["shape"] : json(nullptr);
   bool shape_ok = shape.is_array() && (shape.size() == 1 || shape.size() == 2) &&
@@ -451,8 +453,8 @@ RouteResult HandleTritonInfer(ServingContext& ctx, const json& body) {
   std::string output_name = "output0";
   if (body.contains("outputs")) {
     const json& outs = body["outputs"];
-    if (!outs.is_array() || outs.size() != 1 || !outs[0].is_object() ||
-        !outs[0].contains("name") || !outs[0]["name"].is_string()) {
+    if (!outs.is_array() || outs.size() != 1 || !outs[0].is_object() || !outs[0].contains("name") ||
+        !outs[0]["name"].is_string()) {
       return Fail(422, "outputs must be an array of one {\"name\": string}");
     }
     output_name = outs[0]["name"].get<std::string>();
@@ -492,11 +494,11 @@ RouteResult HandleTritonServer(ServingContext& ctx) {
 }
 
 RouteResult HandleTritonModel(ServingContext& ctx) {
-  json body = {{"name", ctx.model.name},
-               {"platform", "MindIE Server"},
-               {"inputs", json::array({{{"name", "input0"}, {"shape", {-1}}, {"datatype", "UINT32"}}})},
-               {"outputs",
-                json::array({{{"name", "output0"}, {"shape", {-1}}, {"datatype", "UINT32"}}})}};
+  json body = {
+      {"name", ctx.model.name},
+      {"platform", "MindIE Server"},
+      {"inputs", json::array({{{"name", "input0"}, {"shape", {-1}}, {"datatype", "UINT32"}}})},
+      {"outputs", json::array({{{"name", "output0"}, {"shape", {-1}}, {"datatype", "UINT32"}}})}};
   return Reply(JsonResponse(200, body.dump()));
 }
 

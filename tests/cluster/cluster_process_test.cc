@@ -26,7 +26,9 @@ namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 using testing::ChildProcess;
 
-std::string NodeBinary() { return std::string(MIES_BINARY_DIR) + "/tools/rank_worker/mies-cluster-node"; }
+std::string NodeBinary() {
+  return std::string(MIES_BINARY_DIR) + "/tools/rank_worker/mies-cluster-node";
+}
 
 int NextPort() {
   // Spread over a range by pid so parallel test runs (other agents, ctest -j) do not collide.
@@ -70,8 +72,9 @@ bool StdoutMatchesAfter(ChildProcess& child, size_t from, const std::string& pat
 class ClusterProcessTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("mies-cluster-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("mies-cluster-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -87,7 +90,9 @@ class ClusterProcessTest : public ::testing::Test {
     }
     return dst.string();
   }
-  std::string Stories() { return CopyModel(std::string(MIES_SHARED_DIR) + "/models/stories260K", "stories"); }
+  std::string Stories() {
+    return CopyModel(std::string(MIES_SHARED_DIR) + "/models/stories260K", "stories");
+  }
   std::string SyntheticGqa() {
     auto spec = tools::PresetSpec("tiny-gqa4");
     EXPECT_TRUE(spec.ok());
@@ -102,8 +107,8 @@ class ClusterProcessTest : public ::testing::Test {
     std::string s = R"({"version":"1.0","status":"completed","server_count":")" +
                     std::to_string(nodes) + R"(","server_list":[)";
     for (int n = 0; n < nodes; ++n) {
-      s += std::string(n ? "," : "") + R"({"server_id":")" + Address(n) +
-           R"(","container_ip":")" + Address(n) + R"(","device":[)";
+      s += std::string(n ? "," : "") + R"({"server_id":")" + Address(n) + R"(","container_ip":")" +
+           Address(n) + R"(","device":[)";
       for (int d = 0; d < ranks_per_node; ++d) {
         s += std::string(d ? "," : "") + R"({"device_id":")" + std::to_string(d) +
              R"(","device_ip":")" + Address(n) + R"(","rank_id":")" +
@@ -117,12 +122,26 @@ class ClusterProcessTest : public ::testing::Test {
     return path;
   }
 
-  std::vector<std::string> NodeArgs(const std::string& ranktable, int node, const std::string& model,
-                                    int port) {
-    return {"--ranktable", ranktable, "--address", Address(node), "--model", model, "--port",
-            std::to_string(port), "--join-timeout-ms", "20000", "--heartbeat-interval-ms", "200",
-            "--heartbeat-timeout-ms", "1500", "--plan-wait-ms", "1500",
-            "--collective-timeout-ms", "5000"};
+  std::vector<std::string> NodeArgs(const std::string& ranktable, int node,
+                                    const std::string& model, int port) {
+    return {"--ranktable",
+            ranktable,
+            "--address",
+            Address(node),
+            "--model",
+            model,
+            "--port",
+            std::to_string(port),
+            "--join-timeout-ms",
+            "20000",
+            "--heartbeat-interval-ms",
+            "200",
+            "--heartbeat-timeout-ms",
+            "1500",
+            "--plan-wait-ms",
+            "1500",
+            "--collective-timeout-ms",
+            "5000"};
   }
 
   // The master of a 2x1 stories260K cluster generating in a loop ("run N ok|error ..." lines).
@@ -151,9 +170,9 @@ class ClusterProcessTest : public ::testing::Test {
   Output RunLocal(const std::string& model, const std::string& prompts, int new_tokens,
                   int tp = 1) {
     const std::string out = (dir_ / ("local" + std::to_string(tp) + ".bin")).string();
-    ChildProcess p(NodeBinary(), {"--local", "--local-tp", std::to_string(tp), "--model", model,
-                                  "--prompts", prompts, "--new-tokens",
-                                  std::to_string(new_tokens), "--logits-out", out});
+    ChildProcess p(NodeBinary(),
+                   {"--local", "--local-tp", std::to_string(tp), "--model", model, "--prompts",
+                    prompts, "--new-tokens", std::to_string(new_tokens), "--logits-out", out});
     auto rc = p.WaitForExit(milliseconds(60000));
     EXPECT_EQ(rc, 0) << p.Stderr();
     return {ReadFloats(out), TokenLines(p.Stdout())};
@@ -167,7 +186,8 @@ class ClusterProcessTest : public ::testing::Test {
     const int port = NextPort();
     std::vector<std::unique_ptr<ChildProcess>> slaves;
     for (int n = 1; n < nodes; ++n) {
-      slaves.push_back(std::make_unique<ChildProcess>(NodeBinary(), NodeArgs(rt, n, model, port), env));
+      slaves.push_back(
+          std::make_unique<ChildProcess>(NodeBinary(), NodeArgs(rt, n, model, port), env));
     }
     const std::string out = (dir_ / ("cluster" + std::to_string(++runs_) + ".bin")).string();
     auto args = NodeArgs(rt, 0, model, port);
@@ -206,8 +226,8 @@ class ClusterProcessTest : public ::testing::Test {
   static void ExpectBitwise(const Output& got, const Output& want) {
     ASSERT_EQ(got.logits.size(), want.logits.size());
     ASSERT_FALSE(want.logits.empty());
-    EXPECT_EQ(0, std::memcmp(got.logits.data(), want.logits.data(),
-                             got.logits.size() * sizeof(float)));
+    EXPECT_EQ(
+        0, std::memcmp(got.logits.data(), want.logits.data(), got.logits.size() * sizeof(float)));
     EXPECT_EQ(got.tokens, want.tokens);
   }
 
@@ -263,7 +283,8 @@ TEST_F(ClusterProcessTest, GenerationConfigMismatchIsRefusedOnBothSides) {
   const std::string rt = Ranktable(2, 1);
   const int port = NextPort();
   auto margs = NodeArgs(rt, 0, master_model, port);
-  margs.insert(margs.end(), {"--ready-timeout-ms", "4000", "--prompts", "1,2", "--new-tokens", "1"});
+  margs.insert(margs.end(),
+               {"--ready-timeout-ms", "4000", "--prompts", "1,2", "--new-tokens", "1"});
   ChildProcess master(NodeBinary(), margs);
   auto sargs = NodeArgs(rt, 1, slave_model, port);
   ChildProcess slave(NodeBinary(), sargs);
@@ -274,13 +295,15 @@ TEST_F(ClusterProcessTest, GenerationConfigMismatchIsRefusedOnBothSides) {
   EXPECT_NE(serr.find("refused the join"), std::string::npos) << serr;
   EXPECT_NE(serr.find("fingerprint mismatch"), std::string::npos) << serr;
   EXPECT_NE(serr.find("generation.temperature: master has 'unset', node 127.0.1.2 has '0.25'"),
-            std::string::npos) << serr;
+            std::string::npos)
+      << serr;
   auto mrc = master.WaitForExit(milliseconds(20000));
   EXPECT_NE(mrc, 0);
   const std::string merr = master.Stderr();
   EXPECT_NE(merr.find("refused the join of node 127.0.1.2"), std::string::npos) << merr;
   EXPECT_NE(merr.find("generation.temperature: master has 'unset', node 127.0.1.2 has '0.25'"),
-            std::string::npos) << merr;
+            std::string::npos)
+      << merr;
 }
 
 TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMissingCerts) {
@@ -294,9 +317,9 @@ TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMis
   {
     // A CRL that no configured CA issued would be ignored by gRPC (fail open): refused at start.
     auto args = NodeArgs(rt, 0, model, port);
-    args.insert(args.end(), {"--tls", "--ca", pki + "/foreign-ca.pem", "--crl", pki + "/crl.pem",
-                             "--cert", pki + "/node.pem", "--key", pki + "/node.key.pem",
-                             "--no-local-check"});
+    args.insert(args.end(),
+                {"--tls", "--ca", pki + "/foreign-ca.pem", "--crl", pki + "/crl.pem", "--cert",
+                 pki + "/node.pem", "--key", pki + "/node.key.pem", "--no-local-check"});
     ChildProcess bad_crl(NodeBinary(), args);
     EXPECT_EQ(bad_crl.WaitForExit(milliseconds(20000)), 1);
     EXPECT_NE(bad_crl.Stderr().find("is not issued by any configured CA"), std::string::npos)
@@ -313,8 +336,8 @@ TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMis
   auto mtls = tls("server.pem", "server.key.enc.pem");
   margs.insert(margs.end(), mtls.begin(), mtls.end());
   margs.insert(margs.end(), {"--key-password", pki + "/key-password.txt", "--no-local-check"});
-  margs.insert(margs.end(), {"--prompts", "1,403,407", "--new-tokens", "4", "--ready-timeout-ms",
-                             "150000"});
+  margs.insert(margs.end(),
+               {"--prompts", "1,403,407", "--new-tokens", "4", "--ready-timeout-ms", "150000"});
   ChildProcess master(NodeBinary(), margs);
 
   struct Bad {
@@ -335,7 +358,8 @@ TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMis
     ASSERT_TRUE(rc.has_value()) << b.what;
     EXPECT_NE(*rc, 0) << b.what;
     EXPECT_NE(slave.Stderr().find("Failed to establish connection to master 127.0.1.1"),
-              std::string::npos) << b.what << ": " << slave.Stderr();
+              std::string::npos)
+        << b.what << ": " << slave.Stderr();
     EXPECT_EQ(slave.Stdout().find("slave joined"), std::string::npos) << b.what;
   }
   // The master saw the handshakes fail (gRPC's log, routed into ours) and admitted nobody.
@@ -364,17 +388,18 @@ TEST_F(ClusterProcessTest, KilledSlaveFailsStepsQuicklyAndRejoinsAfterRestart) {
   ::kill(slave->pid(), SIGKILL);
   const auto killed = std::chrono::steady_clock::now();
   ASSERT_TRUE(master.WaitForStdout("node(127.0.1.2) is abnormal", milliseconds(10000)))
-      << master.Stdout() << master.Stderr() << "\nmaster exit: "
-      << master.WaitForExit(milliseconds(2000)).value_or(-1);
+      << master.Stdout() << master.Stderr()
+      << "\nmaster exit: " << master.WaitForExit(milliseconds(2000)).value_or(-1);
   EXPECT_LT(std::chrono::steady_clock::now() - killed, std::chrono::seconds(10));
-  ASSERT_TRUE(master.WaitForStdout("health abnormal [node(127.0.1.2) is abnormal.]",
-                                   milliseconds(10000)));
+  ASSERT_TRUE(
+      master.WaitForStdout("health abnormal [node(127.0.1.2) is abnormal.]", milliseconds(10000)));
   slave->WaitForExit(milliseconds(1000));
 
   // Restart: it rejoins and the next runs succeed without restarting the master.
   const size_t before = master.Stdout().size();
   slave = std::make_unique<ChildProcess>(NodeBinary(), NodeArgs(rt, 1, model, port));
-  EXPECT_TRUE(StdoutMatchesAfter(master, before, "run [0-9]+ ok", milliseconds(30000))) << master.Stdout().substr(before) << master.Stderr();
+  EXPECT_TRUE(StdoutMatchesAfter(master, before, "run [0-9]+ ok", milliseconds(30000)))
+      << master.Stdout().substr(before) << master.Stderr();
   master.Signal(SIGTERM);
   EXPECT_EQ(master.WaitForExit(milliseconds(15000)), 0);
   EXPECT_EQ(slave->WaitForExit(milliseconds(10000)), 0) << slave->Stderr();
@@ -398,14 +423,16 @@ TEST_F(ClusterProcessTest, StoppedSlaveFailsTheStepInFlightAndRejoinsWhenContinu
   EXPECT_TRUE(StdoutMatchesAfter(master, at_stop,
                                  "run [0-9]+ error after [0-9]+ ms: multi-node step failed: "
                                  "node\\(127.0.1.2\\) is abnormal",
-                                 milliseconds(7000))) << "the step in flight did not fail while the slave was stopped:\n"
-                      << master.Stdout().substr(at_stop) << master.Stderr();
+                                 milliseconds(7000)))
+      << "the step in flight did not fail while the slave was stopped:\n"
+      << master.Stdout().substr(at_stop) << master.Stderr();
   EXPECT_NE(master.Stdout().substr(at_stop).find("health abnormal [node(127.0.1.2) is abnormal.]"),
             std::string::npos);
 
   ::kill(slave.pid(), SIGCONT);
   const size_t at_continue = master.Stdout().size();
-  EXPECT_TRUE(StdoutMatchesAfter(master, at_continue, "run [0-9]+ ok", milliseconds(30000))) << master.Stdout().substr(at_continue) << master.Stderr();
+  EXPECT_TRUE(StdoutMatchesAfter(master, at_continue, "run [0-9]+ ok", milliseconds(30000)))
+      << master.Stdout().substr(at_continue) << master.Stderr();
   master.Signal(SIGTERM);
   EXPECT_EQ(master.WaitForExit(milliseconds(15000)), 0);
   EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
@@ -460,7 +487,8 @@ class NamespacePair {
           Run("ip -n " + a + " addr add " + address(0) + "/24 dev " + va) &&
           Run("ip -n " + b + " addr add " + address(1) + "/24 dev " + vb) &&
           Run("ip -n " + a + " link set lo up") && Run("ip -n " + b + " link set lo up") &&
-          Run("ip -n " + a + " link set " + va + " up") && Run("ip -n " + b + " link set " + vb + " up");
+          Run("ip -n " + a + " link set " + va + " up") &&
+          Run("ip -n " + b + " link set " + vb + " up");
   }
   ~NamespacePair() {
     Run("ip netns del " + ns(0) + " 2>/dev/null");
@@ -495,12 +523,28 @@ TEST_F(ClusterProcessTest, CutOffSlaveFailsTheStepInFlightAndRejoinsWhenTheLinkH
   const std::string rt_path = (dir_ / "ranktable-netns.json").string();
   WriteFile(rt_path, rt, 0640);
   auto node = [&](int n, std::vector<std::string> extra) {
-    std::vector<std::string> args = {"netns", "exec", net.ns(n), NodeBinary(),
-                                      "--ranktable", rt_path, "--address", NamespacePair::address(n),
-                                      "--model", model, "--port", "24999",
-                                      "--join-timeout-ms", "20000", "--heartbeat-interval-ms", "200",
-                                      "--heartbeat-timeout-ms", "1500", "--plan-wait-ms", "1500",
-                                      "--collective-timeout-ms", "5000"};
+    std::vector<std::string> args = {"netns",
+                                     "exec",
+                                     net.ns(n),
+                                     NodeBinary(),
+                                     "--ranktable",
+                                     rt_path,
+                                     "--address",
+                                     NamespacePair::address(n),
+                                     "--model",
+                                     model,
+                                     "--port",
+                                     "24999",
+                                     "--join-timeout-ms",
+                                     "20000",
+                                     "--heartbeat-interval-ms",
+                                     "200",
+                                     "--heartbeat-timeout-ms",
+                                     "1500",
+                                     "--plan-wait-ms",
+                                     "1500",
+                                     "--collective-timeout-ms",
+                                     "5000"};
     args.insert(args.end(), extra.begin(), extra.end());
     return std::make_unique<ChildProcess>("/usr/sbin/ip", args);
   };
@@ -513,15 +557,16 @@ TEST_F(ClusterProcessTest, CutOffSlaveFailsTheStepInFlightAndRejoinsWhenTheLinkH
   EXPECT_TRUE(StdoutMatchesAfter(*master, at_cut,
                                  "run [0-9]+ error after [0-9]+ ms: multi-node step failed: "
                                  "node\\(10.213.7.2\\) is abnormal",
-                                 milliseconds(7000))) << "the step in flight did not fail while the link was down:\n"
-                      << master->Stdout().substr(at_cut) << master->Stderr();
+                                 milliseconds(7000)))
+      << "the step in flight did not fail while the link was down:\n"
+      << master->Stdout().substr(at_cut) << master->Stderr();
   EXPECT_NE(master->Stdout().substr(at_cut).find("health abnormal [node(10.213.7.2) is abnormal.]"),
             std::string::npos);
 
   ASSERT_TRUE(net.SetLink(true));
   const size_t at_heal = master->Stdout().size();
-  EXPECT_TRUE(StdoutMatchesAfter(*master, at_heal, "run [0-9]+ ok", milliseconds(60000))) << master->Stdout().substr(at_heal) << master->Stderr()
-                         << slave->Stderr();
+  EXPECT_TRUE(StdoutMatchesAfter(*master, at_heal, "run [0-9]+ ok", milliseconds(60000)))
+      << master->Stdout().substr(at_heal) << master->Stderr() << slave->Stderr();
   master->Signal(SIGTERM);
   EXPECT_EQ(master->WaitForExit(milliseconds(15000)), 0);
   EXPECT_EQ(slave->WaitForExit(milliseconds(15000)), 0) << slave->Stderr();

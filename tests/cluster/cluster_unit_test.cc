@@ -2,7 +2,6 @@
 // group (threads, one Gloo context each, rendezvous through the memory store), the store, and
 // fingerprint comparison.
 #include <gtest/gtest.h>
-
 #include <pthread.h>
 #include <sched.h>
 #include <time.h>
@@ -105,8 +104,8 @@ TEST(GlooCollectiveTest, BackToBackDeterministicReductionsStayExact) {
         for (size_t i = 0; i < len; ++i) {
           float expect = 0;
           for (int q = 0; q < n; ++q) expect += static_cast<float>((q + 1) * 1000 + it) + i;
-          ASSERT_EQ(data[i], expect) << "rank " << r << " length " << len << " iteration " << it
-                                     << " element " << i;
+          ASSERT_EQ(data[i], expect)
+              << "rank " << r << " length " << len << " iteration " << it << " element " << i;
         }
       }
     }
@@ -225,8 +224,8 @@ TEST(GlooCollectiveTest, CollectivesAroundTheSyncSizeLimitStayExact) {
           EXPECT_EQ(c.steps_collectives() - polled, longest <= sync_max ? 1 : 0)
               << "longest shard " << longest;
           for (size_t i = 0; i < out.size(); ++i) {
-            const float expect = i < lens[0] ? static_cast<float>(i)
-                                             : static_cast<float>(100000 + (i - lens[0]));
+            const float expect =
+                i < lens[0] ? static_cast<float>(i) : static_cast<float>(100000 + (i - lens[0]));
             ASSERT_EQ(out[i], expect) << "longest shard " << longest << " element " << i;
           }
         }

@@ -227,7 +227,7 @@ TEST(ConfigTest, UnknownAndRemovedKeys) {
   nlohmann::json doc = ShippedConfig();
   doc["ServerConfig"]["somethingNew"] = 1;
   doc["ServerConfig"]["tlsPkPwd"] = "security/pass/key_pwd.txt";  // honoured as password file
-  doc["ServerConfig"]["kmcKsfMaster"] = "tools/pmt/master/ksfa";   // removed: ignored
+  doc["ServerConfig"]["kmcKsfMaster"] = "tools/pmt/master/ksfa";  // removed: ignored
   doc["BackendConfig"]["interNodeKmcKsfStandby"] = "x";
   doc["BackendConfig"]["ScheduleConfig"]["enablePrefixCache"] = true;
   doc["TopLevelThing"] = {{"a", 1}};
@@ -254,8 +254,8 @@ TEST(ConfigTest, PassThroughKeyWithADotKeepsItsWholeName) {
 }
 
 TEST(ConfigTest, EnvironmentOverridesAddresses) {
-  MapEnvironment env({{"MIES_CONTAINER_IP", "127.0.1.5"},
-                      {"MIES_CONTAINER_MANAGEMENT_IP", "127.0.1.6"}});
+  MapEnvironment env(
+      {{"MIES_CONTAINER_IP", "127.0.1.5"}, {"MIES_CONTAINER_MANAGEMENT_IP", "127.0.1.6"}});
   auto config = ParseConfig(ShippedConfig(), env);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_EQ(config->server.ip_address, "127.0.1.5");

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "engine/block_manager.h"
+
+#include <gtest/gtest.h>
 
 namespace mies::engine {
 namespace {

@@ -65,7 +65,7 @@ TEST_F(EngineTest, GreedyAloneEqualsBatchOf32RandomArrivalsWithPreemption) {
   }
   EngineOptions o = TestOptions();
   o.scheduler.max_batch_size = 32;
-  o.scheduler.max_prefill_tokens = 48;  // long prompts get chunked
+  o.scheduler.max_prefill_tokens = 48;                           // long prompts get chunked
   Built b = MakeEngine(o, /*num_blocks=*/14, /*block_size=*/8);  // 112 tokens: must preempt
   std::vector<std::unique_ptr<Collector>> cs;
   for (size_t i = 0; i < reqs.size(); ++i) cs.push_back(std::make_unique<Collector>());
@@ -139,8 +139,8 @@ TEST_F(EngineTest, StopStringStraddlingTokensIsExcludedFromText) {
     std::vector<int> ids(full.ids.begin(), full.ids.begin() + i);
     len.push_back(tok->Decode(ids, SkipSpecial()).size());
   }
-  std::string full_text = tok->Decode(std::vector<int>(full.ids.begin(), full.ids.end()),
-                                      SkipSpecial());
+  std::string full_text =
+      tok->Decode(std::vector<int>(full.ids.begin(), full.ids.end()), SkipSpecial());
   ASSERT_EQ(full.text, full_text);
   std::string stop;
   size_t at = 0;
@@ -309,8 +309,8 @@ TEST_F(EngineTest, LogprobsAndPromptLogprobsMatchTheModel) {
   model::ForwardOutput out;
   ASSERT_TRUE(model->Forward({&in, 1}, **cache, &out).ok());
   for (size_t p = 0; p + 1 < r.prompt_ids.size(); ++p) {
-    TokenLogprob want = RawLogprobs({out.Row(0, p), static_cast<size_t>(out.vocab)},
-                                    r.prompt_ids[p + 1], 2);
+    TokenLogprob want =
+        RawLogprobs({out.Row(0, p), static_cast<size_t>(out.vocab)}, r.prompt_ids[p + 1], 2);
     EXPECT_EQ(prompt_lp[p].token_id, r.prompt_ids[p + 1]);
     EXPECT_NEAR(prompt_lp[p].logprob, want.logprob, 1e-4) << p;
     ASSERT_EQ(prompt_lp[p].top.size(), 2u);
@@ -365,13 +365,13 @@ TEST_F(EngineTest, SubmitRejectsBadParametersAndDuplicateIdsWithoutCallingTheSin
 
 std::unique_ptr<Engine> ScriptedEngine(std::vector<int32_t> script, int64_t prompt_len,
                                        EngineOptions o = TestOptions()) {
-  auto exec = std::make_unique<ScriptedExecutor>(
-      512, 64, 8, [script, prompt_len](int64_t pos, int32_t) {
+  auto exec =
+      std::make_unique<ScriptedExecutor>(512, 64, 8, [script, prompt_len](int64_t pos, int32_t) {
         const int64_t i = pos - prompt_len;
         return i >= 0 && i < static_cast<int64_t>(script.size()) ? script[i] : 300;
       });
-  auto e = Engine::Create(std::move(o), std::move(exec), StoriesTokenizer(),
-                          StoriesDefaults(), 512);
+  auto e =
+      Engine::Create(std::move(o), std::move(exec), StoriesTokenizer(), StoriesDefaults(), 512);
   EXPECT_TRUE(e.ok()) << e.status();
   return std::move(e).value();
 }

@@ -2,6 +2,7 @@
 // an output collector.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -12,8 +13,6 @@
 #include <mutex>
 #include <string>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "engine/engine.h"
 #include "engine/local_executor.h"
@@ -30,7 +29,8 @@ inline bool HaveStories() { return std::filesystem::exists(Stories260KDir() + "/
 inline const std::string& ModelCopy() {
   static const std::string dir = [] {
     namespace fs = std::filesystem;
-    const fs::path d = fs::temp_directory_path() / ("mies_engine_model_" + std::to_string(::getpid()));
+    const fs::path d =
+        fs::temp_directory_path() / ("mies_engine_model_" + std::to_string(::getpid()));
     fs::create_directories(d);
     fs::permissions(d, fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec);
     for (const auto& e : fs::directory_iterator(Stories260KDir())) {
@@ -40,7 +40,8 @@ inline const std::string& ModelCopy() {
     }
     std::atexit([] {
       std::error_code ec;
-      fs::remove_all(fs::temp_directory_path() / ("mies_engine_model_" + std::to_string(::getpid())), ec);
+      fs::remove_all(
+          fs::temp_directory_path() / ("mies_engine_model_" + std::to_string(::getpid())), ec);
     });
     return d.string();
   }();
@@ -165,10 +166,12 @@ class ScriptedExecutor final : public Executor {
     StepResult r;
     r.vocab = vocab_;
     for (const StepSequence& s : plan.sequences) {
-      const int64_t rows = s.all_logits ? static_cast<int64_t>(s.tokens.size()) : (s.want_logits ? 1 : 0);
+      const int64_t rows =
+          s.all_logits ? static_cast<int64_t>(s.tokens.size()) : (s.want_logits ? 1 : 0);
       r.first_row.push_back(rows ? static_cast<int64_t>(r.logits.size()) / vocab_ : -1);
       r.num_rows.push_back(rows);
-      for (int64_t j = static_cast<int64_t>(s.tokens.size()) - rows; j < static_cast<int64_t>(s.tokens.size()); ++j) {
+      for (int64_t j = static_cast<int64_t>(s.tokens.size()) - rows;
+           j < static_cast<int64_t>(s.tokens.size()); ++j) {
         std::vector<float> row(vocab_, 0.0f);
         row[next_(s.start_pos + j + 1, s.tokens[j])] = 30.0f;
         r.logits.insert(r.logits.end(), row.begin(), row.end());

@@ -1,7 +1,7 @@
+#include "engine/request_validation.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "engine/request_validation.h"
 
 namespace mies::engine {
 namespace {
@@ -44,8 +44,10 @@ TEST(RequestValidationTest, OutOfRangeValuesNameTheParameterRangeAndValue) {
   EXPECT_THAT(with([](auto& r) { r.sampling.top_p = 0.0; }),
               HasSubstr("top_p must be in (0.0, 1.0], got 0"));
   EXPECT_THAT(with([](auto& r) { r.sampling.top_p = 1.5; }), HasSubstr("got 1.5"));
-  EXPECT_THAT(with([](auto& r) { r.sampling.min_p = 2; }), HasSubstr("min_p must be in [0.0, 1.0]"));
-  EXPECT_THAT(with([](auto& r) { r.sampling.typical_p = 0; }), HasSubstr("typical_p must be in (0.0, 1.0]"));
+  EXPECT_THAT(with([](auto& r) { r.sampling.min_p = 2; }),
+              HasSubstr("min_p must be in [0.0, 1.0]"));
+  EXPECT_THAT(with([](auto& r) { r.sampling.typical_p = 0; }),
+              HasSubstr("typical_p must be in (0.0, 1.0]"));
   EXPECT_THAT(with([](auto& r) { r.sampling.repetition_penalty = 0; }),
               HasSubstr("repetition_penalty must be in (0.0,"));
   EXPECT_THAT(with([](auto& r) { r.sampling.presence_penalty = 2.5; }),
@@ -69,7 +71,8 @@ TEST(RequestValidationTest, OutOfRangeValuesNameTheParameterRangeAndValue) {
               }),
               HasSubstr("best_of must be equal to n in stream mode"));
   EXPECT_THAT(with([](auto& r) { r.sampling.n = 2; }), HasSubstr("greedy"));
-  EXPECT_THAT(with([](auto& r) { r.sampling.logprobs = 21; }), HasSubstr("logprobs must be in [0, 20]"));
+  EXPECT_THAT(with([](auto& r) { r.sampling.logprobs = 21; }),
+              HasSubstr("logprobs must be in [0, 20]"));
   EXPECT_THAT(with([](auto& r) { r.sampling.prompt_logprobs = -1; }),
               HasSubstr("prompt_logprobs must be in [0, 20]"));
   EXPECT_THAT(with([](auto& r) { r.stop.max_tokens = 0; }),
@@ -79,11 +82,16 @@ TEST(RequestValidationTest, OutOfRangeValuesNameTheParameterRangeAndValue) {
                 r.stop.min_tokens = 4;
               }),
               HasSubstr("min_tokens must be in [0, max_tokens=3], got 4"));
-  EXPECT_THAT(with([](auto& r) { r.stop.stop = {"ok", ""}; }), HasSubstr("stop[1] length must be in [1, 1024]"));
+  EXPECT_THAT(with([](auto& r) {
+                r.stop.stop = {"ok", ""};
+              }),
+              HasSubstr("stop[1] length must be in [1, 1024]"));
   EXPECT_THAT(with([](auto& r) { r.stop.stop_token_ids = {512}; }),
               HasSubstr("stop_token_ids item must be in [0, 512), got 512"));
   EXPECT_THAT(with([](auto& r) { r.prompt_ids = {}; }), HasSubstr("at least one token"));
-  EXPECT_THAT(with([](auto& r) { r.prompt_ids = {1, 600}; }),
+  EXPECT_THAT(with([](auto& r) {
+                r.prompt_ids = {1, 600};
+              }),
               HasSubstr("prompt token 1 is 600, outside the vocabulary"));
   EXPECT_THAT(with([](auto& r) { r.request_id.clear(); }), HasSubstr("request_id"));
   EXPECT_EQ(with([](auto&) {}), "OK");
@@ -94,7 +102,8 @@ TEST(RequestValidationTest, LongPromptIsRejectedOrTruncatedPerTruncationRule) {
   r.prompt_ids.clear();
   for (int i = 0; i < 60; ++i) r.prompt_ids.push_back(i);
   RequestLimits l = Limits();
-  EXPECT_THAT(Error(r, l), HasSubstr("prompt has 60 tokens, more than the maximum input length 50"));
+  EXPECT_THAT(Error(r, l),
+              HasSubstr("prompt has 60 tokens, more than the maximum input length 50"));
   l.truncation = -1;
   auto head = ResolveRequest(r, {}, l, 0);
   ASSERT_TRUE(head.ok());

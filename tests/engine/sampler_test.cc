@@ -1,9 +1,9 @@
+#include "engine/sampler.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <set>
-
-#include "engine/sampler.h"
 
 namespace mies::engine {
 namespace {
@@ -107,7 +107,8 @@ TEST(SamplerTest, SameSeedSameDrawsDifferentIndexDifferentDraws) {
   auto run = [&](uint64_t seed, int index) {
     auto rng = SequenceRng(seed, index);
     std::vector<int32_t> out;
-    for (int i = 0; i < 30; ++i) out.push_back(Sample(Sampling(1.0), logits, {}, {}, -1, rng, scratch).token);
+    for (int i = 0; i < 30; ++i)
+      out.push_back(Sample(Sampling(1.0), logits, {}, {}, -1, rng, scratch).token);
     return out;
   };
   EXPECT_EQ(run(77, 0), run(77, 0));

@@ -1,10 +1,10 @@
 // Scheduler decisions on hand-made sequences (no model): budgets, chunking, preemption,
 // copy-on-write and the select-batch rule.
+#include "engine/scheduler.h"
+
 #include <gtest/gtest.h>
 
 #include <memory>
-
-#include "engine/scheduler.h"
 
 namespace mies::engine {
 namespace {
@@ -45,7 +45,7 @@ TEST(SchedulerTest, PrefillBudgetChunksLongPromptsWhileDecodesKeepRunning) {
   ASSERT_EQ(s1.items.size(), 1u);
   EXPECT_TRUE(s1.items[0].sample);
   Sequence* b = f.Add(40, 1, 200);  // no tokens in common with a (no prefix-cache hit)
-  auto s2 = f.Step();  // a decodes, b gets a 16-token chunk
+  auto s2 = f.Step();               // a decodes, b gets a 16-token chunk
   ASSERT_EQ(s2.items.size(), 2u);
   EXPECT_EQ(s2.items[0].seq, a);
   EXPECT_EQ(s2.items[0].count, 1);
@@ -116,7 +116,7 @@ TEST(SchedulerTest, ForkedSequencesCopyTheSharedLastBlockBeforeWriting) {
   ASSERT_EQ(s.plan.block_copies.size(), 1u);
   EXPECT_EQ(s.plan.block_copies[0].second, a->blocks[1]);
   EXPECT_NE(a->blocks[1], child.blocks[1]);
-  EXPECT_EQ(a->blocks[0], child.blocks[0]);     // the full block stays shared
+  EXPECT_EQ(a->blocks[0], child.blocks[0]);  // the full block stays shared
   EXPECT_EQ(f.bm.ref_count(a->blocks[0]), 2);
   f.sched.Remove(&child);
   f.sched.Remove(a);

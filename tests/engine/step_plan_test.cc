@@ -1,8 +1,8 @@
+#include "engine/step_plan.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
-
-#include "engine/step_plan.h"
 
 namespace mies::engine {
 namespace {

@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "server/http_client.h"
@@ -51,8 +51,8 @@ std::string ReadUntil(int fd, const std::string& needle, std::chrono::millisecon
 
 // `nodes` servers with `ranks` devices each; node i listens on 127.0.1.<base + i>.
 std::string RankTable(int nodes, int ranks, int base) {
-  nlohmann::json t = {{"version", "1.0"}, {"status", "completed"},
-                      {"server_count", std::to_string(nodes)}};
+  nlohmann::json t = {
+      {"version", "1.0"}, {"status", "completed"}, {"server_count", std::to_string(nodes)}};
   for (int n = 0; n < nodes; ++n) {
     std::string ip = "127.0.1." + std::to_string(base + n);
     nlohmann::json devices = nlohmann::json::array();
@@ -109,11 +109,11 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
     std::string table = homes[n]->WriteFile("conf/ranktable.json", table_text, 0640);
     daemons.push_back(std::make_unique<ChildProcess>(
         TestHome::DaemonPath(), std::vector<std::string>{},
-        std::map<std::string, std::string>{{"MINDIE_LLM_HOME_PATH", homes[n]->path()},
-                                           {"RANK_TABLE_FILE", table},
-                                           {"MIES_CONTAINER_IP", "127.0.1." + std::to_string(base + n)},
-                                           {"MIES_CONTAINER_MANAGEMENT_IP",
-                                            "127.0.1." + std::to_string(base + n)}}));
+        std::map<std::string, std::string>{
+            {"MINDIE_LLM_HOME_PATH", homes[n]->path()},
+            {"RANK_TABLE_FILE", table},
+            {"MIES_CONTAINER_IP", "127.0.1." + std::to_string(base + n)},
+            {"MIES_CONTAINER_MANAGEMENT_IP", "127.0.1." + std::to_string(base + n)}}));
   }
   ChildProcess& master = *daemons.back();
   for (auto& d : daemons) {
@@ -124,9 +124,8 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
   EXPECT_EQ(CompletionText(master_ip, port), reference);
 
   // A slave serves no inference API: its service address refuses connections.
-  EXPECT_EQ(Request("127.0.1." + std::to_string(base + 1), port, "GET", "/v1/models", "", 5s)
-                .status,
-            0);
+  EXPECT_EQ(
+      Request("127.0.1." + std::to_string(base + 1), port, "GET", "/v1/models", "", 5s).status, 0);
   EXPECT_THAT(daemons[0]->Stderr(), HasSubstr("need not init TokenizerProcessPool"));
 
   // Kill -9 the last slave during a streaming request: the stream ends with an error within
@@ -145,9 +144,10 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
       const int fd = server::testing::Connect(master_ip, port);
       ASSERT_GE(fd, 0);
       ASSERT_TRUE(server::testing::SendAll(
-          fd, "POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-              "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
-              body));
+          fd,
+          "POST /v1/completions HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+          "Connection: close\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\n\r\n" + body));
       fds.push_back(fd);
     }
     for (int fd : fds) {
@@ -210,8 +210,7 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MultiNodeDaemonTest,
-                         ::testing::Values(std::pair{2, 1}, std::pair{2, 2}),
-                         [](const auto& info) {
+                         ::testing::Values(std::pair{2, 1}, std::pair{2, 2}), [](const auto& info) {
                            return std::to_string(info.param.first) + "x" +
                                   std::to_string(info.param.second);
                          });

@@ -63,17 +63,17 @@ void RunCase(const Case& c, uint32_t seed, int threads) {
   const int64_t row = c.n_kv_heads * c.head_dim;
   std::vector<float> k = testing::RandomFloats(total * row, seed + 1);
   std::vector<float> v = testing::RandomFloats(total * row, seed + 2);
-  std::vector<float> q = testing::RandomFloats(c.n_new * c.n_heads * c.head_dim, seed + 3,
-                                               -c.q_scale, c.q_scale);
+  std::vector<float> q =
+      testing::RandomFloats(c.n_new * c.n_heads * c.head_dim, seed + 3, -c.q_scale, c.q_scale);
   std::vector<float> k_cache(num_blocks * c.block_size * row, 1e30f);
   std::vector<float> v_cache(num_blocks * c.block_size * row, 1e30f);
   const int64_t first = c.start_pos / 2;
-  ASSERT_TRUE(WriteKv(k.data(), v.data(), first, 0, table, c.block_size, num_blocks,
-                      c.n_kv_heads, c.head_dim, k_cache.data(), v_cache.data())
+  ASSERT_TRUE(WriteKv(k.data(), v.data(), first, 0, table, c.block_size, num_blocks, c.n_kv_heads,
+                      c.head_dim, k_cache.data(), v_cache.data())
                   .ok());
-  ASSERT_TRUE(WriteKv(k.data() + first * row, v.data() + first * row, total - first, first,
-                      table, c.block_size, num_blocks, c.n_kv_heads, c.head_dim,
-                      k_cache.data(), v_cache.data())
+  ASSERT_TRUE(WriteKv(k.data() + first * row, v.data() + first * row, total - first, first, table,
+                      c.block_size, num_blocks, c.n_kv_heads, c.head_dim, k_cache.data(),
+                      v_cache.data())
                   .ok());
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
@@ -84,9 +84,9 @@ void RunCase(const Case& c, uint32_t seed, int threads) {
   // Dense reference sees K/V of positions start_pos.. as the rows after start_pos.
   std::vector<double> ref = NaiveAttention(c, q, k, v, scale);
   for (size_t i = 0; i < ref.size(); ++i) {
-    ASSERT_NEAR(out[i], ref[i], 2e-5) << "heads " << c.n_heads << "/" << c.n_kv_heads
-                                      << " hd " << c.head_dim << " bs " << c.block_size
-                                      << " start " << c.start_pos << " at " << i;
+    ASSERT_NEAR(out[i], ref[i], 2e-5)
+        << "heads " << c.n_heads << "/" << c.n_kv_heads << " hd " << c.head_dim << " bs "
+        << c.block_size << " start " << c.start_pos << " at " << i;
   }
 }
 

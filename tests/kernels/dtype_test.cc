@@ -55,8 +55,8 @@ TEST(DTypeTest, F32ToF16RoundTripsEveryHalfAndRoundsTiesToEven) {
     ASSERT_EQ(F32ToF16(-f), h | 0x8000u) << h;
     if (h + 1 < 0x7c00) {
       // Midpoint between two neighbours goes to the even one; a hair above goes up.
-      double mid = (F16Reference(static_cast<uint16_t>(h)) +
-                    F16Reference(static_cast<uint16_t>(h + 1))) / 2;
+      double mid =
+          (F16Reference(static_cast<uint16_t>(h)) + F16Reference(static_cast<uint16_t>(h + 1))) / 2;
       uint16_t even = (h % 2 == 0) ? h : h + 1;
       ASSERT_EQ(F32ToF16(static_cast<float>(mid)), even) << h;
       float above = std::nextafter(static_cast<float>(mid), INFINITY);

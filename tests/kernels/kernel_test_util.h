@@ -30,15 +30,14 @@ inline std::string PathName(const ::testing::TestParamInfo<KernelPath>& info) {
   return std::string(KernelPathName(info.param));
 }
 
-#define MIES_INSTANTIATE_KERNEL_PATHS(suite)                                              \
-  INSTANTIATE_TEST_SUITE_P(Paths, suite,                                                  \
-                           ::testing::Values(::mies::kernels::KernelPath::kScalar,        \
-                                             ::mies::kernels::KernelPath::kAvx2,          \
-                                             ::mies::kernels::KernelPath::kAvx512),       \
-                           ::mies::kernels::testing::PathName)
+#define MIES_INSTANTIATE_KERNEL_PATHS(suite)                                                      \
+  INSTANTIATE_TEST_SUITE_P(                                                                       \
+      Paths, suite,                                                                               \
+      ::testing::Values(::mies::kernels::KernelPath::kScalar, ::mies::kernels::KernelPath::kAvx2, \
+                        ::mies::kernels::KernelPath::kAvx512),                                    \
+      ::mies::kernels::testing::PathName)
 
-inline std::vector<float> RandomFloats(size_t n, uint32_t seed, float lo = -1.0f,
-                                       float hi = 1.0f) {
+inline std::vector<float> RandomFloats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(lo, hi);
   std::vector<float> v(n);

@@ -26,9 +26,13 @@ struct TestWeight {
   WeightView View() const {
     WeightView v{dtype, rows, cols, nullptr, nullptr};
     switch (dtype) {
-      case DType::kF32: v.data = f32.data(); break;
+      case DType::kF32:
+        v.data = f32.data();
+        break;
       case DType::kF16:
-      case DType::kBF16: v.data = u16.data(); break;
+      case DType::kBF16:
+        v.data = u16.data();
+        break;
       case DType::kInt8:
         v.data = i8.data();
         v.scales = scales.data();
@@ -81,8 +85,8 @@ void ExpectMatchesReference(const std::vector<float>& x, int64_t m, const TestWe
         mag += std::fabs(p);
       }
       ASSERT_NEAR(y[i * w.rows + r], ref, 1e-5 * mag + 1e-6)
-          << DTypeName(w.dtype) << " m=" << m << " rows=" << w.rows << " cols=" << w.cols
-          << " at [" << i << "][" << r << "]";
+          << DTypeName(w.dtype) << " m=" << m << " rows=" << w.rows << " cols=" << w.cols << " at ["
+          << i << "][" << r << "]";
     }
   }
 }

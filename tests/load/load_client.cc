@@ -6,9 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "server/http_client.h"
 
@@ -142,7 +141,10 @@ Result RunOne(const Target& t, const Prompts& p, const Request& r, std::string* 
     return {Outcome::kLost, "send failed"};
   }
   if (r.kind == Kind::kAbandon) {
-    if (r.seed % 2) Reset(fd); else close(fd);
+    if (r.seed % 2)
+      Reset(fd);
+    else
+      close(fd);
     return {Outcome::kAbandoned, ""};
   }
   std::string raw;
@@ -162,18 +164,25 @@ Result RunOne(const Target& t, const Prompts& p, const Request& r, std::string* 
     raw.append(buf, static_cast<size_t>(n));
     if (r.kind == Kind::kCancel && raw.rfind("HTTP/1.1 200", 0) == 0 &&
         raw.find("\"text\":\"", raw.find("\r\n\r\n")) != std::string::npos) {
-      if (r.seed % 2) Reset(fd); else close(fd);
+      if (r.seed % 2)
+        Reset(fd);
+      else
+        close(fd);
       return {Outcome::kCancelled, ""};
     }
   }
   close(fd);
-  if (raw.empty()) return {Outcome::kLost, timed_out ? "no answer before the timeout" : "closed without an answer"};
-  if (raw.find("HTTP/1.", 1) != std::string::npos) return {Outcome::kDuplicate, "two HTTP answers on one connection"};
+  if (raw.empty())
+    return {Outcome::kLost,
+            timed_out ? "no answer before the timeout" : "closed without an answer"};
+  if (raw.find("HTTP/1.", 1) != std::string::npos)
+    return {Outcome::kDuplicate, "two HTTP answers on one connection"};
   http::Reply reply = http::Parse(raw);
-  if (reply.status == 0) return {Outcome::kTruncated, "no complete HTTP head: " + raw.substr(0, 200)};
+  if (reply.status == 0)
+    return {Outcome::kTruncated, "no complete HTTP head: " + raw.substr(0, 200)};
   if (reply.status != 200) return ClassifyError(reply);
-  Result res = r.kind == Kind::kPlain ? CheckPlain(reply.body, p, r, id)
-                                      : CheckStream(reply.body, p, r, id);
+  Result res =
+      r.kind == Kind::kPlain ? CheckPlain(reply.body, p, r, id) : CheckStream(reply.body, p, r, id);
   // A planned cancel whose stream finished before the first text chunk reached us is fine too.
   if (r.kind == Kind::kCancel && res.outcome == Outcome::kOk) res.outcome = Outcome::kCancelled;
   if (timed_out && res.outcome == Outcome::kOk) res = {Outcome::kTruncated, "timed out"};
@@ -202,16 +211,26 @@ int64_t CountFds(pid_t pid) {
 
 const char* OutcomeName(Outcome o) {
   switch (o) {
-    case Outcome::kOk: return "ok";
-    case Outcome::kCancelled: return "cancelled";
-    case Outcome::kAbandoned: return "abandoned";
-    case Outcome::kRefused: return "refused_503";
-    case Outcome::kHttpError: return "http_error";
-    case Outcome::kLost: return "lost";
-    case Outcome::kTruncated: return "truncated";
-    case Outcome::kMismatch: return "mismatch";
-    case Outcome::kDuplicate: return "duplicate";
-    case Outcome::kCount: break;
+    case Outcome::kOk:
+      return "ok";
+    case Outcome::kCancelled:
+      return "cancelled";
+    case Outcome::kAbandoned:
+      return "abandoned";
+    case Outcome::kRefused:
+      return "refused_503";
+    case Outcome::kHttpError:
+      return "http_error";
+    case Outcome::kLost:
+      return "lost";
+    case Outcome::kTruncated:
+      return "truncated";
+    case Outcome::kMismatch:
+      return "mismatch";
+    case Outcome::kDuplicate:
+      return "duplicate";
+    case Outcome::kCount:
+      break;
   }
   return "?";
 }
@@ -262,7 +281,8 @@ void RunAndCount(const Target& t, const Prompts& prompts, const Request& r, Tall
 void Tally::Add(const Result& r, const std::string& id) {
   std::lock_guard lock(mu_);
   Result res = r;
-  if (!id.empty() && !ids_.insert(id).second) res = {Outcome::kDuplicate, "completion id " + id + " seen twice"};
+  if (!id.empty() && !ids_.insert(id).second)
+    res = {Outcome::kDuplicate, "completion id " + id + " seen twice"};
   ++counts_[static_cast<size_t>(res.outcome)];
   if (!res.detail.empty() && details_.size() < 20) {
     details_.push_back(std::string(OutcomeName(res.outcome)) + ": " + res.detail);

@@ -11,7 +11,6 @@
 // runs mixed traffic with client disconnects for that long, samples RSS/fds/KV blocks and fails
 // on growth. Without MIES_SOAK_SECONDS the soak test is skipped.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <algorithm>
@@ -19,9 +18,9 @@
 #include <cstdlib>
 #include <iostream>
 #include <latch>
-#include <random>
 #include <map>
 #include <memory>
+#include <random>
 #include <thread>
 
 #include "load/load_client.h"
@@ -44,7 +43,7 @@ constexpr bool kSanitized = true;
 constexpr bool kSanitized = false;
 #endif
 
-constexpr int kLinks = 200;  // maxLinkNum
+constexpr int kLinks = 200;     // maxLinkNum
 constexpr int kOverLimit = 20;  // connections beyond maxLinkNum in the same burst
 constexpr auto kIdleTimeout = kSanitized ? 120s : 30s;
 
@@ -115,7 +114,7 @@ class LoadTest : public ::testing::Test {
     for (int i = 0; i < count; ++i) {
       Request r;
       int slot = i % 20;
-      r.kind = slot < 12 ? Kind::kStream
+      r.kind = slot < 12   ? Kind::kStream
                : slot < 16 ? Kind::kPlain
                : slot < 19 ? Kind::kCancel
                            : Kind::kAbandon;
@@ -169,8 +168,8 @@ TEST_F(LoadTest, MaxLinkNumConnectionsCompleteOrFailClearlyAndResourcesReturnToB
   EXPECT_GE(tally.count(Outcome::kOk), (kLinks + kOverLimit) * 16 / 20 - kOverLimit)
       << tally.Summary();
   Sample after = WaitIdle(baseline.kv_blocks_used, baseline.fds);
-  std::cout << "load: burst of " << kLinks + kOverLimit << " in " << seconds << " s: "
-            << tally.Summary() << "\nload: after " << Format(after) << std::endl;
+  std::cout << "load: burst of " << kLinks + kOverLimit << " in " << seconds
+            << " s: " << tally.Summary() << "\nload: after " << Format(after) << std::endl;
 
   EXPECT_EQ(after.running, 0);
   EXPECT_EQ(after.kv_blocks_used, baseline.kv_blocks_used);
@@ -184,8 +183,10 @@ TEST_F(LoadTest, MaxLinkNumConnectionsCompleteOrFailClearlyAndResourcesReturnToB
 TEST_F(LoadTest, SoakOfMixedTrafficWithDisconnectsShowsNoGrowth) {
   const int64_t seconds = EnvInt("MIES_SOAK_SECONDS", 0);
   if (seconds <= 0) GTEST_SKIP() << "set MIES_SOAK_SECONDS (e.g. 600) to run the soak";
-  const int clients = static_cast<int>(std::clamp<int64_t>(EnvInt("MIES_SOAK_CLIENTS", 48), 1, kLinks));
-  const auto interval = std::chrono::seconds(std::max<int64_t>(1, EnvInt("MIES_SOAK_SAMPLE_SECONDS", 10)));
+  const int clients =
+      static_cast<int>(std::clamp<int64_t>(EnvInt("MIES_SOAK_CLIENTS", 48), 1, kLinks));
+  const auto interval =
+      std::chrono::seconds(std::max<int64_t>(1, EnvInt("MIES_SOAK_SAMPLE_SECONDS", 10)));
 
   ASSERT_NO_FATAL_FAILURE(Start());
   Sample start = WaitIdle(0, -1);
@@ -201,7 +202,7 @@ TEST_F(LoadTest, SoakOfMixedTrafficWithDisconnectsShowsNoGrowth) {
       while (!stop.load()) {
         Request r;
         int roll = static_cast<int>(rng() % 100);
-        r.kind = roll < 55 ? Kind::kStream
+        r.kind = roll < 55   ? Kind::kStream
                  : roll < 75 ? Kind::kPlain
                  : roll < 90 ? Kind::kCancel
                              : Kind::kAbandon;
@@ -240,11 +241,11 @@ TEST_F(LoadTest, SoakOfMixedTrafficWithDisconnectsShowsNoGrowth) {
     fds_max = std::max(fds_max, p.s.fds);
     kv_max = std::max(kv_max, p.s.kv_blocks_used);
   }
-  std::cout << "soak: done " << tally.Summary() << "\nsoak: RSS MiB start/end/max " << start.rss_kib / 1024
-            << "/" << final_idle.rss_kib / 1024 << "/" << rss_max / 1024 << "; fds start/end/max "
-            << start.fds << "/" << final_idle.fds << "/" << fds_max << "; KV blocks start/end/max "
-            << start.kv_blocks_used << "/" << final_idle.kv_blocks_used << "/" << kv_max
-            << std::endl;
+  std::cout << "soak: done " << tally.Summary() << "\nsoak: RSS MiB start/end/max "
+            << start.rss_kib / 1024 << "/" << final_idle.rss_kib / 1024 << "/" << rss_max / 1024
+            << "; fds start/end/max " << start.fds << "/" << final_idle.fds << "/" << fds_max
+            << "; KV blocks start/end/max " << start.kv_blocks_used << "/"
+            << final_idle.kv_blocks_used << "/" << kv_max << std::endl;
 
   std::string details;
   for (const auto& d : tally.details()) details += "\n  " + d;
@@ -264,8 +265,8 @@ TEST_F(LoadTest, SoakOfMixedTrafficWithDisconnectsShowsNoGrowth) {
   }
   if (early > 0 && late > 0) {
     int64_t tolerance = kSanitized ? 64 * 1024 : std::max<int64_t>(16 * 1024, early / 20);
-    EXPECT_LE(late, early + tolerance) << "RSS kept growing: early peak " << early
-                                       << " KiB, late peak " << late << " KiB";
+    EXPECT_LE(late, early + tolerance)
+        << "RSS kept growing: early peak " << early << " KiB, late peak " << late << " KiB";
     EXPECT_LE(final_idle.rss_kib, early + tolerance);
   }
 }

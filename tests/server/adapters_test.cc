@@ -2,9 +2,9 @@
 // and each API's framing of engine outputs (MINDIE-REFERENCE section 2), on the real
 // stories260K tokenizer.
 #include <gmock/gmock.h>
-#include <cstring>
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "common/json_depth.h"
@@ -120,14 +120,17 @@ TEST_F(AdaptersTest, ChatCompletionMapsFieldsAndRendersTheTemplate) {
 
 TEST_F(AdaptersTest, ToolsArePassedToTheChatTemplateUnlessToolChoiceIsNone) {
   const char* tools = R"([{"type":"function","function":{"name":"get_weather","parameters":{}}}])";
-  auto with = Post("/v1/chat/completions",
-                   std::string(R"({"model":"stories260K","messages":[{"role":"user","content":"x"}],"tools":)") +
-                       tools + "}");
+  auto with = Post(
+      "/v1/chat/completions",
+      std::string(R"({"model":"stories260K","messages":[{"role":"user","content":"x"}],"tools":)") +
+          tools + "}");
   ASSERT_TRUE(with.job.has_value()) << with.response->body;
   EXPECT_EQ(with.job->request.prompt_ids, Encode("<s>user: x\ntools: 1\nassistant:", false));
-  auto none = Post("/v1/chat/completions",
-                   std::string(R"({"model":"stories260K","messages":[{"role":"user","content":"x"}],"tool_choice":"none","tools":)") +
-                       tools + "}");
+  auto none = Post(
+      "/v1/chat/completions",
+      std::string(
+          R"({"model":"stories260K","messages":[{"role":"user","content":"x"}],"tool_choice":"none","tools":)") +
+          tools + "}");
   ASSERT_TRUE(none.job.has_value());
   EXPECT_EQ(none.job->request.prompt_ids, Encode("<s>user: x\nassistant:", false));
 }
@@ -263,9 +266,11 @@ TEST_F(AdaptersTest, BadRequestsGetTheRightStatusAndMessage) {
       {"/v1/chat/completions",
        R"({"model":"stories260K","messages":[{"role":"user","content":"x"}],"logprobs":false,"top_logprobs":2})",
        422, "when using top_logprobs, logprobs must be true"},
-      {"/v1/chat/completions", R"({"model":"stories260K","messages":[{"role":"robot","content":"x"}]})",
-       422, "role must be one of"},
-      {"/v1/chat/completions", "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}",
+      {"/v1/chat/completions",
+       R"({"model":"stories260K","messages":[{"role":"robot","content":"x"}]})", 422,
+       "role must be one of"},
+      {"/v1/chat/completions",
+       "{\"model\":\"stories260K\",\"messages\":[{\"role\":\"user\",\"content\":\"\xff\xfe\"}]}",
        422, "Failed to parse request context to json"},
       {"/v1/chat/completions", "{\"model\": ", 422, "Failed to parse request context to json"},
       {"/generate", R"({"inputs":"x","parameters":{"top_p":1.0}})", 422,
@@ -290,8 +295,10 @@ TEST_F(AdaptersTest, BadRequestsGetTheRightStatusAndMessage) {
   for (const auto& c : cases) {
     auto r = Post(c.path, c.body);
     ASSERT_TRUE(r.response.has_value()) << c.path << " " << c.body;
-    EXPECT_EQ(r.response->status, c.status) << c.path << " " << c.body << " -> " << r.response->body;
-    EXPECT_THAT(r.response->body, HasSubstr(json(c.message).dump().substr(1, std::strlen(c.message))))
+    EXPECT_EQ(r.response->status, c.status)
+        << c.path << " " << c.body << " -> " << r.response->body;
+    EXPECT_THAT(r.response->body,
+                HasSubstr(json(c.message).dump().substr(1, std::strlen(c.message))))
         << c.path << " " << c.body;
   }
 }
@@ -320,7 +327,8 @@ TEST_F(AdaptersTest, DeepJsonIsRefusedWithoutRecursing) {
 }
 
 TEST_F(AdaptersTest, TgiGenerateAndStreamFraming) {
-  auto r = Post("/generate", R"({"inputs":"Once","parameters":{"details":true,"seed":5,"max_new_tokens":2}})");
+  auto r = Post("/generate",
+                R"({"inputs":"Once","parameters":{"details":true,"seed":5,"max_new_tokens":2}})");
   ASSERT_TRUE(r.job.has_value()) << r.response->body;
   EXPECT_EQ(r.job->request.stop.max_tokens, 2);
   r.job->formatter->OnOutput(Out(0, {10, 11}, " upon a", engine::FinishReason::kLength, true, 2));
@@ -341,7 +349,8 @@ TEST_F(AdaptersTest, TgiGenerateAndStreamFraming) {
   auto s = Post("/generate_stream", R"({"inputs":"Once","parameters":{"details":true}})");
   ASSERT_TRUE(s.job->formatter->stream());
   std::string e1 = s.job->formatter->OnOutput(Out(0, {10}, " upon"));
-  std::string e2 = s.job->formatter->OnOutput(Out(0, {11}, " a", engine::FinishReason::kStop, true, 2));
+  std::string e2 =
+      s.job->formatter->OnOutput(Out(0, {11}, " a", engine::FinishReason::kStop, true, 2));
   ASSERT_THAT(e1, StartsWith("data: "));
   json j1 = json::parse(e1.substr(6));
   EXPECT_EQ(j1["token"]["text"], " upon");
@@ -370,7 +379,8 @@ TEST_F(AdaptersTest, NativeInferTokenInputAndStreamEvents) {
   ASSERT_TRUE(r.job.has_value()) << r.response->body;
   EXPECT_EQ(r.job->request.prompt_ids, (std::vector<int32_t>{1, 400}));
   std::string a = r.job->formatter->OnOutput(Out(0, {10}, "x"));
-  std::string b = r.job->formatter->OnOutput(Out(0, {11}, "y", engine::FinishReason::kLength, true, 2));
+  std::string b =
+      r.job->formatter->OnOutput(Out(0, {11}, "y", engine::FinishReason::kLength, true, 2));
   EXPECT_TRUE(json::parse(a.substr(6)).contains("prefill_time"));
   auto second = b.find("data: ", 1);
   ASSERT_NE(second, std::string::npos) << b;
@@ -389,8 +399,9 @@ TEST_F(AdaptersTest, TritonGenerateStreamUsesDataWithoutSpaceAndInferReturnsIds)
   ASSERT_THAT(e, StartsWith("data:{"));
   EXPECT_EQ(json::parse(e.substr(5))["text_output"], " upon");
 
-  auto t = Post("/v2/models/stories260K/infer",
-                R"({"id":"t1","inputs":[{"name":"input0","shape":[1,2],"datatype":"UINT32","data":[1,400],
+  auto t = Post(
+      "/v2/models/stories260K/infer",
+      R"({"id":"t1","inputs":[{"name":"input0","shape":[1,2],"datatype":"UINT32","data":[1,400],
                     "parameters":{"max_new_tokens":2}}],"outputs":[{"name":"out"}]})");
   ASSERT_TRUE(t.job.has_value()) << t.response->body;
   t.job->formatter->OnOutput(Out(0, {10, 11}, "", engine::FinishReason::kLength, true, 2));
@@ -419,7 +430,8 @@ TEST_F(AdaptersTest, TokenizeDetokenizeAndNativeTokenizer) {
   // As the reference decodes (special tokens kept): "<s> Once upon a time".
   std::vector<int> v = tj["tokens"].get<std::vector<int>>();
   EXPECT_EQ(json::parse(d.response->body)["prompt"], tokenizer_->Decode(v));
-  EXPECT_THAT(json::parse(d.response->body)["prompt"].get<std::string>(), HasSubstr("Once upon a time"));
+  EXPECT_THAT(json::parse(d.response->body)["prompt"].get<std::string>(),
+              HasSubstr("Once upon a time"));
   auto n = Post("/v1/tokenizer", R"({"inputs":"Once upon a time"})");
   EXPECT_EQ(json::parse(n.response->body)["token_number"], tj["count"]);
 }
@@ -474,8 +486,11 @@ TEST_F(AdaptersTest, MetricsNeedMonitorModeAndRenderPrometheusText) {
   metrics_->ObserveGeneration(5, 3, 0.02, {0.01, 0.03}, 0.1);
   std::string text = Get("/metrics").response->body;
   EXPECT_THAT(text, HasSubstr("request_success_total{model_name=\"stories260K\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("time_to_first_token_seconds_bucket{model_name=\"stories260K\",le=\"0.02\"} 1\n"));
-  EXPECT_THAT(text, HasSubstr("time_per_output_token_seconds_count{model_name=\"stories260K\"} 2\n"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("time_to_first_token_seconds_bucket{model_name=\"stories260K\",le=\"0.02\"} 1\n"));
+  EXPECT_THAT(text,
+              HasSubstr("time_per_output_token_seconds_count{model_name=\"stories260K\"} 2\n"));
   json mj = json::parse(Get("/metrics-json").response->body);
   EXPECT_EQ(mj["result"][0]["metric"][0]["__name__"], "TTFT");
   EXPECT_EQ(mj["result"][0]["value"], "20");

@@ -101,7 +101,8 @@ std::string TestPkiDir(std::string* error) {
   return dir.string();
 }
 
-std::pair<int, std::string> WriteCrl(const std::string& pki, const std::vector<std::string>& revoked,
+std::pair<int, std::string> WriteCrl(const std::string& pki,
+                                     const std::vector<std::string>& revoked,
                                      const std::string& out) {
   char tmpl[] = "/tmp/mies_crl_XXXXXX";
   if (mkdtemp(tmpl) == nullptr) return {-1, "mkdtemp failed"};

@@ -22,7 +22,8 @@ std::string ReadFileText(const std::string& path);
 // The daemon on `home`'s config (written by the caller), started with the test environment
 // (monitor mode on, 1.5 s socket read timeout); `started` once it printed its success line.
 struct Daemon {
-  explicit Daemon(::mies::testing::TestHome& home, std::map<std::string, std::string> extra_env = {});
+  explicit Daemon(::mies::testing::TestHome& home,
+                  std::map<std::string, std::string> extra_env = {});
   std::unique_ptr<::mies::testing::ChildProcess> process;
   bool started = false;
   std::string ip, mgmt_ip;
@@ -36,7 +37,8 @@ std::string TestPkiDir(std::string* error);
 
 // A CRL of the test CA in `pki` that revokes every certificate in `revoked` (paths), written to
 // `out` (mode 0600); the exit status and output of openssl.
-std::pair<int, std::string> WriteCrl(const std::string& pki, const std::vector<std::string>& revoked,
+std::pair<int, std::string> WriteCrl(const std::string& pki,
+                                     const std::vector<std::string>& revoked,
                                      const std::string& out);
 
 }  // namespace mies::server::testing

@@ -23,8 +23,8 @@ std::string ReadAll(int fd, std::chrono::milliseconds timeout);
 // Parses a raw response (chunked bodies are joined).
 Reply Parse(const std::string& raw);
 // One request with Connection: close.
-Reply Request(const std::string& ip, int port, const std::string& method,
-              const std::string& path, const std::string& body = "",
+Reply Request(const std::string& ip, int port, const std::string& method, const std::string& path,
+              const std::string& body = "",
               std::chrono::milliseconds timeout = std::chrono::seconds(60),
               const std::string& extra_headers = "");
 

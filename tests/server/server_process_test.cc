@@ -12,10 +12,9 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "server/daemon_harness.h"
 #include "server/http_client.h"
@@ -64,8 +63,9 @@ class ServerProcessTest : public ::testing::Test {
     return Request(daemon_->mgmt_ip, daemon_->mgmt_port, "GET", path);
   }
   static void ExpectStillServing() {
-    auto r = Post("/v1/completions",
-                  R"({"model":"stories260K","prompt":"Once upon a time","max_tokens":4,"temperature":0})");
+    auto r = Post(
+        "/v1/completions",
+        R"({"model":"stories260K","prompt":"Once upon a time","max_tokens":4,"temperature":0})");
     EXPECT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(Mgmt("/health").status, 200);
   }
@@ -78,12 +78,15 @@ Daemon* ServerProcessTest::daemon_ = nullptr;
 
 TEST_F(ServerProcessTest, EveryApiFamilyAnswersInItsFraming) {
   // TGI
-  auto tgi = Post("/generate", R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"details":true,"seed":3}})");
+  auto tgi = Post(
+      "/generate",
+      R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"details":true,"seed":3}})");
   ASSERT_EQ(tgi.status, 200) << tgi.body;
   json t = json::parse(tgi.body);
   EXPECT_FALSE(t["generated_text"].get<std::string>().empty());
   EXPECT_EQ(t["details"]["generated_tokens"], 8);
-  auto tgi_stream = Post("/generate_stream", R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":4}})");
+  auto tgi_stream = Post("/generate_stream",
+                         R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":4}})");
   ASSERT_EQ(tgi_stream.status, 200);
   EXPECT_THAT(tgi_stream.headers, HasSubstr("text/event-stream"));
   EXPECT_THAT(tgi_stream.body, HasSubstr("data: {\"details\":null,\"generated_text\":null"));
@@ -97,28 +100,49 @@ TEST_F(ServerProcessTest, EveryApiFamilyAnswersInItsFraming) {
   auto vllm_stream = Post("/generate", R"({"prompt":"Once","max_tokens":3,"stream":true})");
   EXPECT_NE(vllm_stream.body.find('\0'), std::string::npos);
   // MindIE native, text and token ids; the greedy text equals TGI's for the same settings.
-  auto native = Post("/infer", R"({"inputs":"Once upon a time","stream":false,"parameters":{"max_new_tokens":8,"do_sample":false}})");
+  auto native = Post(
+      "/infer",
+      R"({"inputs":"Once upon a time","stream":false,"parameters":{"max_new_tokens":8,"do_sample":false}})");
   ASSERT_EQ(native.status, 200) << native.body;
-  auto tgi_greedy = Post("/generate", R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"do_sample":false}})");
-  EXPECT_EQ(json::parse(native.body)["generated_text"], json::parse(tgi_greedy.body)["generated_text"]);
-  auto ids = json::parse(Post("/tokenize", R"({"model":"stories260K","prompt":"Once upon a time"})").body)["tokens"];
-  auto native_ids = Post("/infer_token", json{{"input_id", ids}, {"parameters", {{"max_new_tokens", 8}, {"do_sample", false}}}}.dump());
-  EXPECT_EQ(json::parse(native_ids.body)["generated_text"], json::parse(native.body)["generated_text"]);
+  auto tgi_greedy =
+      Post("/generate",
+           R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":8,"do_sample":false}})");
+  EXPECT_EQ(json::parse(native.body)["generated_text"],
+            json::parse(tgi_greedy.body)["generated_text"]);
+  auto ids = json::parse(
+      Post("/tokenize", R"({"model":"stories260K","prompt":"Once upon a time"})").body)["tokens"];
+  auto native_ids =
+      Post("/infer_token",
+           json{{"input_id", ids}, {"parameters", {{"max_new_tokens", 8}, {"do_sample", false}}}}
+               .dump());
+  EXPECT_EQ(json::parse(native_ids.body)["generated_text"],
+            json::parse(native.body)["generated_text"]);
   // Triton: token ids in/out, text generate, metadata.
-  auto triton = Post("/v2/models/stories260K/infer",
-                     json{{"id", "t1"}, {"inputs", {{{"name", "input0"}, {"shape", {1, ids.size()}}, {"datatype", "UINT32"}, {"data", ids}, {"parameters", {{"max_new_tokens", 3}}}}}}, {"outputs", {{{"name", "output0"}}}}}.dump());
+  auto triton =
+      Post("/v2/models/stories260K/infer", json{{"id", "t1"},
+                                                {"inputs",
+                                                 {{{"name", "input0"},
+                                                   {"shape", {1, ids.size()}},
+                                                   {"datatype", "UINT32"},
+                                                   {"data", ids},
+                                                   {"parameters", {{"max_new_tokens", 3}}}}}},
+                                                {"outputs", {{{"name", "output0"}}}}}
+                                               .dump());
   ASSERT_EQ(triton.status, 200) << triton.body;
   EXPECT_EQ(json::parse(triton.body)["outputs"][0]["data"].size(), 3u);
-  auto tgen = Post("/v2/models/stories260K/generate", R"({"id":"g1","text_input":"Once","parameters":{"max_new_tokens":3}})");
+  auto tgen = Post("/v2/models/stories260K/generate",
+                   R"({"id":"g1","text_input":"Once","parameters":{"max_new_tokens":3}})");
   EXPECT_EQ(json::parse(tgen.body)["id"], "g1");
-  auto tstream = Post("/v2/models/stories260K/generate_stream", R"({"text_input":"Once","parameters":{"max_new_tokens":3}})");
+  auto tstream = Post("/v2/models/stories260K/generate_stream",
+                      R"({"text_input":"Once","parameters":{"max_new_tokens":3}})");
   EXPECT_THAT(tstream.body, HasSubstr("data:{"));
   EXPECT_EQ(json::parse(Get("/v2/models/stories260K").body)["name"], "stories260K");
   EXPECT_EQ(Get("/v2/models/nope").status, 404);
   // Tokenizer routes.
   auto tok = json::parse(Post("/v1/tokenizer", R"({"inputs":"Once upon a time"})").body);
   EXPECT_EQ(tok["token_number"], ids.size());
-  auto detok = json::parse(Post("/detokenize", json{{"model", "stories260K"}, {"tokens", ids}}.dump()).body);
+  auto detok =
+      json::parse(Post("/detokenize", json{{"model", "stories260K"}, {"tokens", ids}}.dump()).body);
   EXPECT_THAT(detok["prompt"].get<std::string>(), HasSubstr("Once upon a time"));
 }
 
@@ -161,7 +185,9 @@ TEST_F(ServerProcessTest, ManagementAndMetricsPlanesAreSeparate) {
     bool only_mindie_names = rc == 3;
     std::istringstream lines(out);
     for (std::string line; std::getline(lines, line);) {
-      if (!line.empty() && line.find("_toks_per_s metric names should not contain abbreviated units") == std::string::npos) {
+      if (!line.empty() &&
+          line.find("_toks_per_s metric names should not contain abbreviated units") ==
+              std::string::npos) {
         only_mindie_names = false;
       }
     }
@@ -172,9 +198,12 @@ TEST_F(ServerProcessTest, ManagementAndMetricsPlanesAreSeparate) {
 TEST_F(ServerProcessTest, ClientDisconnectMidStreamCancelsAtOnce) {
   int fd = Connect(daemon_->ip, daemon_->port);
   ASSERT_GE(fd, 0);
-  std::string body = R"({"model":"stories260K","prompt":"Once","max_tokens":250,"ignore_eos":true,"stream":true})";
-  ASSERT_TRUE(SendAll(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body));
+  std::string body =
+      R"({"model":"stories260K","prompt":"Once","max_tokens":250,"ignore_eos":true,"stream":true})";
+  ASSERT_TRUE(SendAll(fd,
+                      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body));
   char buf[256];
   ASSERT_GT(recv(fd, buf, sizeof(buf), 0), 0);  // headers / first chunk arrived
   close(fd);
@@ -183,7 +212,8 @@ TEST_F(ServerProcessTest, ClientDisconnectMidStreamCancelsAtOnce) {
   for (int i = 0; i < 40 && !idle; ++i) {
     std::this_thread::sleep_for(25ms);
     auto status = json::parse(Mgmt("/v1/status").body);
-    idle = status["resource"]["runningRequestNum"] == 0 && status["resource"]["waitingRequestNum"] == 0;
+    idle = status["resource"]["runningRequestNum"] == 0 &&
+           status["resource"]["waitingRequestNum"] == 0;
   }
   EXPECT_TRUE(idle);
   ExpectStillServing();
@@ -192,17 +222,23 @@ TEST_F(ServerProcessTest, ClientDisconnectMidStreamCancelsAtOnce) {
 TEST_F(ServerProcessTest, AbusiveRequestsGetTheRightStatusAndTheServerKeepsServing) {
   EXPECT_EQ(Post("/v1/completions", "{\"model\": ").status, 422);
   EXPECT_EQ(Post("/v1/completions", R"({"model":"stories260K","prompt":7})").status, 422);
-  EXPECT_EQ(Post("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"\xc3\x28\"}").status, 422);
+  EXPECT_EQ(Post("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"\xc3\x28\"}").status,
+            422);
   EXPECT_EQ(Post("/v1/completions", R"({"model":"other","prompt":"x"})").status, 422);
-  EXPECT_EQ(Post("/v1/completions", R"({"model":"stories260K","prompt":"x","temperature":-0.5})").status, 422);
-  EXPECT_EQ(Post("/v1/completions", R"({"model":"stories260K","prompt":"x","top_p":NaN})").status, 422);
-  EXPECT_EQ(Post("/generate", R"({"inputs":"x","parameters":{"repetition_penalty":-1}})").status, 422);
+  EXPECT_EQ(
+      Post("/v1/completions", R"({"model":"stories260K","prompt":"x","temperature":-0.5})").status,
+      422);
+  EXPECT_EQ(Post("/v1/completions", R"({"model":"stories260K","prompt":"x","top_p":NaN})").status,
+            422);
+  EXPECT_EQ(Post("/generate", R"({"inputs":"x","parameters":{"repetition_penalty":-1}})").status,
+            422);
   std::string deep = "{\"a\":" + std::string(10000, '[') + std::string(10000, ']') + "}";
   EXPECT_EQ(Post("/v1/completions", deep).status, 422);
   // Over-long prompt: more tokens than maxInputTokenLen (256) -> the engine refuses (424).
   std::string long_prompt;
   for (int i = 0; i < 400; ++i) long_prompt += "Once upon a time ";
-  auto too_long = Post("/v1/completions", json{{"model", "stories260K"}, {"prompt", long_prompt}}.dump());
+  auto too_long =
+      Post("/v1/completions", json{{"model", "stories260K"}, {"prompt", long_prompt}}.dump());
   EXPECT_EQ(too_long.status, 424) << too_long.body;
   // Body over maxRequestLength (1 MB) -> 413 with MindIE's body.
   auto huge = Post("/v1/completions", std::string(2 << 20, ' '));
@@ -210,7 +246,8 @@ TEST_F(ServerProcessTest, AbusiveRequestsGetTheRightStatusAndTheServerKeepsServi
   EXPECT_THAT(huge.body, HasSubstr("Request body too large. Maximum allowed size is 1MB."));
   // Header flood -> 431.
   std::string flood;
-  for (int i = 0; i < 2000; ++i) flood += "X-Flood-" + std::to_string(i) + ": " + std::string(40, 'a') + "\r\n";
+  for (int i = 0; i < 2000; ++i)
+    flood += "X-Flood-" + std::to_string(i) + ": " + std::string(40, 'a') + "\r\n";
   EXPECT_EQ(Request(daemon_->ip, daemon_->port, "GET", "/v1/models", "", 10s, flood).status, 431);
   // Not HTTP at all -> 400.
   int fd = Connect(daemon_->ip, daemon_->port);
@@ -286,8 +323,9 @@ TEST(ServerStopTest, StopServiceFinishesInFlightThenExitsZero) {
   ASSERT_TRUE(d.started) << d.process->Stderr();
   Reply inflight;
   std::thread t([&] {
-    inflight = Request(d.ip, d.port, "POST", "/v1/completions",
-                       R"({"model":"stories260K","prompt":"Once","max_tokens":200,"ignore_eos":true})");
+    inflight =
+        Request(d.ip, d.port, "POST", "/v1/completions",
+                R"({"model":"stories260K","prompt":"Once","max_tokens":200,"ignore_eos":true})");
   });
   std::this_thread::sleep_for(100ms);
   auto stop = Request(d.mgmt_ip, d.mgmt_port, "GET", "/stopService");

@@ -13,9 +13,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "server/daemon_harness.h"
 #include "server/http_client.h"
@@ -64,8 +63,9 @@ class TimeoutDaemon {
       if (!idle) std::this_thread::sleep_for(20ms);
     }
     EXPECT_TRUE(idle) << "the timed-out requests are still in the engine";
-    auto r = Post("/v1/completions",
-                  R"({"model":"stories260K","prompt":"Once upon a time","max_tokens":4,"temperature":0})");
+    auto r = Post(
+        "/v1/completions",
+        R"({"model":"stories260K","prompt":"Once upon a time","max_tokens":4,"temperature":0})");
     EXPECT_EQ(r.status, 200) << r.body;
   }
 
@@ -101,11 +101,14 @@ TEST(ServerTimeoutTest, E2eTimeoutEndsNonStreamAndStreamRequestsInMindIeFraming)
   double stream_took = 0;
   std::thread stream_client([&] {
     auto start = Clock::now();
-    streamed = t.Post("/generate", R"({"prompt":"Once upon a time","max_tokens":32000,"ignore_eos":true,"stream":true})");
+    streamed = t.Post(
+        "/generate",
+        R"({"prompt":"Once upon a time","max_tokens":32000,"ignore_eos":true,"stream":true})");
     stream_took = Seconds(Clock::now() - start);
   });
   auto start = Clock::now();
-  auto r = t.Post("/generate", R"({"prompt":"Once upon a time","max_tokens":32000,"ignore_eos":true})");
+  auto r =
+      t.Post("/generate", R"({"prompt":"Once upon a time","max_tokens":32000,"ignore_eos":true})");
   double took = Seconds(Clock::now() - start);
   stream_client.join();
 
@@ -119,7 +122,8 @@ TEST(ServerTimeoutTest, E2eTimeoutEndsNonStreamAndStreamRequestsInMindIeFraming)
   // The stream: 200, text chunks each ended by a NUL, then the raw timeout text, then closed.
   EXPECT_EQ(streamed.status, 200);
   EXPECT_NE(streamed.body.find('\0'), std::string::npos) << "no token was streamed before";
-  EXPECT_THAT(streamed.body, EndsWith(std::string("\0", 1) + "Engine callback timeout: server e2eTimeout"));
+  EXPECT_THAT(streamed.body,
+              EndsWith(std::string("\0", 1) + "Engine callback timeout: server e2eTimeout"));
   EXPECT_GE(stream_took, 0.95);
   EXPECT_LT(stream_took, 8.0);
   t.ExpectIdleAndServing();
@@ -135,8 +139,10 @@ TEST(ServerTimeoutTest, StreamsHitTokenTimeoutOnlyWhenOutputsStop) {
   ASSERT_GE(fd, 0);
   std::string body = std::string(kLongCompletion) + R"(,"stream":true})";
   auto first_start = Clock::now();
-  ASSERT_TRUE(SendAll(fd, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: " +
-                              std::to_string(body.size()) + "\r\n\r\n" + body));
+  ASSERT_TRUE(SendAll(fd,
+                      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                      "application/json\r\nContent-Length: " +
+                          std::to_string(body.size()) + "\r\n\r\n" + body));
   // Wait for its first token event: it holds the only slot from now on.
   std::string first_raw;
   while (first_raw.find("data: {") == std::string::npos && Clock::now() - first_start < 10s) {
@@ -155,7 +161,8 @@ TEST(ServerTimeoutTest, StreamsHitTokenTimeoutOnlyWhenOutputsStop) {
   });
 
   auto second_start = Clock::now();
-  auto second = t.Post("/generate_stream", R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":5}})");
+  auto second = t.Post("/generate_stream",
+                       R"({"inputs":"Once upon a time","parameters":{"max_new_tokens":5}})");
   double second_took = Seconds(Clock::now() - second_start);
   reader.join();
   close(fd);

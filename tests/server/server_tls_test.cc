@@ -85,9 +85,9 @@ TEST_F(ServerTlsTest, ClientCertificatesAndCrlAreEnforced) {
   ASSERT_TRUE(d.started) << d.process->Stdout() << d.process->Stderr();
   std::string url = "https://" + d.ip + ":" + std::to_string(d.port) + "/v1/models";
   EXPECT_EQ(Curl(url, "client"), "200");
-  EXPECT_NE(Curl(url, ""), "200");                // no certificate
-  EXPECT_NE(Curl(url, "revoked-client"), "200");  // listed in the CRL
-  EXPECT_NE(Curl(url, "foreign-client"), "200");  // another CA
+  EXPECT_NE(Curl(url, ""), "200");                         // no certificate
+  EXPECT_NE(Curl(url, "revoked-client"), "200");           // listed in the CRL
+  EXPECT_NE(Curl(url, "foreign-client"), "200");           // another CA
   EXPECT_NE(Curl(url, "client", "--tls-max 1.2"), "200");  // TLS below 1.3 by default
   // Still serving the good client after all refusals; management and metrics on the merged
   // listener.

@@ -96,9 +96,9 @@ void ChildProcess::ReadLoop(int out_fd, int err_fd) {
 
 bool ChildProcess::WaitForStdout(const std::string& text, std::chrono::milliseconds timeout) {
   std::unique_lock<std::mutex> lock(mu_);
-  return cv_.wait_for(lock, timeout,
-                      [&] { return out_.find(text) != std::string::npos || eof_; }) &&
-         out_.find(text) != std::string::npos;
+  return cv_.wait_for(lock, timeout, [&] {
+    return out_.find(text) != std::string::npos || eof_;
+  }) && out_.find(text) != std::string::npos;
 }
 
 std::optional<int> ChildProcess::WaitForExit(std::chrono::milliseconds timeout) {

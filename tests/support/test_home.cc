@@ -75,8 +75,7 @@ TestHome::~TestHome() {
 
 void TestHome::WriteConfig() { WriteFile("conf/config.json", config_.dump(2), 0640); }
 
-std::string TestHome::WriteFile(const std::string& relative, const std::string& content,
-                                int mode) {
+std::string TestHome::WriteFile(const std::string& relative, const std::string& content, int mode) {
   fs::path p = fs::path(path_) / relative;
   fs::create_directories(p.parent_path());
   std::ofstream(p, std::ios::trunc) << content;

@@ -3,9 +3,8 @@
 // rules demand. Removed on destruction.
 #pragma once
 
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace mies::testing {
 

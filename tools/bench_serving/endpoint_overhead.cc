@@ -14,9 +14,8 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "server/http_server.h"
 #include "server/metrics.h"
@@ -107,9 +106,11 @@ int main(int argc, char** argv) {
   ctx.engine = &engine;
   ctx.metrics = &metrics;
   server::Router router(&ctx);
-  const std::string body = nlohmann::json{{"model", "bench"}, {"prompt", {1, 2, 3}},
-                                          {"max_tokens", tokens}, {"stream", true}}
-                               .dump();
+  const std::string body = nlohmann::json{
+      {"model", "bench"},
+      {"prompt", {1, 2, 3}},
+      {"max_tokens", tokens},
+      {"stream", true}}.dump();
 
   // 2. detokenize + streaming formatter (what the server adds per token before the socket).
   {
@@ -155,8 +156,9 @@ int main(int argc, char** argv) {
   addr.sin_port = htons(static_cast<uint16_t>(port));
   inet_pton(AF_INET, "127.0.0.1", &addr.sin_addr);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) return 1;
-  std::string req = "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " +
-                    std::to_string(body.size()) + "\r\n\r\n" + body;
+  std::string req =
+      "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(body.size()) +
+      "\r\n\r\n" + body;
   t0 = Clock::now();
   send(fd, req.data(), req.size(), 0);
   std::string got;

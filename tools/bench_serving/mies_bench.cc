@@ -18,12 +18,11 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace {
 
@@ -81,8 +80,12 @@ struct Result {
 Result RunOne(const Target& t, const std::string& model, const std::vector<int>& prompt,
               int output_len) {
   Result r;
-  json body = {{"model", model},        {"prompt", prompt},     {"max_tokens", output_len},
-               {"temperature", 0},      {"ignore_eos", true},   {"stream", true},
+  json body = {{"model", model},
+               {"prompt", prompt},
+               {"max_tokens", output_len},
+               {"temperature", 0},
+               {"ignore_eos", true},
+               {"stream", true},
                {"stream_options", {{"include_usage", true}}}};
   std::string payload = body.dump();
   std::string req = "POST " + t.prefix + "/completions HTTP/1.1\r\nHost: " + t.host +
@@ -148,7 +151,8 @@ Result RunOne(const Target& t, const std::string& model, const std::vector<int>&
       bool content = false;
       if (j.contains("choices")) {
         for (const auto& c : j["choices"]) {
-          if (c.contains("text") && c["text"].is_string() && !c["text"].get<std::string>().empty()) {
+          if (c.contains("text") && c["text"].is_string() &&
+              !c["text"].get<std::string>().empty()) {
             content = true;
           }
         }
@@ -200,7 +204,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   Target target;
   if (!ParseUrl(url, &target)) {
-    std::fprintf(stderr, "mies-bench: --url must look like http://host:port/v1, got %s\n", url.c_str());
+    std::fprintf(stderr, "mies-bench: --url must look like http://host:port/v1, got %s\n",
+                 url.c_str());
     return 2;
   }
   std::mt19937 rng(seed);
@@ -217,7 +222,8 @@ int main(int argc, char** argv) {
   for (int w = 0; w < concurrency; ++w) {
     workers.emplace_back([&] {
       for (int i; (i = next++) < num;) {
-        results[static_cast<size_t>(i)] = RunOne(target, model, prompts[static_cast<size_t>(i)], output_len);
+        results[static_cast<size_t>(i)] =
+            RunOne(target, model, prompts[static_cast<size_t>(i)], output_len);
       }
     });
   }
@@ -239,29 +245,40 @@ int main(int argc, char** argv) {
     e2e.push_back(r.e2e * 1000);
     for (double x : r.itl) itl.push_back(x * 1000);
   }
-  json report = {{"requests", num},
-                 {"succeeded", ok},
-                 {"concurrency", concurrency},
-                 {"input_len", input_len},
-                 {"output_len", output_len},
-                 {"duration_s", wall},
-                 {"request_per_s", ok / wall},
-                 {"output_tok_per_s", static_cast<double>(tokens) / wall},
-                 {"ttft_ms", {{"p50", Percentile(ttft, 50)}, {"p90", Percentile(ttft, 90)}, {"p99", Percentile(ttft, 99)}}},
-                 {"itl_ms", {{"p50", Percentile(itl, 50)}, {"p90", Percentile(itl, 90)}, {"p99", Percentile(itl, 99)}}},
-                 {"e2e_ms", {{"p50", Percentile(e2e, 50)}, {"p90", Percentile(e2e, 90)}, {"p99", Percentile(e2e, 99)}}}};
+  json report = {
+      {"requests", num},
+      {"succeeded", ok},
+      {"concurrency", concurrency},
+      {"input_len", input_len},
+      {"output_len", output_len},
+      {"duration_s", wall},
+      {"request_per_s", ok / wall},
+      {"output_tok_per_s", static_cast<double>(tokens) / wall},
+      {"ttft_ms",
+       {{"p50", Percentile(ttft, 50)},
+        {"p90", Percentile(ttft, 90)},
+        {"p99", Percentile(ttft, 99)}}},
+      {"itl_ms",
+       {{"p50", Percentile(itl, 50)}, {"p90", Percentile(itl, 90)}, {"p99", Percentile(itl, 99)}}},
+      {"e2e_ms",
+       {{"p50", Percentile(e2e, 50)}, {"p90", Percentile(e2e, 90)}, {"p99", Percentile(e2e, 99)}}}};
   if (json_out) {
     std::printf("%s\n", report.dump().c_str());
   } else {
-    std::printf("requests %d ok %d  concurrency %d  input %d  output %d  duration %.2f s\n", num, ok,
-                concurrency, input_len, output_len, wall);
-    std::printf("request/s %.2f  output tok/s %.1f\n", ok / wall, static_cast<double>(tokens) / wall);
-    std::printf("TTFT ms  p50 %.2f  p90 %.2f  p99 %.2f\n", Percentile(ttft, 50), Percentile(ttft, 90), Percentile(ttft, 99));
-    std::printf("ITL  ms  p50 %.3f  p90 %.3f  p99 %.3f\n", Percentile(itl, 50), Percentile(itl, 90), Percentile(itl, 99));
-    std::printf("E2E  ms  p50 %.1f  p90 %.1f  p99 %.1f\n", Percentile(e2e, 50), Percentile(e2e, 90), Percentile(e2e, 99));
+    std::printf("requests %d ok %d  concurrency %d  input %d  output %d  duration %.2f s\n", num,
+                ok, concurrency, input_len, output_len, wall);
+    std::printf("request/s %.2f  output tok/s %.1f\n", ok / wall,
+                static_cast<double>(tokens) / wall);
+    std::printf("TTFT ms  p50 %.2f  p90 %.2f  p99 %.2f\n", Percentile(ttft, 50),
+                Percentile(ttft, 90), Percentile(ttft, 99));
+    std::printf("ITL  ms  p50 %.3f  p90 %.3f  p99 %.3f\n", Percentile(itl, 50), Percentile(itl, 90),
+                Percentile(itl, 99));
+    std::printf("E2E  ms  p50 %.1f  p90 %.1f  p99 %.1f\n", Percentile(e2e, 50), Percentile(e2e, 90),
+                Percentile(e2e, 99));
   }
   if (ok < num) {
-    std::fprintf(stderr, "mies-bench: %d of %d requests failed; first: %s\n", num - ok, num, first_error.c_str());
+    std::fprintf(stderr, "mies-bench: %d of %d requests failed; first: %s\n", num - ok, num,
+                 first_error.c_str());
     return 1;
   }
   return 0;

@@ -10,8 +10,12 @@
 // logits (f32, [step][prompt][vocab]) to --logits-out. --serve-loop repeats it until SIGTERM,
 // printing one line per run ("run N ok ..." / "run N error: ...") and the cluster health.
 // --bench prints prefill and decode throughput and the time spent in collectives.
+#include <absl/strings/numbers.h>
+#include <absl/strings/str_join.h>
+#include <absl/strings/str_split.h>
 #include <signal.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -19,11 +23,6 @@
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <absl/strings/str_join.h>
-#include <absl/strings/str_split.h>
-#include <absl/strings/numbers.h>
 
 #include "cluster/fingerprint.h"
 #include "cluster/node.h"
@@ -43,16 +42,17 @@ std::atomic<bool> g_stop{false};
 class LocalExecutor final : public engine::Executor {
  public:
   static StatusOr<std::unique_ptr<LocalExecutor>> Create(const std::string& dir,
-                                                          const std::string& dtype, int threads,
-                                                          std::vector<int> pin, int64_t blocks,
-                                                          int64_t block_size) {
+                                                         const std::string& dtype, int threads,
+                                                         std::vector<int> pin, int64_t blocks,
+                                                         int64_t block_size) {
     auto e = std::unique_ptr<LocalExecutor>(new LocalExecutor());
     model::ModelOptions mo;
     mo.dtype = dtype;
     mo.num_threads = threads;
     mo.pin_cpus = std::move(pin);
     MIES_ASSIGN_OR_RETURN(e->model_, model::LlamaModel::Load(dir, mo, &e->identity_));
-    MIES_ASSIGN_OR_RETURN(e->cache_, model::KvCache::Create(e->model_->CacheShape(block_size), blocks));
+    MIES_ASSIGN_OR_RETURN(e->cache_,
+                          model::KvCache::Create(e->model_->CacheShape(block_size), blocks));
     e->blocks_ = blocks;
     e->block_size_ = block_size;
     return e;
@@ -90,8 +90,8 @@ class LocalExecutor final : public engine::Executor {
 class LocalTpExecutor final : public engine::Executor {
  public:
   static StatusOr<std::unique_ptr<LocalTpExecutor>> Create(const std::string& dir,
-                                                            const std::string& dtype, int tp,
-                                                            int64_t blocks, int64_t block_size) {
+                                                           const std::string& dtype, int tp,
+                                                           int64_t blocks, int64_t block_size) {
     auto e = std::unique_ptr<LocalTpExecutor>(new LocalTpExecutor(tp));
     e->ranks_.resize(tp);
     for (int r = 0; r < tp; ++r) {
@@ -101,7 +101,8 @@ class LocalTpExecutor final : public engine::Executor {
       mo.parallel = {r, tp};
       mo.dtype = dtype;
       MIES_ASSIGN_OR_RETURN(k.model, model::LlamaModel::Load(dir, mo, k.collective.get()));
-      MIES_ASSIGN_OR_RETURN(k.cache, model::KvCache::Create(k.model->CacheShape(block_size), blocks));
+      MIES_ASSIGN_OR_RETURN(k.cache,
+                            model::KvCache::Create(k.model->CacheShape(block_size), blocks));
     }
     e->blocks_ = blocks;
     e->block_size_ = block_size;
@@ -118,9 +119,8 @@ class LocalTpExecutor final : public engine::Executor {
     std::vector<Status> st(ranks_.size());
     std::vector<std::thread> threads;
     for (size_t r = 0; r < ranks_.size(); ++r) {
-      threads.emplace_back([&, r] {
-        st[r] = ranks_[r].model->Forward(batch, *ranks_[r].cache, &ranks_[r].out);
-      });
+      threads.emplace_back(
+          [&, r] { st[r] = ranks_[r].model->Forward(batch, *ranks_[r].cache, &ranks_[r].out); });
     }
     for (auto& t : threads) t.join();
     for (const Status& s : st) MIES_RETURN_IF_ERROR(s);
