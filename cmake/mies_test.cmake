@@ -4,6 +4,7 @@ function(mies_add_test name)
   cmake_parse_arguments(T "" "TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
   add_executable(${name} ${T_SOURCES})
   target_link_libraries(${name} PRIVATE ${T_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
   target_compile_definitions(${name} PRIVATE
     MIES_SHARED_DIR="${MIES_SHARED_DIR}"
     MIES_SOURCE_DIR="${PROJECT_SOURCE_DIR}"

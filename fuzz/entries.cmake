@@ -9,6 +9,6 @@ if(NOT TARGET mies_fuzz_entries)
   target_include_directories(mies_fuzz_entries PUBLIC ${PROJECT_SOURCE_DIR}/fuzz)
   target_compile_definitions(mies_fuzz_entries PRIVATE MIES_SHARED_DIR="${MIES_SHARED_DIR}")
   target_link_libraries(mies_fuzz_entries PUBLIC
-    mies_config mies_model mies_tokenizer mies_jinja mies_server_api mies_engine mies_cluster
-    mies_common)
+    mies_config mies_model mies_tokenizer mies_jinja mies_server_api mies_engine mies_runner
+    mies_cluster mies_common)
 endif()

@@ -39,7 +39,7 @@ if [[ "$flavour" == tsan ]]; then
   if [[ $# -eq 0 ]]; then
     # The threaded parts: engine loop and executors, cluster control/data planes, thread pool.
     set -- --target engine_step_plan_test engine_block_manager_test engine_sampler_test \
-      engine_request_validation_test engine_engine_test engine_local_executor_test \
+      engine_request_validation_test engine_engine_test engine_options_test runner_test executor_test \
       engine_scheduler_test kernels_test
     if [[ -f tests/cluster/CMakeLists.txt ]]; then
       set -- "$@" cluster_unit_test cluster_process_test mies-cluster-node

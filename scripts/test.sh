@@ -9,11 +9,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
+echo "== format (clang-format --dry-run -Werror on every C++ file) =="
+scripts/lint.sh format
 scripts/build.sh release
 # The npm `openai` client the server tests drive (pinned by tests/server/package-lock.json).
 if command -v npm >/dev/null 2>&1; then (cd tests/server && npm ci --no-audit --no-fund --silent); fi
 
 jobs="${MIES_TEST_JOBS:-2}"
+# Tests that need ../shared fail instead of skipping when it is missing (tests/support/shared_data.h).
+export MIES_REQUIRE_SHARED="${MIES_REQUIRE_SHARED:-1}"
 echo "== tests (Release) =="
 ctest --test-dir build/release --output-on-failure -j "$jobs" --timeout 600
 

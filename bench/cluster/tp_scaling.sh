@@ -17,7 +17,7 @@ MODEL=${2:?model dir}
 DTYPE=${3:-auto}
 PREFILL=${4:-64}
 STEPS=${5:-8}
-BIN=$BUILD/tools/rank_worker/mies-cluster-node
+BIN=$BUILD/tools/cluster_node/mies-cluster-node
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 PORT=$((26000 + RANDOM % 2000))

@@ -16,9 +16,10 @@
 #include <thread>
 
 #include "engine/engine.h"
-#include "engine/local_executor.h"
+#include "executor/local_executor.h"
 #include "make_model/synthetic_model.h"
 #include "model/llama_model.h"
+#include "runner/model_runner.h"
 
 namespace {
 
@@ -37,20 +38,6 @@ tools::SyntheticModelSpec BenchSmall() {
   s.max_position_embeddings = 2048;
   return s;
 }
-
-// Lends one executor to successive engines.
-class Borrowed final : public engine::Executor {
- public:
-  explicit Borrowed(engine::Executor& inner) : inner_(inner) {}
-  StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
-    return inner_.Execute(plan);
-  }
-  int64_t num_kv_blocks() const override { return inner_.num_kv_blocks(); }
-  int64_t block_size() const override { return inner_.block_size(); }
-
- private:
-  engine::Executor& inner_;
-};
 
 }  // namespace
 
@@ -133,11 +120,14 @@ int main(int argc, char** argv) {
   const auto shape = (*model)->CacheShape(block_size);
   const int64_t blocks = shape.BlocksForBudget(kv_mib << 20);
   const auto defaults = (*model)->generation_defaults();
-  auto local = engine::LocalExecutor::Create(std::move(model).value(), block_size, blocks);
-  if (!local.ok()) {
-    std::fprintf(stderr, "%s\n", local.status().ToString().c_str());
+  auto runner = runner::ModelRunner::Create(std::move(model).value(), blocks, block_size);
+  if (!runner.ok()) {
+    std::fprintf(stderr, "%s\n", runner.status().ToString().c_str());
     return 2;
   }
+  // Each engine is handed the executor and gives it back (Engine::Release) for the next one.
+  std::unique_ptr<engine::Executor> executor =
+      std::make_unique<executor::LocalExecutor>(std::move(runner).value());
   std::printf("model %s (dtype %s, %d threads) loaded in %.1f s; KV pool %lld blocks x %lld\n",
               model_dir.c_str(), dtype.c_str(), threads,
               std::chrono::duration<double>(Clock::now() - load0).count(),
@@ -154,8 +144,7 @@ int main(int argc, char** argv) {
     o.limits.max_n = max_batch;
     o.limits.max_batch_size = max_batch;
     o.max_queue_delay_us = 0;
-    auto eng =
-        engine::Engine::Create(o, std::make_unique<Borrowed>(**local), tokenizer, defaults, vocab);
+    auto eng = engine::Engine::Create(o, std::move(executor), tokenizer, defaults, vocab);
     if (!eng.ok()) {
       std::fprintf(stderr, "%s\n", eng.status().ToString().c_str());
       return 2;
@@ -195,6 +184,7 @@ int main(int argc, char** argv) {
         1e3 * c.step_seconds / c.steps, 1e3 * overhead / c.steps, 100.0 * overhead / c.step_seconds,
         static_cast<long long>(c.preemptions));
     std::fflush(stdout);
+    executor = engine::Engine::Release(std::move(*eng));
   }
   return 0;
 }

@@ -89,14 +89,14 @@ mies::StatusOr<Result> RunOne(LlamaModel& model, int prompt_len, int decode_step
   std::vector<int32_t> prompt(static_cast<size_t>(prompt_len));
   for (int i = 0; i < prompt_len; ++i) prompt[i] = (i * 7919 + 13) % vocab;
   auto t0 = table(0);
-  SequenceInput in{prompt, 0, t0, false};
+  SequenceInput in{prompt, 0, t0, 1};
   auto a = Clock::now();
   MIES_RETURN_IF_ERROR(model.Forward({&in, 1}, *cache, &out));
   r.prefill_tps = prompt_len / Seconds(a, Clock::now());
   int32_t tok = 1;
   a = Clock::now();
   for (int s = 0; s < decode_steps; ++s) {
-    SequenceInput d{{&tok, 1}, prompt_len + s, t0, false};
+    SequenceInput d{{&tok, 1}, prompt_len + s, t0, 1};
     MIES_RETURN_IF_ERROR(model.Forward({&d, 1}, *cache, &out));
     tok = static_cast<int32_t>(std::max_element(out.logits.begin(), out.logits.end()) -
                                out.logits.begin());
@@ -110,7 +110,7 @@ mies::StatusOr<Result> RunOne(LlamaModel& model, int prompt_len, int decode_step
     tables.push_back(table(s));
     prompts.emplace_back(short_len, (s * 31 + 5) % vocab);
   }
-  for (int s = 0; s < batch; ++s) seqs.push_back({prompts[s], 0, tables[s], false});
+  for (int s = 0; s < batch; ++s) seqs.push_back({prompts[s], 0, tables[s], 1});
   MIES_RETURN_IF_ERROR(model.Forward(seqs, *cache, &out));
   std::vector<int32_t> toks(static_cast<size_t>(batch), 1);
   a = Clock::now();

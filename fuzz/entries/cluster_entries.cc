@@ -1,17 +1,15 @@
 // Control-plane and data-plane messages a node accepts: a JoinRequest (protobuf wire bytes, as
 // gRPC hands them to the master) through the master's join check, and a step plan (the bytes a
-// slave receives on the data plane) through decoding and the slave's RunStepPlan on a real
+// slave receives on the data plane) through decoding and a rank's ModelRunner on a real
 // stories260K shard.
 #include <memory>
 
 #include "cluster/join_check.h"
-#include "cluster/node.h"
-#include "cluster/worker.h"
 #include "engine/step_plan.h"
 #include "entries.h"
 #include "model/collective.h"
-#include "model/kv_cache.h"
 #include "model/llama_model.h"
+#include "runner/model_runner.h"
 #include "support.h"
 
 namespace mies::fuzz {
@@ -38,9 +36,7 @@ const cluster::Fingerprint& MasterFingerprint() {
 
 struct Shard {
   model::IdentityCollective collective;
-  std::unique_ptr<model::LlamaModel> model;
-  std::unique_ptr<model::KvCache> cache;
-  model::ForwardOutput scratch;
+  std::unique_ptr<runner::ModelRunner> runner;
 };
 
 Shard& TheShard() {
@@ -51,10 +47,9 @@ Shard& TheShard() {
     opt.num_threads = 1;
     auto m = model::LlamaModel::Load(Stories260KDir(), opt, &s->collective);
     if (!m.ok()) Die("cannot load stories260K: " + std::string(m.status().message()));
-    s->model = std::move(*m);
-    auto c = model::KvCache::Create(s->model->CacheShape(16), 16);
-    if (!c.ok()) Die("cannot create the KV cache");
-    s->cache = std::move(*c);
+    auto r = runner::ModelRunner::Create(std::move(*m), /*num_blocks=*/16, /*block_size=*/16);
+    if (!r.ok()) Die("cannot create the KV cache");
+    s->runner = std::move(*r);
     return s;
   }();
   return *shard;
@@ -81,7 +76,7 @@ Status FuzzStepPlan(std::string_view data) {
   if (plan->Serialize() != data) Die("step plan: Serialize(Deserialize(b)) != b");
   Shard& s = TheShard();
   engine::StepResult result;
-  return cluster::RunStepPlan(*plan, *s.model, *s.cache, &s.scratch, &result);
+  return s.runner->Run(*plan, &result);
 }
 
 }  // namespace mies::fuzz

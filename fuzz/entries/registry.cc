@@ -25,7 +25,7 @@ constexpr Target kTargets[] = {
     {"http_native", "MindIE /infer, /infer_token, /v1/tokenizer bodies", FuzzHttpNative,
      InitHttpServer},
     {"cluster_join", "JoinRequest wire bytes through the master's join check", FuzzClusterJoin},
-    {"step_plan", "step plan bytes through decoding and a slave's RunStepPlan", FuzzStepPlan,
+    {"step_plan", "step plan bytes through decoding and a rank's ModelRunner", FuzzStepPlan,
      InitModelShard},
 };
 

@@ -11,6 +11,10 @@
 #include "common/status.h"
 
 namespace mies::cluster {
+
+// Version of the control-plane protocol (proto/cluster.proto); a join must match it exactly.
+inline constexpr uint32_t kProtocolVersion = 1;
+
 namespace v1 {
 class JoinRequest;  // proto/cluster.proto
 }

@@ -24,22 +24,17 @@ Status RankWorker::LoadModel(const std::string& model_dir, const std::string& dt
   mo.dtype = dtype;
   mo.num_threads = threads;
   mo.pin_cpus = pin;
-  MIES_ASSIGN_OR_RETURN(model_, model::LlamaModel::Load(model_dir, mo, &collective_));
+  MIES_ASSIGN_OR_RETURN(auto model, model::LlamaModel::Load(model_dir, mo, &collective_));
+  runner_ = std::make_unique<runner::ModelRunner>(std::move(model));
   return OkStatus();
 }
 
-Status RankWorker::CreateCache(int64_t num_blocks, int64_t block_size) {
-  if (num_blocks <= 0 || block_size <= 0) {
-    return InvalidArgument("KV cache: num_kv_blocks ", num_blocks, " and block_size ", block_size,
-                           " must be positive");
-  }
-  MIES_ASSIGN_OR_RETURN(cache_, model::KvCache::Create(model_->CacheShape(block_size), num_blocks));
-  return OkStatus();
+Status RankWorker::AllocateCache(int64_t num_blocks, int64_t block_size) {
+  return runner_->AllocateCache(num_blocks, block_size);
 }
 
 bool RankWorker::has_cache(int64_t num_blocks, int64_t block_size) const {
-  return cache_ != nullptr && cache_->num_blocks() == num_blocks &&
-         cache_->shape().block_size == block_size;
+  return runner_->has_cache(num_blocks, block_size);
 }
 
 void RankWorker::Start() {
@@ -163,7 +158,7 @@ void RankWorker::Serve(uint64_t target) {
       return;
     }
     if (plan->sequences.empty() && plan->block_copies.empty()) continue;  // keepalive
-    s = RunStep(*plan, nullptr);
+    s = runner_->Run(*plan, nullptr);
     collective_seconds_ = collective_seconds_ + (collective_.collective_seconds() - before);
     if (!s.ok() && !collective_.usable()) {
       MIES_LOG_WARN("rank {}: step {} failed: {}", rank_, plan->step_id, std::string(s.message()));
@@ -215,7 +210,7 @@ void RankWorker::ServeRoot(uint64_t target) {
     engine::StepResult result;
     std::string bytes = job->plan.Serialize();
     Status s = collective_.Broadcast(&bytes, timeouts_.collective_timeout);
-    if (s.ok()) s = RunStep(job->plan, &result);
+    if (s.ok()) s = runner_->Run(job->plan, &result);
     collective_seconds_ = collective_seconds_ + (collective_.collective_seconds() - before);
     const bool broken = !collective_.usable();
     {
@@ -238,59 +233,6 @@ void RankWorker::ServeRoot(uint64_t target) {
       return;
     }
   }
-}
-
-Status RankWorker::RunStep(const engine::StepPlan& plan, engine::StepResult* result) {
-  if (cache_ == nullptr) return absl::FailedPreconditionError("rank has no KV cache");
-  return RunStepPlan(plan, *model_, *cache_, &out_, result);
-}
-
-Status RunStepPlan(const engine::StepPlan& plan, model::LlamaModel& llama, model::KvCache& cache,
-                   model::ForwardOutput* scratch, engine::StepResult* result) {
-  const model::KvCacheShape& shape = cache.shape();
-  const int64_t block_floats = shape.block_size * shape.num_kv_heads * shape.head_dim;
-  for (const auto& [src, dst] : plan.block_copies) {
-    if (src < 0 || dst < 0 || src >= cache.num_blocks() || dst >= cache.num_blocks()) {
-      return InvalidArgument("block copy ", src, " -> ", dst, " outside the KV pool of ",
-                             cache.num_blocks(), " blocks");
-    }
-    for (int64_t l = 0; l < shape.num_layers; ++l) {
-      std::memcpy(cache.k(l) + dst * block_floats, cache.k(l) + src * block_floats,
-                  block_floats * sizeof(float));
-      std::memcpy(cache.v(l) + dst * block_floats, cache.v(l) + src * block_floats,
-                  block_floats * sizeof(float));
-    }
-  }
-  if (plan.sequences.empty()) {
-    if (result) *result = engine::StepResult{llama.config().vocab_size, {}, {}, {}};
-    return OkStatus();
-  }
-  std::vector<model::SequenceInput> batch(plan.sequences.size());
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const engine::StepSequence& s = plan.sequences[i];
-    batch[i].tokens = s.tokens;
-    batch[i].start_pos = s.start_pos;
-    batch[i].block_table = s.block_table;
-    batch[i].all_logits = s.all_logits;
-  }
-  MIES_RETURN_IF_ERROR(llama.Forward(batch, cache, scratch));
-  if (result == nullptr) return OkStatus();
-  // Keep only the rows the engine asked for (a non-final prefill chunk has none).
-  result->vocab = scratch->vocab;
-  result->logits.clear();
-  result->first_row.assign(batch.size(), -1);
-  result->num_rows.assign(batch.size(), 0);
-  int64_t rows = 0;
-  for (size_t i = 0; i < batch.size(); ++i) {
-    if (!plan.sequences[i].want_logits) continue;
-    const int64_t n = scratch->num_rows[i];
-    result->first_row[i] = rows;
-    result->num_rows[i] = n;
-    const float* src = scratch->Row(i);
-    result->logits.insert(result->logits.end(), src, src + n * scratch->vocab);
-    rows += n;
-  }
-  return OkStatus();
 }
 
 }  // namespace mies::cluster

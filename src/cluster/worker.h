@@ -11,11 +11,10 @@
 #include <thread>
 
 #include "cluster/gloo_collective.h"
-#include "cluster/node.h"
+#include "cluster/node_options.h"
 #include "cluster/store.h"
 #include "engine/step_plan.h"
-#include "model/kv_cache.h"
-#include "model/llama_model.h"
+#include "runner/model_runner.h"
 
 namespace mies::cluster {
 
@@ -30,12 +29,6 @@ struct NodeState {
   std::mutex store_mu;                     // guards store swaps (slave reconnects)
 };
 
-// What every rank does with a step plan: bounds-checked block copies, then the forward pass
-// on its shard (whose Validate checks tokens, positions and block tables); `result` (rank 0
-// only, may be null) gets the rows the engine asked for. `scratch` is reused between calls.
-Status RunStepPlan(const engine::StepPlan& plan, model::LlamaModel& llama, model::KvCache& cache,
-                   model::ForwardOutput* scratch, engine::StepResult* result);
-
 inline uint32_t EpochOf(uint64_t target) { return static_cast<uint32_t>(target & 0xffffffffu); }
 
 class RankWorker {
@@ -46,9 +39,10 @@ class RankWorker {
 
   Status LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
                    const std::vector<int>& pin);
-  Status CreateCache(int64_t num_blocks, int64_t block_size);
+  // The KV pool; call only while the worker is not serving (before Start, or between epochs).
+  Status AllocateCache(int64_t num_blocks, int64_t block_size);
   bool has_cache(int64_t num_blocks, int64_t block_size) const;
-  const model::LlamaModel& model() const { return *model_; }
+  const model::LlamaModel& model() const { return runner_->model(); }
 
   void Start();
   void StopAndJoin();
@@ -73,8 +67,6 @@ class RankWorker {
   void Loop();
   void Serve(uint64_t target);      // ranks != 0
   void ServeRoot(uint64_t target);  // rank 0
-  // Applies copies and runs the forward pass; rank 0 fills *result.
-  Status RunStep(const engine::StepPlan& plan, engine::StepResult* result);
   void FailQueued(const std::string& why);
 
   int rank_, world_;
@@ -83,9 +75,7 @@ class RankWorker {
   NodeState* state_;
   GlooCollective collective_;
   std::shared_ptr<gloo::transport::Device> device_;
-  std::unique_ptr<model::LlamaModel> model_;
-  std::unique_ptr<model::KvCache> cache_;
-  model::ForwardOutput out_;
+  std::unique_ptr<runner::ModelRunner> runner_;
   std::atomic<uint64_t> formed_{0}, failed_{0};
   std::atomic<bool> stop_{false};
   std::thread thread_;

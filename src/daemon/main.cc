@@ -13,6 +13,7 @@
 #include "daemon/multi_node.h"
 #include "daemon/serving.h"
 #include "daemon/startup.h"
+#include "executor/local_executor.h"
 
 namespace {
 
@@ -149,8 +150,9 @@ int main(int argc, char** argv) {
     return RunSlave(*state, env, stop_signals, announce_ready);
   }
 
-  // Multi-node master: every rank of the ranktable joins before the planes open.
-  std::unique_ptr<mies::cluster::ClusterMaster> cluster;
+  // The executor: a multi-node master's covers every rank of the ranktable (all of them join
+  // before the planes open); a single node runs the model in this process.
+  std::unique_ptr<mies::engine::Executor> executor;
   if (state->topology) {
     MIES_LOG_INFO("Multi Nodes infer master: waiting for {} ranks", state->topology->world_size);
     auto started = mies::daemon::StartClusterMaster(*state, env, kClusterFormTimeout);
@@ -160,12 +162,21 @@ int main(int argc, char** argv) {
       spdlog::shutdown();
       return 1;
     }
-    cluster = std::move(*started);
+    executor = std::move(*started);
+  } else {
+    auto local = mies::executor::LocalExecutor::FromConfig(config);
+    if (!local.ok()) {
+      PrintError(local.status());
+      MIES_LOG_ERROR("Failed to load the model: {}", std::string(local.status().message()));
+      spdlog::shutdown();
+      return 1;
+    }
+    executor = std::move(*local);
   }
 
   // The engine, tokenizer, chat template and HTTP planes; only the master (or a single node)
   // serves requests.
-  auto started = mies::daemon::StartServing(*state, env, cluster ? cluster->executor() : nullptr);
+  auto started = mies::daemon::StartServing(*state, env, std::move(executor));
   if (!started.ok()) {
     PrintError(started.status());
     MIES_LOG_ERROR("Failed to init endpoint! {}", std::string(started.status().message()));
@@ -178,9 +189,9 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   MIES_LOG_INFO("received {}, shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  serving.reset();  // closes the planes, cancels in-flight requests, stops the engine
-  if (cluster) cluster->Shutdown();  // tells every slave to stop
-  cluster.reset();
+  // Closes the planes, cancels in-flight requests, stops the engine, then its executor (a
+  // cluster's tells every slave to stop).
+  serving.reset();
   spdlog::shutdown();
   return 0;
 }

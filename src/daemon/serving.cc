@@ -10,8 +10,7 @@
 
 #include "certs/config_planes.h"
 #include "common/logging.h"
-#include "daemon/multi_node.h"
-#include "engine/local_executor.h"
+#include "engine/engine.h"
 #include "jinja/chat_template.h"
 #include "model/hf_config.h"
 #include "server/http_server.h"
@@ -63,7 +62,7 @@ class ServingImpl : public Serving {
     engine.engine.reset();
   }
 
-  engine::LocalEngine engine;
+  engine::ServingEngine engine;
   std::optional<jinja::ChatTemplate> chat_template;
   std::unique_ptr<server::Metrics> metrics;
   std::unique_ptr<server::ServingContext> ctx;
@@ -83,26 +82,9 @@ int EnvInt(const config::Environment& env, const char* name, int fallback) {
 
 }  // namespace
 
-// The engine over the cluster's executor: the tokenizer and generation defaults are read here,
-// the weights live in the ranks.
-static StatusOr<engine::LocalEngine> CreateClusterEngine(const config::Config& config,
-                                                         engine::Executor* executor) {
-  const std::string dir = config.ModelWeightPath();
-  MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(dir));
-  MIES_ASSIGN_OR_RETURN(auto defaults, model::LoadGenerationDefaults(dir, hf));
-  MIES_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::Load(dir));
-  engine::LocalEngine out;
-  out.tokenizer = std::shared_ptr<const tokenizer::Tokenizer>(std::move(tok));
-  MIES_ASSIGN_OR_RETURN(out.engine,
-                        engine::Engine::Create(engine::EngineOptionsFromConfig(config),
-                                               std::make_unique<BorrowedExecutor>(executor),
-                                               out.tokenizer, std::move(defaults), hf.vocab_size));
-  return out;
-}
-
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
                                                 const config::Environment& env,
-                                                engine::Executor* cluster_executor) {
+                                                std::unique_ptr<engine::Executor> executor) {
   const config::Config& config = state.config;
   if (config.server.https_enabled) MIES_RETURN_IF_ERROR(certs::CheckEnabledPlanes(config));
   MIES_ASSIGN_OR_RETURN(auto listeners, server::PlanListeners(config));
@@ -110,11 +92,7 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   auto s = std::make_unique<ServingImpl>();
   const std::string model_dir = config.ModelWeightPath();
   MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(model_dir));
-  if (cluster_executor != nullptr) {
-    MIES_ASSIGN_OR_RETURN(s->engine, CreateClusterEngine(config, cluster_executor));
-  } else {
-    MIES_ASSIGN_OR_RETURN(s->engine, engine::CreateLocalEngine(config));
-  }
+  MIES_ASSIGN_OR_RETURN(s->engine, engine::EngineFromConfig(config, std::move(executor)));
   MIES_ASSIGN_OR_RETURN(auto tmpl, LoadChatTemplate(model_dir, *s->engine.tokenizer));
   s->chat_template.emplace(std::move(tmpl));
 

@@ -1,5 +1,5 @@
-// What the daemon runs once the configuration is valid: the model, tokenizer and engine
-// (engine::CreateLocalEngine), the chat template, and the HTTP planes (server::HttpServer).
+// What the daemon runs once the configuration is valid: the engine over an executor (local or
+// cluster), its tokenizer and chat template, and the HTTP planes (server::HttpServer).
 #pragma once
 
 #include <memory>
@@ -18,10 +18,11 @@ class Serving {
 
 // Loads everything and opens every plane; on return the daemon may print its success line.
 // /stopService ends the process the way SIGTERM does (graceful) or at once (?mode=Force).
-// `cluster_executor` (multi-node master): run the engine's steps on every rank of the cluster
-// instead of a local model; it must outlive the returned Serving.
+// The engine owns `executor` (executor::LocalExecutor, or the multi-node master's
+// executor::ClusterExecutor): destroying the Serving closes the planes, stops the engine, then
+// the executor (for a cluster, an orderly shutdown of every node).
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
                                                 const config::Environment& env,
-                                                engine::Executor* cluster_executor = nullptr);
+                                                std::unique_ptr<engine::Executor> executor);
 
 }  // namespace mies::daemon

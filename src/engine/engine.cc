@@ -75,6 +75,20 @@ EngineOptions EngineOptionsFromConfig(const config::Config& config) {
   return o;
 }
 
+StatusOr<ServingEngine> EngineFromConfig(const config::Config& config,
+                                         std::unique_ptr<Executor> executor) {
+  const std::string dir = config.ModelWeightPath();
+  MIES_ASSIGN_OR_RETURN(model::HfConfig hf, model::LoadHfConfig(dir));
+  MIES_ASSIGN_OR_RETURN(model::GenerationDefaults defaults, model::LoadGenerationDefaults(dir, hf));
+  MIES_ASSIGN_OR_RETURN(std::unique_ptr<tokenizer::Tokenizer> tok, tokenizer::Tokenizer::Load(dir));
+  ServingEngine out;
+  out.tokenizer = std::shared_ptr<const tokenizer::Tokenizer>(std::move(tok));
+  MIES_ASSIGN_OR_RETURN(out.engine,
+                        Engine::Create(EngineOptionsFromConfig(config), std::move(executor),
+                                       out.tokenizer, std::move(defaults), hf.vocab_size));
+  return out;
+}
+
 StatusOr<std::unique_ptr<Engine>> Engine::Create(
     EngineOptions options, std::unique_ptr<Executor> executor,
     std::shared_ptr<const tokenizer::Tokenizer> tokenizer, model::GenerationDefaults defaults,
@@ -123,7 +137,19 @@ Engine::~Engine() {
     stop_ = true;
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
+}
+
+std::unique_ptr<Executor> Engine::Release(std::unique_ptr<Engine> engine) {
+  {
+    std::lock_guard lock(engine->mu_);
+    engine->stop_ = true;
+  }
+  engine->cv_.notify_all();
+  engine->thread_.join();
+  std::unique_ptr<Executor> executor = std::move(engine->executor_);
+  engine.reset();  // the destructor sees the loop already joined
+  return executor;
 }
 
 bool Engine::IsEos(int32_t token) const {
@@ -350,8 +376,7 @@ void Engine::Loop() {
                       r.vocab == options_.limits.vocab_size;
       for (size_t i = 0; shape_ok && i < step.items.size(); ++i) {
         const StepSequence& ss = step.plan.sequences[i];
-        const int64_t want =
-            ss.all_logits ? static_cast<int64_t>(ss.tokens.size()) : (ss.want_logits ? 1 : 0);
+        const int64_t want = ss.logit_rows();
         if (r.num_rows[i] != want ||
             (want > 0 && (r.first_row[i] < 0 || (r.first_row[i] + want) * r.vocab >
                                                     static_cast<int64_t>(r.logits.size())))) {

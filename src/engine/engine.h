@@ -54,6 +54,18 @@ struct EngineCounters {
   double forward_seconds = 0;  // inside Executor::Execute
 };
 
+class Engine;
+
+// The engine serving config.json's model, with the tokenizer it decodes with: the tokenizer and
+// generation_config.json defaults are read from modelWeightPath; `executor` runs the steps (in
+// this process or on every rank of a cluster).
+struct ServingEngine {
+  std::shared_ptr<const tokenizer::Tokenizer> tokenizer;
+  std::unique_ptr<Engine> engine;
+};
+StatusOr<ServingEngine> EngineFromConfig(const config::Config& config,
+                                         std::unique_ptr<Executor> executor);
+
 class Engine final : public EngineInterface {
  public:
   static StatusOr<std::unique_ptr<Engine>> Create(
@@ -67,6 +79,10 @@ class Engine final : public EngineInterface {
   Status Submit(GenerateRequest request, OutputSink sink) override;
   void Cancel(const std::string& request_id) override;
   EngineStats Stats() const override;
+
+  // Stops the loop and hands back the executor (a benchmark runs several engines over one
+  // loaded model). Requests still running get no further output.
+  static std::unique_ptr<Executor> Release(std::unique_ptr<Engine> engine);
 
   EngineCounters Counters() const;
   // Blocks until no request is queued or running (tests, benchmarks). False on timeout.

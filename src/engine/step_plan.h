@@ -18,6 +18,14 @@ struct StepSequence {
   std::vector<int32_t> block_table;  // KV blocks covering 0 .. start_pos + tokens.size() - 1
   bool all_logits = false;           // return logits of every new token (prompt logprobs)
   bool want_logits = true;           // false for a non-final prefill chunk: no logits needed
+
+  // How many logit rows this sequence gets: its new tokens' count with all_logits, else 1 when
+  // want_logits, else 0 (the rows of its last new tokens). The one place this is decided: the
+  // model runner asks the model for these rows and the engine checks results against it.
+  int64_t logit_rows() const {
+    if (all_logits) return static_cast<int64_t>(tokens.size());
+    return want_logits ? 1 : 0;
+  }
 };
 
 struct StepPlan {
@@ -31,7 +39,7 @@ struct StepPlan {
   static StatusOr<StepPlan> Deserialize(const std::string& bytes);
 };
 
-// Logits of one step, rows in plan order (sequences with want_logits=false have no rows).
+// Logits of one step, rows in plan order: StepSequence::logit_rows() rows per sequence.
 struct StepResult {
   int64_t vocab = 0;
   std::vector<float> logits;       // [rows][vocab]

@@ -1,5 +1,7 @@
 #include "model/kv_cache.h"
 
+#include <cstring>
+
 namespace mies::model {
 
 StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, int64_t num_blocks) {
@@ -27,6 +29,35 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, in
     }
   }
   return c;
+}
+
+Status KvCache::CopyBlocks(std::span<const std::pair<int32_t, int32_t>> copies) {
+  for (const auto& [src, dst] : copies) {
+    if (src < 0 || dst < 0 || src >= num_blocks_ || dst >= num_blocks_) {
+      return InvalidArgument("block copy ", src, " -> ", dst, " outside the KV pool of ",
+                             num_blocks_, " blocks");
+    }
+  }
+  const int64_t block_floats = shape_.block_size * shape_.num_kv_heads * shape_.head_dim;
+  for (const auto& [src, dst] : copies) {
+    for (int64_t l = 0; l < shape_.num_layers; ++l) {
+      std::memcpy(k(l) + dst * block_floats, k(l) + src * block_floats,
+                  block_floats * sizeof(float));
+      std::memcpy(v(l) + dst * block_floats, v(l) + src * block_floats,
+                  block_floats * sizeof(float));
+    }
+  }
+  return OkStatus();
+}
+
+StatusOr<KvCacheShape> CacheShapeFor(const HfConfig& config, const ParallelConfig& parallel,
+                                     int64_t block_size) {
+  MIES_ASSIGN_OR_RETURN(ShardLayout layout, ComputeShardLayout(config, parallel));
+  return CacheShapeFor(config, layout, block_size);
+}
+
+KvCacheShape CacheShapeFor(const HfConfig& config, const ShardLayout& layout, int64_t block_size) {
+  return {config.num_hidden_layers, layout.num_kv_heads, config.head_dim, block_size};
 }
 
 }  // namespace mies::model

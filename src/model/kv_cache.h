@@ -14,6 +14,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
+#include <utility>
 
 #include "common/status.h"
 #include "model/weights.h"
@@ -34,6 +36,14 @@ struct KvCacheShape {
   int64_t BlocksForBudget(int64_t bytes) const { return bytes / BytesPerBlock(); }
 };
 
+// The cache shape rank `parallel` needs for `config` (its KV-head shard), without loading
+// weights: the KV pool can be sized before the model is read. Errors when the heads cannot be
+// split (the same rule and message as the weight loader's).
+StatusOr<KvCacheShape> CacheShapeFor(const HfConfig& config, const ParallelConfig& parallel,
+                                     int64_t block_size);
+// The same for a layout already computed (a loaded model's).
+KvCacheShape CacheShapeFor(const HfConfig& config, const ShardLayout& layout, int64_t block_size);
+
 class KvCache {
  public:
   // Reserves num_blocks blocks; pages are touched only when written, so an unused pool costs
@@ -41,6 +51,9 @@ class KvCache {
   static StatusOr<std::unique_ptr<KvCache>> Create(const KvCacheShape& shape, int64_t num_blocks);
 
   const KvCacheShape& shape() const { return shape_; }
+  // Copies whole blocks src -> dst in every layer (copy-on-write of a shared block, listed by the
+  // scheduler in a step plan). Every id is checked against the pool before anything is copied.
+  Status CopyBlocks(std::span<const std::pair<int32_t, int32_t>> copies);
   int64_t num_blocks() const { return num_blocks_; }
   float* k(int64_t layer) { return reinterpret_cast<float*>(k_[layer].data()); }
   float* v(int64_t layer) { return reinterpret_cast<float*>(v_[layer].data()); }

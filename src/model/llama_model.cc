@@ -34,7 +34,7 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& model_
 }
 
 KvCacheShape LlamaModel::CacheShape(int64_t block_size) const {
-  return {config_.num_hidden_layers, weights_.layout.num_kv_heads, config_.head_dim, block_size};
+  return CacheShapeFor(config_, weights_.layout, block_size);
 }
 
 Status LlamaModel::Validate(std::span<const SequenceInput> batch, const KvCache& cache) const {
@@ -59,6 +59,10 @@ Status LlamaModel::Validate(std::span<const SequenceInput> batch, const KvCache&
         std::numeric_limits<int32_t>::max() - static_cast<int64_t>(in.tokens.size())) {
       return InvalidArgument("sequence ", s, ": positions from start_pos ", in.start_pos, " for ",
                              in.tokens.size(), " tokens exceed the int32 position range");
+    }
+    if (in.logit_rows < 0 || in.logit_rows > static_cast<int64_t>(in.tokens.size())) {
+      return InvalidArgument("sequence ", s, ": logit_rows ", in.logit_rows, " outside [0, ",
+                             in.tokens.size(), "] (its new tokens)");
     }
     for (int32_t t : in.tokens) {
       if (t < 0 || t >= config_.vocab_size) {
@@ -172,7 +176,7 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
     kernels::AddInPlace(x_.data(), o_.data(), T * D);
   }
 
-  // Rows that need logits.
+  // Rows that need logits: the last logit_rows tokens of each sequence.
   out->first_row.clear();
   out->num_rows.clear();
   std::vector<int64_t> rows;
@@ -180,9 +184,9 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
     int64_t t = 0;
     for (const auto& s : batch) {
       const int64_t n = static_cast<int64_t>(s.tokens.size());
-      out->first_row.push_back(static_cast<int64_t>(rows.size()));
-      out->num_rows.push_back(s.all_logits ? n : 1);
-      for (int64_t i = s.all_logits ? 0 : n - 1; i < n; ++i) rows.push_back(t + i);
+      out->first_row.push_back(s.logit_rows > 0 ? static_cast<int64_t>(rows.size()) : -1);
+      out->num_rows.push_back(s.logit_rows);
+      for (int64_t i = n - s.logit_rows; i < n; ++i) rows.push_back(t + i);
       t += n;
     }
   }
@@ -193,10 +197,12 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
                      sel_.data() + r * D);
   }
   const int64_t Vl = l.vocab_local(), V = c.vocab_size;
-  grow(local_logits_, R * Vl);
-  kernels::Linear(sel_.data(), R, weights_.lm_head.view, nullptr, local_logits_.data(), pool);
   out->vocab = V;
   out->logits.resize(static_cast<size_t>(R * V));
+  // Every rank runs the same plan, so all skip the lm_head (and its gather) together.
+  if (R == 0) return OkStatus();
+  grow(local_logits_, R * Vl);
+  kernels::Linear(sel_.data(), R, weights_.lm_head.view, nullptr, local_logits_.data(), pool);
   if (collective_->size() == 1) {
     std::memcpy(out->logits.data(), local_logits_.data(), local_logits_.size() * sizeof(float));
     return OkStatus();

@@ -40,16 +40,17 @@ struct SequenceInput {
   std::span<const int32_t> tokens;       // new tokens (prefill: many; decode: one)
   int64_t start_pos = 0;                 // absolute position of tokens[0]
   std::span<const int32_t> block_table;  // KV blocks covering positions 0 .. start_pos+n-1
-  bool all_logits = false;               // logits of every new token, not only the last
+  // Logits of the last `logit_rows` new tokens: 0 (a prefill chunk that samples nothing), 1 (the
+  // next token's distribution) or tokens.size() (every position, for prompt logprobs).
+  int64_t logit_rows = 1;
 };
 
 struct ForwardOutput {
-  // [rows][vocab]: for each sequence in batch order, its last token's logits, or all its new
-  // tokens' logits when all_logits was set.
+  // [rows][vocab]: for each sequence in batch order, its logit_rows rows.
   std::vector<float> logits;
   int64_t vocab = 0;
-  std::vector<int64_t> first_row;  // per sequence: its first row in `logits`
-  std::vector<int64_t> num_rows;   // per sequence: 1, or its token count with all_logits
+  std::vector<int64_t> first_row;  // per sequence: its first row in `logits`; -1 without rows
+  std::vector<int64_t> num_rows;   // per sequence: its logit_rows
   const float* Row(size_t seq, int64_t i = 0) const {
     return logits.data() + (first_row[seq] + i) * vocab;
   }

@@ -27,7 +27,7 @@ using std::chrono::milliseconds;
 using testing::ChildProcess;
 
 std::string NodeBinary() {
-  return std::string(MIES_BINARY_DIR) + "/tools/rank_worker/mies-cluster-node";
+  return std::string(MIES_BINARY_DIR) + "/tools/cluster_node/mies-cluster-node";
 }
 
 int NextPort() {

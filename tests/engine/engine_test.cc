@@ -9,6 +9,7 @@
 
 #include "engine/sampler.h"
 #include "engine_test_util.h"
+#include "support/shared_data.h"
 
 namespace mies::engine {
 namespace {
@@ -22,9 +23,7 @@ struct Built {
 };
 
 Built MakeEngine(EngineOptions options, int64_t num_blocks, int64_t block_size) {
-  auto local = LocalExecutor::Create(LoadStories(), block_size, num_blocks);
-  EXPECT_TRUE(local.ok()) << local.status();
-  auto control = std::make_unique<ControlledExecutor>(std::move(local).value());
+  auto control = std::make_unique<ControlledExecutor>(StoriesExecutor(num_blocks, block_size));
   Built b;
   b.control = control.get();
   auto e = Engine::Create(std::move(options), std::move(control), StoriesTokenizer(),
@@ -45,7 +44,7 @@ std::map<int, Collector::Seq> RunOne(Engine& engine, GenerateRequest req) {
 class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!HaveStories()) GTEST_SKIP() << "stories260K not found under " << MIES_SHARED_DIR;
+    MIES_REQUIRE_SHARED_DATA(HaveStories(), "stories260K under " MIES_SHARED_DIR);
   }
 };
 
@@ -305,7 +304,7 @@ TEST_F(EngineTest, LogprobsAndPromptLogprobsMatchTheModel) {
   auto cache = model::KvCache::Create(model->CacheShape(8), 4);
   ASSERT_TRUE(cache.ok());
   const std::vector<int32_t> table = {0, 1, 2};
-  model::SequenceInput in{r.prompt_ids, 0, table, true};
+  model::SequenceInput in{r.prompt_ids, 0, table, static_cast<int64_t>(r.prompt_ids.size())};
   model::ForwardOutput out;
   ASSERT_TRUE(model->Forward({&in, 1}, **cache, &out).ok());
   for (size_t p = 0; p + 1 < r.prompt_ids.size(); ++p) {

@@ -15,8 +15,9 @@
 #include <vector>
 
 #include "engine/engine.h"
-#include "engine/local_executor.h"
+#include "executor/local_executor.h"
 #include "model/llama_model.h"
+#include "runner/model_runner.h"
 #include "tokenizer/tokenizer.h"
 
 namespace mies::engine::testing {
@@ -64,6 +65,14 @@ inline std::unique_ptr<model::LlamaModel> LoadStories() {
   auto m = model::LlamaModel::Load(ModelCopy(), mo, &identity);
   EXPECT_TRUE(m.ok()) << m.status();
   return m.ok() ? std::move(m).value() : nullptr;
+}
+
+// stories260K on a local executor with a KV pool of num_blocks x block_size tokens.
+inline std::unique_ptr<Executor> StoriesExecutor(int64_t num_blocks, int64_t block_size) {
+  auto runner = runner::ModelRunner::Create(LoadStories(), num_blocks, block_size);
+  EXPECT_TRUE(runner.ok()) << runner.status();
+  if (!runner.ok()) return nullptr;
+  return std::make_unique<executor::LocalExecutor>(std::move(runner).value());
 }
 
 inline model::GenerationDefaults StoriesDefaults() {
@@ -166,8 +175,7 @@ class ScriptedExecutor final : public Executor {
     StepResult r;
     r.vocab = vocab_;
     for (const StepSequence& s : plan.sequences) {
-      const int64_t rows =
-          s.all_logits ? static_cast<int64_t>(s.tokens.size()) : (s.want_logits ? 1 : 0);
+      const int64_t rows = s.logit_rows();
       r.first_row.push_back(rows ? static_cast<int64_t>(r.logits.size()) / vocab_ : -1);
       r.num_rows.push_back(rows);
       for (int64_t j = static_cast<int64_t>(s.tokens.size()) - rows;

@@ -48,7 +48,12 @@ class FuzzReplayTest : public ::testing::TestWithParam<Target> {
 
 TEST_P(FuzzReplayTest, EveryCrashInputNowEndsInACleanStatus) {
   const Target& t = GetParam();
-  for (const fs::path& file : FilesIn(kFuzzDir / "regressions" / t.name)) {
+  const auto inputs = FilesIn(kFuzzDir / "regressions" / t.name);
+  if (inputs.empty()) {
+    GTEST_SKIP() << "no crash input recorded for " << t.name << " (fuzz/regressions/" << t.name
+                 << "/ is empty); its seeds replay in EverySeedRunsWithoutACrash";
+  }
+  for (const fs::path& file : inputs) {
     SCOPED_TRACE(file.string());
     const Status s = t.run(ReadFile(file));
     if (file.filename().string().starts_with("ok-")) {

@@ -55,7 +55,8 @@ std::map<int, std::vector<float>> RunScript(LlamaModel& model, KvCache& cache,
   for (const Step& step : script) {
     std::vector<SequenceInput> batch;
     for (const auto& it : step.items) {
-      batch.push_back({it.tokens, pos[it.seq], tables[it.seq], it.all_logits});
+      batch.push_back({it.tokens, pos[it.seq], tables[it.seq],
+                       it.all_logits ? static_cast<int64_t>(it.tokens.size()) : 1});
       pos[it.seq] += static_cast<int64_t>(it.tokens.size());
     }
     auto collect = [&](std::span<const SequenceInput> b, std::span<const Step::Item> items) {
@@ -125,7 +126,7 @@ TEST_F(ModelFixture, ForwardRejectsBadBatchesNamingTheProblem) {
   ForwardOutput out;
   std::vector<int32_t> toks{1, 2, 3, 4, 5, 6};
   std::vector<int32_t> short_table{0};
-  SequenceInput in{toks, 0, short_table, false};
+  SequenceInput in{toks, 0, short_table, 1};
   EXPECT_THAT(std::string(model->Forward({&in, 1}, **cache, &out).message()),
               HasSubstr("block table has 1 blocks, positions up to 5 need 2"));
   std::vector<int32_t> bad_ids{0, 9};
@@ -133,7 +134,7 @@ TEST_F(ModelFixture, ForwardRejectsBadBatchesNamingTheProblem) {
   EXPECT_THAT(std::string(model->Forward({&in, 1}, **cache, &out).message()),
               HasSubstr("block id 9 outside the pool [0, 4)"));
   std::vector<int32_t> big{100000};
-  SequenceInput in2{big, 0, short_table, false};
+  SequenceInput in2{big, 0, short_table, 1};
   EXPECT_THAT(std::string(model->Forward({&in2, 1}, **cache, &out).message()),
               HasSubstr("token id 100000 outside the vocabulary"));
   auto wrong = KvCache::Create({1, 1, 8, 4}, 4);

@@ -20,6 +20,7 @@
 
 #include "model/llama_model.h"
 #include "model_test_util.h"
+#include "support/shared_data.h"
 
 namespace mies::model {
 namespace {
@@ -37,7 +38,7 @@ void PrintTo(const DtypeCase& c, std::ostream* os) { *os << c.dtype; }
 class DtypeTest : public ::testing::TestWithParam<DtypeCase> {
  protected:
   void SetUp() override {
-    if (!HaveShared()) GTEST_SKIP() << "no shared dir at " << SharedDir();
+    MIES_REQUIRE_SHARED_DATA(HaveShared(), "shared dir " + SharedDir());
     CopyModelDir(Stories260KDir(), dir_.path());
   }
   std::unique_ptr<LlamaModel> Load(const std::string& dtype) {
@@ -80,7 +81,7 @@ TEST_P(DtypeTest, LogitsWithinDerivedToleranceOfF32) {
   std::vector<int32_t> seq = prompt;
   seq.insert(seq.end(), text_f32.begin(), text_f32.end() - 1);
   const auto table = Blocks(0, 32);
-  SequenceInput in{seq, 0, table, true};
+  SequenceInput in{seq, 0, table, static_cast<int64_t>(seq.size())};
   ForwardOutput of, ol;
   ASSERT_TRUE(f32->Forward({&in, 1}, **cf, &of).ok());
   ASSERT_TRUE(low->Forward({&in, 1}, **cl, &ol).ok());

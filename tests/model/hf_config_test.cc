@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "model_test_util.h"
+#include "support/shared_data.h"
 
 namespace mies::model {
 namespace {
@@ -164,7 +165,7 @@ TEST(HfConfigTest, GenerationConfigEosListAndSamplingDefaults) {
 }
 
 TEST(HfConfigTest, Stories260KLoadsThroughTheModelFileRule) {
-  if (!testing::HaveShared()) GTEST_SKIP() << "no shared dir at " << testing::SharedDir();
+  MIES_REQUIRE_SHARED_DATA(testing::HaveShared(), "shared dir " + testing::SharedDir());
   // The shared copy is mode 0444: "other" may read it, which MindIE's 0750 rule refuses.
   auto refused = LoadHfConfig(testing::Stories260KDir());
   ASSERT_FALSE(refused.ok());

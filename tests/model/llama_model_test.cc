@@ -7,6 +7,7 @@
 
 #include "kernels/dispatch.h"
 #include "model_test_util.h"
+#include "support/shared_data.h"
 
 namespace mies::model {
 namespace {
@@ -16,7 +17,7 @@ using namespace mies::model::testing;
 class Stories260KTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!HaveShared()) GTEST_SKIP() << "no shared dir at " << SharedDir();
+    MIES_REQUIRE_SHARED_DATA(HaveShared(), "shared dir " + SharedDir());
     CopyModelDir(Stories260KDir(), dir_.path());
   }
   std::unique_ptr<LlamaModel> Load(const std::string& dtype = "auto", int threads = 1) {

@@ -155,7 +155,7 @@ inline std::vector<int32_t> RunGreedy(LlamaModel& model, KvCache& cache,
                                       std::vector<float>* logits) {
   const auto table = Blocks(0, static_cast<int32_t>(cache.num_blocks()));
   ForwardOutput out;
-  SequenceInput in{prompt, 0, table, true};
+  SequenceInput in{prompt, 0, table, static_cast<int64_t>(prompt.size())};
   Status s = model.Forward({&in, 1}, cache, &out);
   EXPECT_TRUE(s.ok()) << s;
   if (!s.ok()) return {};
@@ -168,7 +168,7 @@ inline std::vector<int32_t> RunGreedy(LlamaModel& model, KvCache& cache,
     gen.push_back(tok);
     if (step + 1 == steps) break;
     int32_t one[1] = {tok};
-    SequenceInput d{one, pos++, table, false};
+    SequenceInput d{one, pos++, table, 1};
     s = model.Forward({&d, 1}, cache, &out);
     EXPECT_TRUE(s.ok()) << s;
     if (!s.ok()) break;

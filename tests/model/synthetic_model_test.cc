@@ -8,6 +8,7 @@
 
 #include "model/llama_model.h"
 #include "model_test_util.h"
+#include "support/shared_data.h"
 
 namespace mies::model {
 namespace {
@@ -27,7 +28,7 @@ void PrintTo(const Case& c, std::ostream* os) { *os << c.preset << "/" << c.dtyp
 class SyntheticVsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(SyntheticVsReference, LogitsWithin1e4AndGreedyIdentical) {
-  if (!HaveShared()) GTEST_SKIP() << "no shared dir at " << SharedDir();
+  MIES_REQUIRE_SHARED_DATA(HaveShared(), "shared dir " + SharedDir());
   const Case& c = GetParam();
   TempDir dir;
   auto spec = tools::PresetSpec(c.preset);

@@ -25,11 +25,16 @@
 #include <thread>
 
 #include "cluster/fingerprint.h"
-#include "cluster/node.h"
+#include "cluster/master.h"
+#include "cluster/slave.h"
 #include "common/logging.h"
 #include "config/ranktable.h"
 #include "engine/step_plan.h"
+#include "executor/cluster_executor.h"
+#include "executor/in_process_tp_executor.h"
+#include "executor/local_executor.h"
 #include "model/llama_model.h"
+#include "runner/model_runner.h"
 
 using namespace mies;
 using Clock = std::chrono::steady_clock;
@@ -39,109 +44,20 @@ namespace {
 std::atomic<bool> g_stop{false};
 
 // The reference: the whole model in this process (tp_size 1).
-class LocalExecutor final : public engine::Executor {
- public:
-  static StatusOr<std::unique_ptr<LocalExecutor>> Create(const std::string& dir,
-                                                         const std::string& dtype, int threads,
-                                                         std::vector<int> pin, int64_t blocks,
-                                                         int64_t block_size) {
-    auto e = std::unique_ptr<LocalExecutor>(new LocalExecutor());
-    model::ModelOptions mo;
-    mo.dtype = dtype;
-    mo.num_threads = threads;
-    mo.pin_cpus = std::move(pin);
-    MIES_ASSIGN_OR_RETURN(e->model_, model::LlamaModel::Load(dir, mo, &e->identity_));
-    MIES_ASSIGN_OR_RETURN(e->cache_,
-                          model::KvCache::Create(e->model_->CacheShape(block_size), blocks));
-    e->blocks_ = blocks;
-    e->block_size_ = block_size;
-    return e;
-  }
-  StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
-    std::vector<model::SequenceInput> batch(plan.sequences.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].tokens = plan.sequences[i].tokens;
-      batch[i].start_pos = plan.sequences[i].start_pos;
-      batch[i].block_table = plan.sequences[i].block_table;
-      batch[i].all_logits = plan.sequences[i].all_logits;
-    }
-    MIES_RETURN_IF_ERROR(model_->Forward(batch, *cache_, &out_));
-    engine::StepResult r;
-    r.vocab = out_.vocab;
-    r.logits = out_.logits;
-    r.first_row = out_.first_row;
-    r.num_rows = out_.num_rows;
-    return r;
-  }
-  int64_t num_kv_blocks() const override { return blocks_; }
-  int64_t block_size() const override { return block_size_; }
-
- private:
-  model::IdentityCollective identity_;
-  std::unique_ptr<model::LlamaModel> model_;
-  std::unique_ptr<model::KvCache> cache_;
-  model::ForwardOutput out_;
-  int64_t blocks_ = 0, block_size_ = 0;
-};
-
-// The in-process tensor-parallel reference: `tp` ranks as threads of this process with
-// model::InProcessGroup (the model library's own TP path). In deterministic mode the cluster
-// must match it bit for bit (same summation order).
-class LocalTpExecutor final : public engine::Executor {
- public:
-  static StatusOr<std::unique_ptr<LocalTpExecutor>> Create(const std::string& dir,
-                                                           const std::string& dtype, int tp,
-                                                           int64_t blocks, int64_t block_size) {
-    auto e = std::unique_ptr<LocalTpExecutor>(new LocalTpExecutor(tp));
-    e->ranks_.resize(tp);
-    for (int r = 0; r < tp; ++r) {
-      Rank& k = e->ranks_[r];
-      k.collective = e->group_.Member(r);
-      model::ModelOptions mo;
-      mo.parallel = {r, tp};
-      mo.dtype = dtype;
-      MIES_ASSIGN_OR_RETURN(k.model, model::LlamaModel::Load(dir, mo, k.collective.get()));
-      MIES_ASSIGN_OR_RETURN(k.cache,
-                            model::KvCache::Create(k.model->CacheShape(block_size), blocks));
-    }
-    e->blocks_ = blocks;
-    e->block_size_ = block_size;
-    return e;
-  }
-  StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override {
-    std::vector<model::SequenceInput> batch(plan.sequences.size());
-    for (size_t i = 0; i < batch.size(); ++i) {
-      batch[i].tokens = plan.sequences[i].tokens;
-      batch[i].start_pos = plan.sequences[i].start_pos;
-      batch[i].block_table = plan.sequences[i].block_table;
-      batch[i].all_logits = plan.sequences[i].all_logits;
-    }
-    std::vector<Status> st(ranks_.size());
-    std::vector<std::thread> threads;
-    for (size_t r = 0; r < ranks_.size(); ++r) {
-      threads.emplace_back(
-          [&, r] { st[r] = ranks_[r].model->Forward(batch, *ranks_[r].cache, &ranks_[r].out); });
-    }
-    for (auto& t : threads) t.join();
-    for (const Status& s : st) MIES_RETURN_IF_ERROR(s);
-    const model::ForwardOutput& out = ranks_[0].out;
-    return engine::StepResult{out.vocab, out.logits, out.first_row, out.num_rows};
-  }
-  int64_t num_kv_blocks() const override { return blocks_; }
-  int64_t block_size() const override { return block_size_; }
-
- private:
-  explicit LocalTpExecutor(int tp) : group_(tp) {}
-  struct Rank {
-    std::unique_ptr<model::Collective> collective;
-    std::unique_ptr<model::LlamaModel> model;
-    std::unique_ptr<model::KvCache> cache;
-    model::ForwardOutput out;
-  };
-  model::InProcessGroup group_;
-  std::vector<Rank> ranks_;
-  int64_t blocks_ = 0, block_size_ = 0;
-};
+StatusOr<std::unique_ptr<engine::Executor>> LocalReference(const std::string& dir,
+                                                           const std::string& dtype, int threads,
+                                                           std::vector<int> pin, int64_t blocks,
+                                                           int64_t block_size) {
+  static model::IdentityCollective identity;
+  model::ModelOptions mo;
+  mo.dtype = dtype;
+  mo.num_threads = threads;
+  mo.pin_cpus = std::move(pin);
+  MIES_ASSIGN_OR_RETURN(auto model, model::LlamaModel::Load(dir, mo, &identity));
+  MIES_ASSIGN_OR_RETURN(auto runner,
+                        runner::ModelRunner::Create(std::move(model), blocks, block_size));
+  return std::make_unique<executor::LocalExecutor>(std::move(runner));
+}
 
 StatusOr<std::vector<std::vector<int32_t>>> ParsePrompts(const std::string& text) {
   std::vector<std::vector<int32_t>> out;
@@ -327,25 +243,23 @@ int main(int argc, char** argv) {
     prompts = *p;
   }
 
-  std::unique_ptr<engine::Executor> local_ex;
-  std::unique_ptr<cluster::ClusterMaster> master;
-  engine::Executor* ex = nullptr;
+  std::unique_ptr<engine::Executor> ex;
+  executor::ClusterExecutor* cluster_ex = nullptr;
   if (local && local_tp > 1) {
-    auto e = LocalTpExecutor::Create(model_dir, dtype, local_tp, kv_blocks, block_size);
+    auto e =
+        executor::InProcessTpExecutor::Create(model_dir, dtype, local_tp, kv_blocks, block_size);
     if (!e.ok()) {
       std::cerr << e.status().message() << "\n";
       return 1;
     }
-    local_ex = std::move(*e);
-    ex = local_ex.get();
+    ex = std::move(*e);
   } else if (local) {
-    auto e = LocalExecutor::Create(model_dir, dtype, threads, pin, kv_blocks, block_size);
+    auto e = LocalReference(model_dir, dtype, threads, pin, kv_blocks, block_size);
     if (!e.ok()) {
       std::cerr << e.status().message() << "\n";
       return 1;
     }
-    local_ex = std::move(*e);
-    ex = local_ex.get();
+    ex = std::move(*e);
   } else {
     auto table = config::LoadRankTableFile(ranktable_path);
     if (!table.ok()) {
@@ -413,14 +327,15 @@ int main(int argc, char** argv) {
       std::cerr << "master: " << m.status().message() << "\n";
       return 1;
     }
-    master = std::move(*m);
-    Status ready = master->WaitReady(std::chrono::milliseconds(ready_ms));
+    Status ready = (*m)->WaitReady(std::chrono::milliseconds(ready_ms));
     if (!ready.ok()) {
       std::cerr << "master: " << ready.message() << "\n";
       return 1;
     }
     std::cout << "cluster ready" << std::endl;
-    ex = master->executor();
+    auto owned = std::make_unique<executor::ClusterExecutor>(std::move(*m));
+    cluster_ex = owned.get();
+    ex = std::move(owned);
   }
 
   std::thread sig([&] {
@@ -433,7 +348,7 @@ int main(int argc, char** argv) {
   int rc = 0;
   uint64_t step_id = 0;
   if (bench) {
-    Status s = Bench(*ex, master.get(), prefill_len, bench_steps);
+    Status s = Bench(*ex, cluster_ex ? &cluster_ex->master() : nullptr, prefill_len, bench_steps);
     if (!s.ok()) {
       std::cerr << "bench: " << s.message() << "\n";
       rc = 1;
@@ -450,9 +365,9 @@ int main(int argc, char** argv) {
         std::cout << "run " << run << " error after " << static_cast<int>(ms)
                   << " ms: " << r.status().message() << std::endl;
       }
-      if (master) {
-        auto ab = master->AbnormalNodes();
-        std::cout << "health " << (master->healthy() ? "ok" : "abnormal") << " ["
+      if (cluster_ex) {
+        auto ab = cluster_ex->AbnormalNodes();
+        std::cout << "health " << (cluster_ex->healthy() ? "ok" : "abnormal") << " ["
                   << absl::StrJoin(ab, ", ") << "]" << std::endl;
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -473,7 +388,7 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (master) master->Shutdown();
+  ex.reset();  // a cluster executor shuts the cluster down
   std::cout << "done" << std::endl;
   return rc;
 }

@@ -1,0 +1,46 @@
+#include "executor/local_executor.h"
+
+#include <algorithm>
+#include <thread>
+
+#include "common/logging.h"
+#include "runner/kv_pool.h"
+
+namespace mies::executor {
+
+StatusOr<engine::StepResult> LocalExecutor::Execute(const engine::StepPlan& plan) {
+  engine::StepResult result;
+  MIES_RETURN_IF_ERROR(runner_->Run(plan, &result));
+  return result;
+}
+
+StatusOr<std::unique_ptr<LocalExecutor>> LocalExecutor::FromConfig(const config::Config& config) {
+  if (config.backend.model_deploy.model_config.empty()) {
+    return InvalidArgument("BackendConfig.ModelDeployConfig.ModelConfig is empty");
+  }
+  const config::ModelConfig& mc = config.backend.model_deploy.model_config[0];
+  if (mc.world_size != 1) {
+    return InvalidArgument("the local executor runs worldSize 1, got ", mc.world_size,
+                           " (multi-rank runs use the cluster executor)");
+  }
+  model::ModelOptions options;
+  options.dtype = mc.dtype;
+  options.num_threads = mc.cpu_threads > 0
+                            ? mc.cpu_threads
+                            : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  static model::IdentityCollective identity;  // stateless; shared by every local model
+  MIES_ASSIGN_OR_RETURN(auto model,
+                        model::LlamaModel::Load(config.ModelWeightPath(), options, &identity));
+  runner::KvPoolRequest pool;
+  pool.shape = model->CacheShape(config.backend.schedule.cache_block_size);
+  pool.model = &mc;
+  pool.max_seq_len = config.backend.model_deploy.max_seq_len;
+  MIES_ASSIGN_OR_RETURN(int64_t blocks, runner::KvPoolBlocks(pool));
+  MIES_LOG_INFO("KV pool: {} blocks x {} tokens ({} MiB)", blocks, pool.shape.block_size,
+                (blocks * pool.shape.BytesPerBlock()) >> 20);
+  MIES_ASSIGN_OR_RETURN(
+      auto runner, runner::ModelRunner::Create(std::move(model), blocks, pool.shape.block_size));
+  return std::make_unique<LocalExecutor>(std::move(runner));
+}
+
+}  // namespace mies::executor
