@@ -9,13 +9,14 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libssl-dev openssl
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler libgloo-dev
-  libboost-dev libpcre2-dev libhwy-dev libopenblas-dev
+  libboost-dev libpcre2-dev libopenblas-dev
   libicu-dev
   python3 python3-numpy python3-jinja2
   curl
   prometheus
   iproute2  # network namespaces for the cluster link-cut test
   clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh)
+  clang-format clang-tidy  # scripts/lint.sh: the format check CI runs, and clang-tidy
 )
 
 missing=()
