@@ -2,8 +2,9 @@
 // batch 16, for a model directory (default: the TinyLlama-1.1B-shaped synthetic model, written
 // with mies-make-model's generator on first use) in each weight dtype and thread count.
 //
-// Decode at batch 1 reads every matmul weight once per token, so its speed is bounded by memory
-// bandwidth: bound = bandwidth / weight bytes per token. The bandwidth is measured in the same
+// Decode at batch 1 reads every matmul weight once per token (a MoE model: its attention, router
+// and lm_head, and the top_k chosen experts of each MoE layer), so its speed is bounded by memory
+// bandwidth: bound = bandwidth / weight bytes read per token. The bandwidth is measured in the same
 // run (a multi-threaded streaming read of a buffer much larger than the caches), per thread
 // count, and each decode figure is printed as a percentage of its bound.
 //
@@ -161,7 +162,7 @@ int main(int argc, char** argv) {
     }
   }
   // The machine may be shared, so the bandwidth is measured again right before each row.
-  std::printf("%-9s %3s %10s %7s %10s %11s %9s %12s %9s %8s\n", "dtype", "thr", "weights GB",
+  std::printf("%-9s %3s %10s %7s %10s %11s %9s %12s %9s %8s\n", "dtype", "thr", "GB/token",
               "BW GB/s", "prefill/s", "decode b1/s", "% of bound", "decode b16/s", "b16/b1",
               "load s");
   for (const auto& dtype : dtypes) {
@@ -183,7 +184,11 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "run: %s\n", std::string(r.status().message()).c_str());
         return 1;
       }
-      const double gb = static_cast<double>((*model)->weights().MatmulWeightBytes()) / 1e9;
+      const auto& cfg = (*model)->config();
+      const double gb = static_cast<double>(
+                            cfg.is_moe() ? (*model)->weights().ActiveWeightBytes(cfg.moe.top_k)
+                                         : (*model)->weights().MatmulWeightBytes()) /
+                        1e9;
       const double bound = bw / gb;  // tokens/s if weights stream at the measured bandwidth
       std::printf("%-9s %3d %10.2f %7.1f %10.1f %11.2f %8.0f%% %12.2f %8.1fx %8.1f\n",
                   dtype.c_str(), threads[ti], gb, bw, r->prefill_tps, r->decode1_tps,

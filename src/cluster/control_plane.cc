@@ -36,6 +36,7 @@ StatusOr<Fingerprint> NodeFingerprint(const NodeOptions& o) {
   in.ranktable = &o.ranktable;
   in.schedule = o.schedule ? &*o.schedule : nullptr;
   in.deterministic = o.deterministic;
+  in.moe_ep = o.moe_ep;
   return ComputeFingerprint(in);
 }
 

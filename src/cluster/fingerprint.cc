@@ -180,6 +180,10 @@ StatusOr<Fingerprint> ComputeFingerprint(const FingerprintInputs& in) {
       layout += "]";
     }
     fp.emplace_back("tp.layout", layout);
+    if (hf.is_moe()) {
+      fp.emplace_back("tp.moe_ep", absl::StrCat(in.moe_ep, " expert group(s) of ",
+                                                in.ranktable->WorldSize() / in.moe_ep, " rank(s)"));
+    }
   }
   if (in.schedule != nullptr) fp.emplace_back("schedule", ScheduleText(*in.schedule));
   fp.emplace_back("env.HCCL_DETERMINISTIC", in.deterministic ? "true" : "false");

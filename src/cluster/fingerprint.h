@@ -22,12 +22,14 @@ struct FingerprintInputs {
   const config::RankTable* ranktable = nullptr;
   const config::ScheduleConfig* schedule = nullptr;  // null: not part of the fingerprint
   bool deterministic = false;                        // $HCCL_DETERMINISTIC
+  int moe_ep = 1;  // MoE expert groups (ParallelConfig::moe_ep): ranks must agree on the split
 };
 
 // Fields: model.config_json.sha256, model.generation_config.sha256, model.files (name:size of
 // every *.safetensors / index), model.safetensors_headers.sha256, model.architecture,
 // model.shape, model.weight_dtype, generation.<field> for each sampling default,
-// tp.world_size, tp.layout, schedule (all ScheduleConfig fields), env.HCCL_DETERMINISTIC.
+// tp.world_size, tp.layout, tp.moe_ep (MoE models), schedule (all ScheduleConfig fields),
+// env.HCCL_DETERMINISTIC.
 StatusOr<Fingerprint> ComputeFingerprint(const FingerprintInputs& in);
 
 // Every field that differs (or is missing on one side), as "field: master has 'a', node X has

@@ -5,13 +5,43 @@
 
 #include "certs/config_planes.h"
 #include "cluster/fingerprint.h"
+#include "model/hf_config.h"
 
 namespace mies::cluster {
+
+StatusOr<int> MoeExpertGroups(const config::ModelConfig& model, bool model_is_moe, int world,
+                              std::optional<bool> expert_parallel) {
+  if (!model_is_moe) return 1;
+  auto key = [&](const char* name) -> std::optional<int64_t> {
+    auto it = model.extra.find(name);
+    if (it == model.extra.end()) return std::nullopt;
+    return std::stoll(it->second);  // the config parser checked it is an integer >= 1
+  };
+  const std::optional<int64_t> ep = key("moe_ep"), tp = key("moe_tp");
+  if (!ep && !tp) {
+    return expert_parallel.value_or(true) ? world : 1;
+  }
+  const int64_t groups = ep ? *ep : world / std::max<int64_t>(1, *tp);
+  const int64_t slices = tp ? *tp : world / std::max<int64_t>(1, *ep);
+  if (groups * slices != world) {
+    return InvalidArgument("ModelConfig moe_ep ", ep ? std::to_string(*ep) : "(unset)",
+                           " x moe_tp ", tp ? std::to_string(*tp) : "(unset)",
+                           " must equal the world size ", world,
+                           " (every rank holds one slice of one group of experts)");
+  }
+  if (expert_parallel && *expert_parallel != (groups > 1)) {
+    return InvalidArgument("--expert-parallel ", *expert_parallel ? "true" : "false",
+                           " contradicts ModelConfig moe_ep ", groups,
+                           " (expert parallelism means moe_ep > 1)");
+  }
+  return static_cast<int>(groups);
+}
 
 StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
                                             const config::RankTable& ranktable,
                                             const config::Topology& topology,
-                                            const config::Environment& env, int64_t num_kv_blocks) {
+                                            const config::Environment& env, int64_t num_kv_blocks,
+                                            std::optional<bool> expert_parallel) {
   if (config.backend.model_deploy.model_config.empty()) {
     return InvalidArgument("ModelDeployConfig.ModelConfig is empty");
   }
@@ -28,6 +58,9 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   o.schedule = config.backend.schedule;
   o.deterministic = DeterministicFromEnv(env);
   o.num_kv_blocks = num_kv_blocks;
+  MIES_ASSIGN_OR_RETURN(model::HfConfig hf, model::LoadHfConfig(o.model_dir));
+  MIES_ASSIGN_OR_RETURN(o.moe_ep,
+                        MoeExpertGroups(mc, hf.is_moe(), ranktable.WorldSize(), expert_parallel));
   o.block_size = config.backend.schedule.cache_block_size;
   const int local = std::max<int>(1, topology.local_ranks.size());
   const int cores = std::max(1u, std::thread::hardware_concurrency());

@@ -40,18 +40,29 @@ struct NodeOptions {
   TlsSettings tls;
   std::optional<config::ScheduleConfig> schedule;  // part of the fingerprint when set
   bool deterministic = false;                      // $HCCL_DETERMINISTIC
-  int64_t num_kv_blocks = 0;                       // master: the KV pool of every rank
-  int64_t block_size = 128;                        // master: cacheBlockSize
+  int moe_ep = 1;             // MoE models: expert groups (model::ParallelConfig::moe_ep)
+  int64_t num_kv_blocks = 0;  // master: the KV pool of every rank
+  int64_t block_size = 128;   // master: cacheBlockSize
   ClusterTimeouts timeouts;
 };
 
 // Fills NodeOptions from the daemon's parsed configuration: model path and dtype from
 // ModelConfig[0], multiNodesInferPort, interNode TLS material, ScheduleConfig, cpuThreads and
-// cpuBindCores, HCCL_DETERMINISTIC from `env`. `num_kv_blocks` is the master's KV pool per rank
-// (slaves learn it when they join: pass 0).
+// cpuBindCores, the MoE layout (MoeExpertGroups), HCCL_DETERMINISTIC from `env`.
+// `num_kv_blocks` is the master's KV pool per rank (slaves learn it when they join: pass 0);
+// `expert_parallel` is the daemon's --expert-parallel flag (nullopt when not given).
 StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
                                             const config::RankTable& ranktable,
                                             const config::Topology& topology,
-                                            const config::Environment& env, int64_t num_kv_blocks);
+                                            const config::Environment& env, int64_t num_kv_blocks,
+                                            std::optional<bool> expert_parallel = std::nullopt);
+
+// How a MoE model's experts are split over `world` ranks (model::ParallelConfig::moe_ep):
+//   ModelConfig moe_ep / moe_tp (MindIE's keys; moe_ep x moe_tp = world) when given, else
+//   --expert-parallel true (moe_ep = world: each rank whole experts) or false (moe_ep = 1:
+//   every rank a slice of every expert), else expert parallelism. A dense model gets 1.
+// Errors name the keys and numbers that do not fit.
+StatusOr<int> MoeExpertGroups(const config::ModelConfig& model, bool model_is_moe, int world,
+                              std::optional<bool> expert_parallel);
 
 }  // namespace mies::cluster

@@ -18,9 +18,9 @@ RankWorker::RankWorker(int rank, int world, std::string bind_address, bool deter
 RankWorker::~RankWorker() { StopAndJoin(); }
 
 Status RankWorker::LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
-                             const std::vector<int>& pin) {
+                             const std::vector<int>& pin, int moe_ep) {
   model::ModelOptions mo;
-  mo.parallel = {rank_, world_};
+  mo.parallel = {rank_, world_, moe_ep};
   mo.dtype = dtype;
   mo.num_threads = threads;
   mo.pin_cpus = pin;

@@ -38,7 +38,7 @@ class RankWorker {
   ~RankWorker();
 
   Status LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
-                   const std::vector<int>& pin);
+                   const std::vector<int>& pin, int moe_ep);
   // The KV pool; call only while the worker is not serving (before Start, or between epochs).
   Status AllocateCache(int64_t num_blocks, int64_t block_size);
   bool has_cache(int64_t num_blocks, int64_t block_size) const;

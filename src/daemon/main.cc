@@ -84,7 +84,8 @@ int main(int argc, char** argv) {
       "--config-file", config_file,
       "config.json to use (default: $MIES_CONFIG_JSON_PATH, else <home>/conf/config.json)");
   app.add_option("--expert-parallel", expert_parallel,
-                 "accepted for MindIE compatibility; only \"false\" is supported")
+                 "MoE models in a cluster: true splits the experts over the ranks (the default), "
+                 "false slices every expert over all ranks; ModelConfig moe_ep/moe_tp win")
       ->check(CLI::IsMember({"true", "false"}));
   app.set_version_flag("--version", kVersion);
   try {
@@ -94,10 +95,6 @@ int main(int argc, char** argv) {
     std::cerr
         << "mindieservice_daemon: " << e.what()
         << " (expected [--config-file <path>, --expert-parallel <bool>, --help, --version])\n";
-    return 2;
-  }
-  if (expert_parallel == "true") {
-    std::cerr << "mindieservice_daemon: --expert-parallel true is not supported by mies\n";
     return 2;
   }
 
@@ -114,6 +111,7 @@ int main(int argc, char** argv) {
   mies::daemon::StartupOptions options;
   options.executable_path = "/proc/self/exe";
   options.config_file = config_file;
+  if (!expert_parallel.empty()) options.expert_parallel = expert_parallel == "true";
   auto state = mies::daemon::LoadStartupState(options, env);
   if (!state.ok()) {
     PrintError(state.status());

@@ -26,9 +26,10 @@ StatusOr<int64_t> ClusterKvBlocks(const StartupState& state) {
 StatusOr<std::unique_ptr<executor::ClusterExecutor>> StartClusterMaster(
     const StartupState& state, const config::Environment& env, std::chrono::milliseconds wait) {
   MIES_ASSIGN_OR_RETURN(int64_t blocks, ClusterKvBlocks(state));
-  MIES_ASSIGN_OR_RETURN(cluster::NodeOptions options,
-                        cluster::NodeOptionsFromConfig(state.config, *state.rank_table,
-                                                       *state.topology, env, blocks));
+  MIES_ASSIGN_OR_RETURN(
+      cluster::NodeOptions options,
+      cluster::NodeOptionsFromConfig(state.config, *state.rank_table, *state.topology, env, blocks,
+                                     state.expert_parallel));
   MIES_ASSIGN_OR_RETURN(auto master, cluster::ClusterMaster::Start(options));
   MIES_LOG_INFO("GRPCCommunicator: wait slave connecting on {}:{}", state.topology->local_address,
                 options.control_port);
@@ -39,9 +40,10 @@ StatusOr<std::unique_ptr<executor::ClusterExecutor>> StartClusterMaster(
 
 StatusOr<std::unique_ptr<cluster::ClusterSlave>> CreateClusterSlave(
     const StartupState& state, const config::Environment& env) {
-  MIES_ASSIGN_OR_RETURN(cluster::NodeOptions options,
-                        cluster::NodeOptionsFromConfig(state.config, *state.rank_table,
-                                                       *state.topology, env, /*num_kv_blocks=*/0));
+  MIES_ASSIGN_OR_RETURN(
+      cluster::NodeOptions options,
+      cluster::NodeOptionsFromConfig(state.config, *state.rank_table, *state.topology, env,
+                                     /*num_kv_blocks=*/0, state.expert_parallel));
   return cluster::ClusterSlave::Create(options);
 }
 

@@ -55,6 +55,7 @@ StatusOr<StartupState> LoadStartupState(const StartupOptions& options,
   MIES_ASSIGN_OR_RETURN(std::string home, config::ResolveHome(options.executable_path, env));
   std::string path = config::ResolveConfigPath(options.config_file, home, env);
   StartupState state;
+  state.expert_parallel = options.expert_parallel;
   MIES_ASSIGN_OR_RETURN(state.config, config::LoadConfigFile(path, home, env));
   config::Config& c = state.config;
 

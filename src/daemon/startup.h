@@ -14,8 +14,9 @@
 namespace mies::daemon {
 
 struct StartupOptions {
-  std::string executable_path;  // argv[0] or /proc/self/exe
-  std::string config_file;      // --config-file, may be empty
+  std::string executable_path;          // argv[0] or /proc/self/exe
+  std::string config_file;              // --config-file, may be empty
+  std::optional<bool> expert_parallel;  // --expert-parallel true|false, when given
 };
 
 struct StartupState {
@@ -23,6 +24,7 @@ struct StartupState {
   std::optional<config::RankTable> rank_table;  // multi-node only
   std::optional<config::Topology> topology;     // multi-node only
   std::string log_file;                         // empty when logging to a file is off
+  std::optional<bool> expert_parallel;          // --expert-parallel (MoE models in a cluster)
 };
 
 // Loads and validates the configuration (and the ranktable in multi-node mode). Every problem

@@ -6,7 +6,7 @@ namespace mies::executor {
 
 StatusOr<std::unique_ptr<InProcessTpExecutor>> InProcessTpExecutor::Create(
     const std::string& model_dir, const std::string& dtype, int tp, int64_t num_blocks,
-    int64_t block_size) {
+    int64_t block_size, int moe_ep) {
   if (tp < 1) return InvalidArgument("tensor-parallel size must be >= 1, got ", tp);
   auto e = std::unique_ptr<InProcessTpExecutor>(new InProcessTpExecutor(tp));
   e->ranks_.resize(tp);
@@ -14,7 +14,7 @@ StatusOr<std::unique_ptr<InProcessTpExecutor>> InProcessTpExecutor::Create(
     Rank& k = e->ranks_[r];
     k.collective = e->group_.Member(r);
     model::ModelOptions mo;
-    mo.parallel = {r, tp};
+    mo.parallel = {r, tp, moe_ep};
     mo.dtype = dtype;
     MIES_ASSIGN_OR_RETURN(auto model, model::LlamaModel::Load(model_dir, mo, k.collective.get()));
     MIES_ASSIGN_OR_RETURN(k.runner,

@@ -17,10 +17,11 @@ namespace mies::executor {
 
 class InProcessTpExecutor final : public engine::Executor {
  public:
+  // `moe_ep`: MoE expert groups (model::ParallelConfig::moe_ep); ignored by dense models.
   static StatusOr<std::unique_ptr<InProcessTpExecutor>> Create(const std::string& model_dir,
                                                                const std::string& dtype, int tp,
                                                                int64_t num_blocks,
-                                                               int64_t block_size);
+                                                               int64_t block_size, int moe_ep = 1);
 
   StatusOr<engine::StepResult> Execute(const engine::StepPlan& plan) override;
   int64_t num_kv_blocks() const override { return ranks_[0].runner->num_kv_blocks(); }

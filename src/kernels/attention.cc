@@ -80,7 +80,7 @@ Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
 void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const float* k_cache,
                     const float* v_cache, std::span<const int32_t> block_table, int64_t block_size,
                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
-                    ThreadPool& pool) {
+                    ThreadPool& pool, int64_t window) {
   if (n_new <= 0) return;
   const VecOps ops = Avx2Active() ? VecOps{avx2::Dot, avx2::Axpy, avx2::Scale, avx2::ExpShiftSum}
                                   : VecOps{DotScalar, AxpyScalar, ScaleScalar, ExpShiftSumScalar};
@@ -104,7 +104,8 @@ void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const floa
         std::fill(oi + g * head_dim, oi + (g + 1) * head_dim, 0.0f);
       }
       const int64_t n_pos = start_pos + i + 1;
-      for (int64_t p0 = 0; p0 < n_pos; p0 += kChunk) {
+      const int64_t first = window > 0 ? std::max<int64_t>(0, n_pos - window) : 0;
+      for (int64_t p0 = first; p0 < n_pos; p0 += kChunk) {
         const int64_t nc = std::min(kChunk, n_pos - p0);
         for (int64_t j = 0; j < nc; ++j) {
           const int64_t pos = p0 + j;

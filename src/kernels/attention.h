@@ -5,7 +5,9 @@
 //   block_table       block ids of one sequence: logical position p lives in block
 //                     block_table[p / block_size], slot p % block_size
 //   q, out            [n_new][n_heads][head_dim]; query i sits at position start_pos + i and
-//                     attends to positions 0 .. start_pos + i (their K/V already written)
+//                     attends to positions 0 .. start_pos + i (their K/V already written), or
+//                     with a sliding window W > 0 to the last W of them (start_pos + i - W + 1
+//                     .. start_pos + i, as Mistral's sliding_window)
 //   GQA               query head h reads kv head h / (n_heads / n_kv_heads); n_heads must be a
 //                     multiple of n_kv_heads
 //   out must not overlap q.
@@ -36,6 +38,6 @@ Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
 void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const float* k_cache,
                     const float* v_cache, std::span<const int32_t> block_table, int64_t block_size,
                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
-                    ThreadPool& pool);
+                    ThreadPool& pool, int64_t window = 0);
 
 }  // namespace mies::kernels

@@ -20,9 +20,18 @@
 namespace mies::model {
 
 // This rank's place in the tensor-parallel group; given to the weight loader and the model.
+// MoE layers split their experts over moe_ep groups of tp_size / moe_ep ranks each: rank r
+// belongs to expert group r / (tp_size / moe_ep), holds that group's experts whole, and slices
+// their intermediate dimension with the other ranks of its group. moe_ep = 1 is MoE tensor
+// parallelism (every rank a slice of every expert), moe_ep = tp_size is expert parallelism
+// (every rank whole experts). Dense layers ignore it.
 struct ParallelConfig {
   int tp_rank = 0;
   int tp_size = 1;
+  int moe_ep = 1;
+  int moe_tp() const { return tp_size / moe_ep; }
+  int ep_rank() const { return tp_rank / moe_tp(); }      // this rank's expert group
+  int moe_tp_rank() const { return tp_rank % moe_tp(); }  // its slice within the group
 };
 
 class Collective {

@@ -1,5 +1,7 @@
 #include "model/hf_config.h"
 
+#include <absl/strings/str_cat.h>
+
 #include <cmath>
 #include <filesystem>
 #include <numbers>
@@ -169,6 +171,61 @@ StatusOr<RopeScaling> ParseRopeScaling(const json* v, const std::string& source)
                          "\" is not supported (supported: none, default, linear, llama3)");
 }
 
+// The MoE fields of the three MoE architectures (MoeConfig in hf_config.h); nothing for dense
+// ones. Training-only fields (router_aux_loss_coef, output_router_logits, router_jitter_noise)
+// do not change inference and are ignored.
+Status ParseMoe(const Reader& r, HfConfig& c) {
+  const std::string& source = r.source();
+  MoeConfig& m = c.moe;
+  switch (c.architecture) {
+    case Architecture::kMixtral: {
+      MIES_ASSIGN_OR_RETURN(m.num_experts, r.Int("num_local_experts", 8, 1, 1 << 16));
+      MIES_ASSIGN_OR_RETURN(m.top_k, r.Int("num_experts_per_tok", 2, 1, m.num_experts));
+      m.expert_intermediate_size = c.intermediate_size;
+      m.norm_topk_prob = true;  // Mixtral always renormalizes
+      m.sparse_layers.assign(static_cast<size_t>(c.num_hidden_layers), true);
+      return OkStatus();
+    }
+    case Architecture::kQwen2Moe:
+    case Architecture::kQwen3Moe: {
+      MIES_ASSIGN_OR_RETURN(m.num_experts, r.Int("num_experts", std::nullopt, 1, 1 << 16));
+      MIES_ASSIGN_OR_RETURN(m.top_k, r.Int("num_experts_per_tok", std::nullopt, 1, m.num_experts));
+      MIES_ASSIGN_OR_RETURN(m.expert_intermediate_size,
+                            r.Int("moe_intermediate_size", std::nullopt, 1, kMaxHfDim));
+      MIES_ASSIGN_OR_RETURN(m.norm_topk_prob, r.Bool("norm_topk_prob", false));
+      MIES_ASSIGN_OR_RETURN(int64_t step, r.Int("decoder_sparse_step", 1, 1, kMaxHfLayers));
+      std::vector<bool> dense_only(static_cast<size_t>(c.num_hidden_layers), false);
+      if (const json* list = r.Get("mlp_only_layers")) {
+        if (!list->is_array()) {
+          return InvalidArgument(source,
+                                 ": field \"mlp_only_layers\" must be a list of layer "
+                                 "indices, got ",
+                                 list->dump());
+        }
+        for (const json& e : *list) {
+          if (!e.is_number_integer() || e.get<int64_t>() < 0 ||
+              e.get<int64_t>() >= c.num_hidden_layers) {
+            return InvalidArgument(source, ": mlp_only_layers entry ", e.dump(),
+                                   " is not a layer index in [0, ", c.num_hidden_layers, ")");
+          }
+          dense_only[static_cast<size_t>(e.get<int64_t>())] = true;
+        }
+      }
+      m.sparse_layers.resize(static_cast<size_t>(c.num_hidden_layers));
+      for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        m.sparse_layers[l] = !dense_only[l] && (l + 1) % step == 0;
+      }
+      if (c.architecture == Architecture::kQwen2Moe) {
+        MIES_ASSIGN_OR_RETURN(m.shared_expert_intermediate_size,
+                              r.Int("shared_expert_intermediate_size", 0, 0, kMaxHfDim));
+      }
+      return OkStatus();
+    }
+    default:
+      return OkStatus();
+  }
+}
+
 }  // namespace
 
 std::vector<double> HfConfig::RopeInvFreq() const {
@@ -215,18 +272,27 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
     return InvalidArgument(source, ": field \"architectures\" must be a list with one name");
   }
   c.architecture_name = (*archs)[0].get<std::string>();
-  if (c.architecture_name == "LlamaForCausalLM") {
-    c.architecture = Architecture::kLlama;
-  } else if (c.architecture_name == "MistralForCausalLM") {
-    c.architecture = Architecture::kMistral;
-  } else if (c.architecture_name == "Qwen2ForCausalLM") {
-    c.architecture = Architecture::kQwen2;
-  } else if (c.architecture_name == "Qwen3ForCausalLM") {
-    c.architecture = Architecture::kQwen3;
-  } else {
+  static constexpr std::pair<const char*, Architecture> kArchitectures[] = {
+      {"LlamaForCausalLM", Architecture::kLlama},
+      {"MistralForCausalLM", Architecture::kMistral},
+      {"Qwen2ForCausalLM", Architecture::kQwen2},
+      {"Qwen3ForCausalLM", Architecture::kQwen3},
+      {"Qwen2MoeForCausalLM", Architecture::kQwen2Moe},
+      {"Qwen3MoeForCausalLM", Architecture::kQwen3Moe},
+      {"MixtralForCausalLM", Architecture::kMixtral},
+  };
+  bool known = false;
+  std::string names;
+  for (const auto& [name, arch] : kArchitectures) {
+    if (c.architecture_name == name) {
+      c.architecture = arch;
+      known = true;
+    }
+    absl::StrAppend(&names, names.empty() ? "" : ", ", name);
+  }
+  if (!known) {
     return InvalidArgument(source, ": architecture \"", c.architecture_name,
-                           "\" is not supported (supported: LlamaForCausalLM, "
-                           "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+                           "\" is not supported (supported: ", names, ")");
   }
   // Upper bounds far above any real model (405B: hidden 16384, 126 layers, vocab < 2^18) so
   // that sizes derived from them (RoPE tables, weight shapes, products of two dimensions) fit
@@ -276,9 +342,11 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
   MIES_ASSIGN_OR_RETURN(bool attention_bias, r.Bool("attention_bias", false));
   switch (c.architecture) {
     case Architecture::kQwen2:
+    case Architecture::kQwen2Moe:
       c.qkv_bias = true;  // Qwen2's attention always has q/k/v biases and no o bias
       break;
     case Architecture::kQwen3:
+    case Architecture::kQwen3Moe:
       c.qk_norm = true;
       c.qkv_bias = attention_bias;
       c.o_bias = attention_bias;
@@ -287,24 +355,26 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
       c.qkv_bias = attention_bias;
       c.o_bias = attention_bias;
   }
-  // Sliding-window attention: we attend to the whole context. That is exact only while no
-  // sequence is longer than the window, i.e. when the window covers max_position_embeddings.
-  {
-    bool active = false;
-    if (c.architecture == Architecture::kMistral) {
-      active = r.Get("sliding_window") != nullptr;
-    } else if (c.architecture == Architecture::kQwen2 || c.architecture == Architecture::kQwen3) {
-      MIES_ASSIGN_OR_RETURN(active, r.Bool("use_sliding_window", false));
+  // Sliding-window attention. Mistral and Mixtral apply one window to every layer, which the
+  // attention kernel honours (a window covering max_position_embeddings changes nothing).
+  // Qwen applies it only to layers past max_window_layers: refused.
+  if (c.architecture == Architecture::kMistral || c.architecture == Architecture::kMixtral) {
+    if (r.Get("sliding_window") != nullptr) {
+      MIES_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 1, INT32_MAX));
+      if (window < c.max_position_embeddings) c.sliding_window = window;
     }
+  } else {
+    MIES_ASSIGN_OR_RETURN(bool active, r.Bool("use_sliding_window", false));
     if (active) {
       MIES_ASSIGN_OR_RETURN(int64_t window, r.Int("sliding_window", std::nullopt, 1));
       if (window < c.max_position_embeddings) {
-        return InvalidArgument(
-            source, ": sliding_window ", window, " is shorter than max_position_embeddings ",
-            c.max_position_embeddings, "; sliding-window attention is not supported");
+        return InvalidArgument(source, ": use_sliding_window with sliding_window ", window,
+                               " shorter than max_position_embeddings ", c.max_position_embeddings,
+                               " is not supported (Qwen's per-layer window)");
       }
     }
   }
+  MIES_RETURN_IF_ERROR(ParseMoe(r, c));
   for (const char* key : {"torch_dtype", "dtype"}) {
     if (const json* dt = r.Get(key)) {
       if (!dt->is_string()) {

@@ -1,10 +1,12 @@
 // Hugging Face model configuration: config.json (architecture and shapes) and
 // generation_config.json (stop ids and sampling defaults), parsed into plain structs.
 //
-// Supported architectures: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (q/k/v
-// biases), Qwen3ForCausalLM (per-head q_norm/k_norm). Anything else — another architecture, a
-// rope_scaling type other than none/default/linear/llama3, an activation other than silu,
-// mlp_bias, or a sliding window shorter than the context — is an error naming the option.
+// Supported architectures: LlamaForCausalLM, MistralForCausalLM (sliding window honoured),
+// Qwen2ForCausalLM (q/k/v biases), Qwen3ForCausalLM (per-head q_norm/k_norm), and the
+// Mixture-of-Experts decoders Qwen3MoeForCausalLM, Qwen2MoeForCausalLM (shared expert) and
+// MixtralForCausalLM (MoeConfig below). Anything else — another architecture, a rope_scaling
+// type other than none/default/linear/llama3, an activation other than silu, mlp_bias, Qwen's
+// per-layer sliding window — is an error naming the option.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,7 @@
 
 namespace mies::model {
 
-enum class Architecture { kLlama, kMistral, kQwen2, kQwen3 };
+enum class Architecture { kLlama, kMistral, kQwen2, kQwen3, kQwen2Moe, kQwen3Moe, kMixtral };
 
 struct RopeScaling {
   enum class Kind { kNone, kLinear, kLlama3 };
@@ -26,6 +28,20 @@ struct RopeScaling {
   double low_freq_factor = 1.0;
   double high_freq_factor = 4.0;
   double original_max_position_embeddings = 8192;
+};
+
+// Sparse Mixture-of-Experts MLP (transformers' semantics): a router (gate) scores every expert
+// for each token, the top_k are kept (ties to the lower expert index), their weights optionally
+// renormalized to sum 1, and the token's output is the weighted sum of those experts' SwiGLU
+// MLPs, plus a shared expert on every token when the model has one.
+struct MoeConfig {
+  int64_t num_experts = 0;               // 0: a dense model
+  int64_t top_k = 0;                     // num_experts_per_tok
+  int64_t expert_intermediate_size = 0;  // moe_intermediate_size (Mixtral: intermediate_size)
+  bool norm_topk_prob = false;           // renormalize the top-k weights (Mixtral: always)
+  // Qwen2Moe: mlp.shared_expert (this size) scaled by sigmoid(mlp.shared_expert_gate(x)).
+  int64_t shared_expert_intermediate_size = 0;
+  std::vector<bool> sparse_layers;  // per layer: MoE block (true) or dense MLP
 };
 
 struct HfConfig {
@@ -47,7 +63,15 @@ struct HfConfig {
   // q/k/v biases; Llama/Mistral only with "attention_bias": true.
   bool qkv_bias = false;
   bool o_bias = false;
-  bool qk_norm = false;     // Qwen3
+  bool qk_norm = false;  // Qwen3
+  // Mistral/Mixtral: each token attends to the last sliding_window positions (itself included);
+  // 0: the whole context.
+  int64_t sliding_window = 0;
+  MoeConfig moe;
+  bool is_moe() const { return moe.num_experts > 0; }
+  bool IsSparseLayer(int64_t layer) const {
+    return is_moe() && moe.sparse_layers[static_cast<size_t>(layer)];
+  }
   std::string torch_dtype;  // "float32" | "bfloat16" | "float16" | "" when absent
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;

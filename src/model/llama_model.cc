@@ -92,7 +92,7 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
   const HfConfig& c = config_;
   const ShardLayout& l = weights_.layout;
   const int64_t D = c.hidden_size, hd = c.head_dim;
-  const int64_t Hl = l.num_q_heads, KVl = l.num_kv_heads, Il = l.inter_size;
+  const int64_t Hl = l.num_q_heads, KVl = l.num_kv_heads;
   const int64_t nq = Hl * hd, nkv = KVl * hd, nqkv = nq + 2 * nkv;
   const float eps = static_cast<float>(c.rms_norm_eps);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
@@ -110,8 +110,6 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
   grow(v_, T * nkv);
   grow(attn_, T * nq);
   grow(o_, T * D);
-  grow(gu_, T * 2 * Il);
-  grow(act_, T * Il);
   positions_.resize(static_cast<size_t>(T));
 
   // Embedding lookup and positions.
@@ -154,7 +152,8 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
                                             s.start_pos, s.block_table, block_size,
                                             cache.num_blocks(), KVl, hd, kc, vc));
       kernels::PagedAttention(q_.data() + t0 * nq, n, s.start_pos, kc, vc, s.block_table,
-                              block_size, Hl, KVl, hd, scale, attn_.data() + t0 * nq, pool);
+                              block_size, Hl, KVl, hd, scale, attn_.data() + t0 * nq, pool,
+                              c.sliding_window);
       t0 += n;
     }
     kernels::Linear(attn_.data(), T, L.o.view, nullptr, o_.data(), pool);
@@ -164,14 +163,13 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
     }
     kernels::AddInPlace(x_.data(), o_.data(), T * D);
 
-    // MLP block.
+    // MLP block: dense, or this rank's share of the MoE block; either ends in one all-reduce.
     kernels::RmsNorm(x_.data(), T, D, L.post_attention_norm.data(), eps, h_.data());
-    kernels::Linear(h_.data(), T, L.gate_up.view, nullptr, gu_.data(), pool);
-    for (int64_t t = 0; t < T; ++t) {
-      const float* row = gu_.data() + t * 2 * Il;
-      kernels::SiluMul(row, row + Il, Il, act_.data() + t * Il);
+    if (L.moe) {
+      moe_.Run(*L.moe, c.moe, h_.data(), T, D, o_.data(), pool);
+    } else {
+      mlp_.Run(h_.data(), T, L.gate_up.view, L.down.view, o_.data(), pool);
     }
-    kernels::Linear(act_.data(), T, L.down.view, nullptr, o_.data(), pool);
     MIES_RETURN_IF_ERROR(collective_->AllReduceSum(o_));
     kernels::AddInPlace(x_.data(), o_.data(), T * D);
   }

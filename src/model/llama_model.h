@@ -1,12 +1,15 @@
-// The LLaMA-family decoder (Llama, Mistral, Qwen2, Qwen3) for one tensor-parallel rank.
+// The LLaMA-family decoder (Llama, Mistral, Qwen2, Qwen3, and their Mixture-of-Experts
+// relatives Qwen2-MoE, Qwen3-MoE, Mixtral) for one tensor-parallel rank.
 //
 // One Forward() call runs a batch that mixes prefills (many tokens) and decodes (one token) of
 // different sequences. All tokens of the batch go through each matmul together, so a weight is
 // read once per step however many sequences there are; attention runs per sequence over its
 // own paged KV. Per layer:
 //   RMSNorm → QKV (column-parallel, fused) → [q/k norm] → RoPE → write K/V → paged attention
-//   → O (row-parallel) → all-reduce → +residual → RMSNorm → gate/up (column, fused) → SiLU·mul
-//   → down (row) → all-reduce → +residual
+//   (sliding window when the model has one) → O (row-parallel) → all-reduce → +residual →
+//   RMSNorm → MLP → all-reduce → +residual
+// where the MLP is dense (gate/up column-parallel and fused → SiLU·mul → down row-parallel) or
+// a MoE block (moe.h: this rank's experts, or its slice of every expert) on MoE layers.
 // then final RMSNorm → lm_head (vocab shard) → all-gather of logits. Activations are f32.
 //
 // A model instance is used by one thread at a time (it keeps its scratch buffers between calls);
@@ -24,6 +27,8 @@
 #include "model/collective.h"
 #include "model/hf_config.h"
 #include "model/kv_cache.h"
+#include "model/mlp.h"
+#include "model/moe.h"
 #include "model/weights.h"
 
 namespace mies::model {
@@ -89,8 +94,10 @@ class LlamaModel {
   std::unique_ptr<ThreadPool> pool_;
 
   // Scratch, reused between calls.
-  std::vector<float> x_, h_, qkv_, q_, k_, v_, attn_, o_, gu_, act_, sel_, local_logits_, gathered_;
+  std::vector<float> x_, h_, qkv_, q_, k_, v_, attn_, o_, sel_, local_logits_, gathered_;
   std::vector<int32_t> positions_;
+  SwiGlu mlp_;
+  MoeBlock moe_;
 };
 
 }  // namespace mies::model

@@ -37,7 +37,20 @@ struct Shard {
 };
 
 // The tensor roles of a layer and how each is split: the rule table of weights.h, in code.
-enum class Role { kQ, kK, kV, kO, kGate, kUp, kDown, kLmHead };
+enum class Role {
+  kQ,
+  kK,
+  kV,
+  kO,
+  kGate,
+  kUp,
+  kDown,
+  kLmHead,
+  kExpertGateUp,
+  kExpertDown,  // a MoE expert this rank holds (its slice of Ie)
+  kSharedGateUp,
+  kSharedDown,  // the shared expert (sliced like the dense MLP)
+};
 
 Shard ShardFor(Role role, const HfConfig& c, const ShardLayout& l) {
   const int64_t hd = c.head_dim;
@@ -56,6 +69,14 @@ Shard ShardFor(Role role, const HfConfig& c, const ShardLayout& l) {
       return {Shard::Split::kCols, l.inter_begin, l.inter_size};
     case Role::kLmHead:
       return {Shard::Split::kRows, l.vocab_begin[l.tp_rank], l.vocab_local()};
+    case Role::kExpertGateUp:
+      return {Shard::Split::kRows, l.expert_inter_begin, l.expert_inter_size};
+    case Role::kExpertDown:
+      return {Shard::Split::kCols, l.expert_inter_begin, l.expert_inter_size};
+    case Role::kSharedGateUp:
+      return {Shard::Split::kRows, l.shared_inter_begin, l.shared_inter_size};
+    case Role::kSharedDown:
+      return {Shard::Split::kCols, l.shared_inter_begin, l.shared_inter_size};
   }
   return {};
 }
@@ -167,6 +188,76 @@ class Loader {
   mutable std::vector<std::byte> scratch_;
 };
 
+// The checkpoint names of one MoE layer's tensors, per architecture.
+struct MoeNames {
+  std::string router;          // [E][D]
+  std::string gate, up, down;  // expert e: prefix + e + these
+  std::string expert_prefix;
+  std::string shared_prefix, shared_gate;  // Qwen2-MoE
+};
+
+MoeNames MoeNamesFor(const HfConfig& c, const std::string& layer) {
+  MoeNames n;
+  if (c.architecture == Architecture::kMixtral) {
+    const std::string b = layer + "block_sparse_moe.";
+    n.router = b + "gate.weight";
+    n.expert_prefix = b + "experts.";
+    n.gate = ".w1.weight";
+    n.up = ".w3.weight";
+    n.down = ".w2.weight";
+    return n;
+  }
+  const std::string m = layer + "mlp.";
+  n.router = m + "gate.weight";
+  n.expert_prefix = m + "experts.";
+  n.gate = ".gate_proj.weight";
+  n.up = ".up_proj.weight";
+  n.down = ".down_proj.weight";
+  n.shared_prefix = m + "shared_expert.";
+  n.shared_gate = m + "shared_expert_gate.weight";
+  return n;
+}
+
+// One MoE layer: the router (replicated), this rank's experts (only those are read), the
+// shared expert's slice.
+StatusOr<std::unique_ptr<MoeWeights>> LoadMoe(const Loader& ld, const HfConfig& c,
+                                              const ShardLayout& l, const std::string& layer,
+                                              DType dtype) {
+  const int64_t D = c.hidden_size, E = c.moe.num_experts, Ie = c.moe.expert_intermediate_size;
+  const MoeNames n = MoeNamesFor(c, layer);
+  auto moe = std::make_unique<MoeWeights>();
+  MIES_ASSIGN_OR_RETURN(const TensorInfo* router, ld.Tensor(n.router, {E, D}));
+  moe->router.resize(static_cast<size_t>(E * D));
+  ld.ReadRow(*router, 0, E * D, moe->router.data());
+  moe->expert_begin = l.expert_begin;
+  const Shard gu = ShardFor(Role::kExpertGateUp, c, l), dn = ShardFor(Role::kExpertDown, c, l);
+  for (int64_t e = l.expert_begin; e < l.expert_begin + l.num_experts; ++e) {
+    const std::string x = absl::StrCat(n.expert_prefix, e);
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* g, ld.Tensor(x + n.gate, {Ie, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* u, ld.Tensor(x + n.up, {Ie, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* d, ld.Tensor(x + n.down, {D, Ie}));
+    ExpertWeights ew;
+    MIES_ASSIGN_OR_RETURN(ew.gate_up, ld.Linear({{g, gu}, {u, gu}}, dtype));
+    MIES_ASSIGN_OR_RETURN(ew.down, ld.Linear({{d, dn}}, dtype));
+    moe->experts.push_back(std::move(ew));
+  }
+  const int64_t Is = c.moe.shared_expert_intermediate_size;
+  if (Is > 0) {
+    const std::string s = n.shared_prefix;
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* g, ld.Tensor(s + "gate_proj.weight", {Is, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* u, ld.Tensor(s + "up_proj.weight", {Is, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* d, ld.Tensor(s + "down_proj.weight", {D, Is}));
+    const Shard sgu = ShardFor(Role::kSharedGateUp, c, l);
+    MIES_ASSIGN_OR_RETURN(moe->shared_gate_up, ld.Linear({{g, sgu}, {u, sgu}}, dtype));
+    MIES_ASSIGN_OR_RETURN(moe->shared_down,
+                          ld.Linear({{d, ShardFor(Role::kSharedDown, c, l)}}, dtype));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* sg, ld.Tensor(n.shared_gate, {1, D}));
+    moe->shared_expert_gate.resize(static_cast<size_t>(D));
+    ld.ReadRow(*sg, 0, D, moe->shared_expert_gate.data());
+  }
+  return moe;
+}
+
 }  // namespace
 
 StatusOr<std::optional<kernels::DType>> ParseWeightDType(std::string_view name) {
@@ -218,6 +309,35 @@ StatusOr<ShardLayout> ComputeShardLayout(const HfConfig& c, const ParallelConfig
   l.inter_begin = r * c.intermediate_size / tp;
   l.inter_size = (r + 1) * c.intermediate_size / tp - l.inter_begin;
   for (int64_t i = 0; i <= tp; ++i) l.vocab_begin.push_back(i * c.vocab_size / tp);
+  if (c.is_moe()) {
+    const int64_t E = c.moe.num_experts, ep = p.moe_ep;
+    if (ep < 1 || tp % ep != 0) {
+      return InvalidArgument("moe_ep ", ep, " must divide the tensor-parallel size ", tp,
+                             " (moe_ep x moe_tp = world size)");
+    }
+    if (E % ep != 0) {
+      return InvalidArgument("num_experts ", E, " cannot be split evenly over moe_ep ", ep,
+                             " (rule: expert parallelism gives every rank group the same number "
+                             "of whole experts)");
+    }
+    const int64_t moe_tp = tp / ep, Ie = c.moe.expert_intermediate_size;
+    if (Ie < moe_tp) {
+      return InvalidArgument("moe_intermediate_size ", Ie, " cannot be sliced over moe_tp ",
+                             moe_tp);
+    }
+    l.num_experts = E / ep;
+    l.expert_begin = p.ep_rank() * l.num_experts;
+    const int64_t s = p.moe_tp_rank();
+    l.expert_inter_begin = s * Ie / moe_tp;
+    l.expert_inter_size = (s + 1) * Ie / moe_tp - l.expert_inter_begin;
+    const int64_t Is = c.moe.shared_expert_intermediate_size;
+    if (Is > 0 && Is < tp) {
+      return InvalidArgument("shared_expert_intermediate_size ", Is, " cannot be sliced over ", tp,
+                             " ranks");
+    }
+    l.shared_inter_begin = r * Is / tp;
+    l.shared_inter_size = (r + 1) * Is / tp - l.shared_inter_begin;
+  }
   return l;
 }
 
@@ -225,8 +345,26 @@ int64_t ModelWeights::MatmulWeightBytes() const {
   int64_t total = lm_head.bytes();
   for (const auto& L : layers) {
     total += L.qkv.bytes() + L.o.bytes() + L.gate_up.bytes() + L.down.bytes();
+    if (L.moe) {
+      for (const auto& e : L.moe->experts) total += e.gate_up.bytes() + e.down.bytes();
+      total += L.moe->shared_gate_up.bytes() + L.moe->shared_down.bytes();
+    }
   }
   return total;
+}
+
+int64_t ModelWeights::ActiveWeightBytes(double experts_per_layer) const {
+  double total = static_cast<double>(lm_head.bytes());
+  for (const auto& L : layers) {
+    total += static_cast<double>(L.qkv.bytes() + L.o.bytes() + L.gate_up.bytes() + L.down.bytes());
+    if (L.moe && !L.moe->experts.empty()) {
+      const auto& e = L.moe->experts[0];
+      total += experts_per_layer * static_cast<double>(e.gate_up.bytes() + e.down.bytes());
+      total += static_cast<double>(L.moe->shared_gate_up.bytes() + L.moe->shared_down.bytes() +
+                                   L.moe->router.size() * sizeof(float));
+    }
+  }
+  return static_cast<int64_t>(total);
 }
 
 StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
@@ -297,6 +435,11 @@ StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
       MIES_ASSIGN_OR_RETURN(L.o_bias, ld.Vector(a + "o_proj.bias", D));
     }
 
+    if (c.IsSparseLayer(i)) {
+      MIES_ASSIGN_OR_RETURN(L.moe, LoadMoe(ld, c, l, p, w.dtype));
+      w.layers.push_back(std::move(L));
+      continue;
+    }
     const std::string m = p + "mlp.";
     MIES_ASSIGN_OR_RETURN(const TensorInfo* g, ld.Tensor(m + "gate_proj.weight", {I, D}));
     MIES_ASSIGN_OR_RETURN(const TensorInfo* u, ld.Tensor(m + "up_proj.weight", {I, D}));

@@ -16,6 +16,17 @@
 //                                                logits are all-gathered in rank order)
 //   norms             [D]           replicated
 //
+// MoE layers (ParallelConfig: moe_ep expert groups of moe_tp ranks; g = ep_rank, s = moe_tp_rank):
+//   router (mlp.gate) [E][D]        replicated   all of it, f32 (routing must agree on every rank)
+//   experts.{e}       gate/up [Ie][D], down [D][Ie]
+//                                   expert       experts [g*E/ep, (g+1)*E/ep) only (others are
+//                                                never read); within them, gate/up rows and down
+//                                                columns [s*Ie/moe_tp, (s+1)*Ie/moe_tp)
+//   shared_expert     gate/up/down  like the dense MLP (column / row over all tp ranks)
+//   shared_expert_gate [1][D]       replicated   f32
+// num_experts must divide by moe_ep (an error names both numbers). Every rank's MoE output is a
+// partial sum: the all-reduce that ends a dense MLP ends the MoE block too.
+//
 // Heads: num_attention_heads must divide by tp_size (an uneven split is refused at load with
 // a message naming both numbers). KV heads: when tp_size <= num_key_value_heads they must
 // divide by tp_size and each rank keeps KV/tp of them; when tp_size > num_key_value_heads,
@@ -78,6 +89,24 @@ struct LinearWeight {
   int64_t bytes() const { return static_cast<int64_t>(data.size() + scales.size() * 4); }
 };
 
+// One expert's SwiGLU MLP (this rank's slice of it).
+struct ExpertWeights {
+  LinearWeight gate_up;  // [2*Ie_local][D]
+  LinearWeight down;     // [D][Ie_local]
+};
+
+// A sparse MoE block (hf_config.h MoeConfig) on this rank.
+struct MoeWeights {
+  std::vector<float> router;  // [E][D] f32, every expert
+  int64_t expert_begin = 0;   // this rank's experts: [expert_begin, expert_begin + experts.size())
+  std::vector<ExpertWeights> experts;
+  // Qwen2-MoE's shared expert (empty when the model has none), its gate [D] f32.
+  LinearWeight shared_gate_up;  // [2*Is_local][D]
+  LinearWeight shared_down;     // [D][Is_local]
+  std::vector<float> shared_expert_gate;
+  bool has_shared_expert() const { return !shared_expert_gate.empty(); }
+};
+
 struct LayerWeights {
   std::vector<float> input_norm;           // [D]
   std::vector<float> post_attention_norm;  // [D]
@@ -86,8 +115,9 @@ struct LayerWeights {
   std::vector<float> q_norm, k_norm;       // [hd] or empty (Qwen3)
   LinearWeight o;                          // [D][Hl*hd]
   std::vector<float> o_bias;               // [D] or empty
-  LinearWeight gate_up;                    // [2*Il][D]
+  LinearWeight gate_up;                    // [2*Il][D] (dense MLP layers)
   LinearWeight down;                       // [D][Il]
+  std::unique_ptr<MoeWeights> moe;         // set on MoE layers instead of gate_up/down
 };
 
 // Which slice of each split dimension this rank holds.
@@ -98,6 +128,11 @@ struct ShardLayout {
   std::vector<int64_t> vocab_begin;             // per rank, size tp+1 (last = vocab_size)
   int64_t vocab_local() const;
   int tp_rank = 0;
+  // MoE: this rank's experts and its slice of their intermediate dimension, and its slice of
+  // the shared expert's (zero sizes for dense models).
+  int64_t expert_begin = 0, num_experts = 0;
+  int64_t expert_inter_begin = 0, expert_inter_size = 0;
+  int64_t shared_inter_begin = 0, shared_inter_size = 0;
 };
 
 // Computes the layout, or an error when the heads cannot be split as the rules above require.
@@ -112,9 +147,13 @@ struct ModelWeights {
   LinearWeight lm_head;           // [V_local][D]
   std::vector<LayerWeights> layers;
 
-  // Bytes of matmul weights one forward step reads on this rank (decode streams all of them
-  // once per step): the bandwidth-bound denominator.
+  // Bytes of matmul weights this rank holds (a dense model's decode streams all of them once
+  // per step: the bandwidth-bound denominator).
   int64_t MatmulWeightBytes() const;
+  // Bytes of matmul weights one decode token reads on this rank when `experts_per_layer` of its
+  // experts are active in each MoE layer (batch 1: top_k spread over the ranks' experts): the
+  // bandwidth-bound denominator of a MoE model. Equals MatmulWeightBytes for dense models.
+  int64_t ActiveWeightBytes(double experts_per_layer) const;
 };
 
 // Loads this rank's shard of every weight from `ckpt`, converting to `dtype` (nullopt: the

@@ -167,12 +167,13 @@ class ClusterProcessTest : public ::testing::Test {
   }
 
   // tp 1: the single-process model; tp > 1: the model library's in-process tensor parallelism.
-  Output RunLocal(const std::string& model, const std::string& prompts, int new_tokens,
-                  int tp = 1) {
+  // `moe_ep`: MoE expert groups (--moe-ep).
+  Output RunLocal(const std::string& model, const std::string& prompts, int new_tokens, int tp = 1,
+                  int moe_ep = 1) {
     const std::string out = (dir_ / ("local" + std::to_string(tp) + ".bin")).string();
-    ChildProcess p(NodeBinary(),
-                   {"--local", "--local-tp", std::to_string(tp), "--model", model, "--prompts",
-                    prompts, "--new-tokens", std::to_string(new_tokens), "--logits-out", out});
+    ChildProcess p(NodeBinary(), {"--local", "--local-tp", std::to_string(tp), "--moe-ep",
+                                  std::to_string(moe_ep), "--model", model, "--prompts", prompts,
+                                  "--new-tokens", std::to_string(new_tokens), "--logits-out", out});
     auto rc = p.WaitForExit(milliseconds(60000));
     EXPECT_EQ(rc, 0) << p.Stderr();
     return {ReadFloats(out), TokenLines(p.Stdout())};
@@ -181,16 +182,20 @@ class ClusterProcessTest : public ::testing::Test {
   // Slaves first (startup in any order), then the master with the workload.
   Output RunCluster(const std::string& model, int nodes, int ranks_per_node,
                     const std::string& prompts, int new_tokens,
-                    const std::map<std::string, std::string>& env = {}) {
+                    const std::map<std::string, std::string>& env = {}, int moe_ep = 1) {
     const std::string rt = Ranktable(nodes, ranks_per_node);
     const int port = NextPort();
+    auto node_args = [&](int n) {
+      auto args = NodeArgs(rt, n, model, port);
+      args.insert(args.end(), {"--moe-ep", std::to_string(moe_ep)});
+      return args;
+    };
     std::vector<std::unique_ptr<ChildProcess>> slaves;
     for (int n = 1; n < nodes; ++n) {
-      slaves.push_back(
-          std::make_unique<ChildProcess>(NodeBinary(), NodeArgs(rt, n, model, port), env));
+      slaves.push_back(std::make_unique<ChildProcess>(NodeBinary(), node_args(n), env));
     }
     const std::string out = (dir_ / ("cluster" + std::to_string(++runs_) + ".bin")).string();
-    auto args = NodeArgs(rt, 0, model, port);
+    auto args = node_args(0);
     for (const std::string& a : {std::string("--prompts"), prompts, std::string("--new-tokens"),
                                  std::to_string(new_tokens), std::string("--logits-out"), out}) {
       args.push_back(a);
@@ -236,6 +241,9 @@ class ClusterProcessTest : public ::testing::Test {
 };
 
 constexpr double kTol = 5e-5;
+// MoE test models (logits up to ~6): splitting the experts changes only where the partial sums
+// of the expert outputs are added, 1e-5 relative covers it.
+constexpr double kMoeTol = 1e-5;
 const std::map<std::string, std::string> kDeterministic{{"HCCL_DETERMINISTIC", "true"}};
 
 // Two ranks: Gloo's ring adds a + b on one rank and b + a on the other, equal in float, so even
@@ -254,6 +262,42 @@ TEST_F(ClusterProcessTest, TwoNodesTwoRanksMatchStoriesSingleProcess) {
   Output det = RunCluster(model, 2, 2, kStoriesPrompts, 12, kDeterministic);
   ExpectClose(det, ref, kTol);
   ExpectBitwise(det, RunLocal(model, kStoriesPrompts, 12, 4));
+}
+
+// Mixture of experts: expert parallelism (whole experts per rank), MoE tensor parallelism (a
+// slice of every expert per rank) and both mixed give the single process's logits and tokens;
+// a deterministic EP cluster equals the in-process reference of its layout bit for bit.
+TEST_F(ClusterProcessTest, MoeClustersMatchTheSingleProcessUnderExpertAndTensorParallelism) {
+  auto spec = tools::PresetSpec("tiny-qwen3-moe");
+  ASSERT_TRUE(spec.ok());
+  const std::string model = (dir_ / "moe").string();
+  ASSERT_TRUE(tools::WriteSyntheticModel(*spec, model).ok());
+  const std::string prompts = "1,5,9,13,17,21,25,29,33,37,41,45;7,3,99,250,11";
+  const Output ref = RunLocal(model, prompts, 8);
+  struct Layout {
+    int nodes, ranks_per_node, moe_ep;
+  };
+  for (const Layout& l :
+       {Layout{2, 1, 2}, Layout{2, 1, 1}, Layout{4, 1, 4}, Layout{2, 2, 4}, Layout{2, 2, 2}}) {
+    SCOPED_TRACE(::testing::Message()
+                 << l.nodes << "x" << l.ranks_per_node << " moe_ep " << l.moe_ep);
+    ExpectClose(RunCluster(model, l.nodes, l.ranks_per_node, prompts, 8, {}, l.moe_ep), ref,
+                kMoeTol);
+  }
+  const Output det = RunCluster(model, 2, 2, prompts, 8, kDeterministic, 4);
+  ExpectBitwise(det, RunLocal(model, prompts, 8, 4, 4));
+}
+
+// Qwen2-MoE's shared expert is sliced like a dense MLP under both layouts.
+TEST_F(ClusterProcessTest, SharedExpertModelMatchesTheSingleProcessOnTwoNodes) {
+  auto spec = tools::PresetSpec("tiny-qwen2-moe");
+  ASSERT_TRUE(spec.ok());
+  const std::string model = (dir_ / "moe2").string();
+  ASSERT_TRUE(tools::WriteSyntheticModel(*spec, model).ok());
+  const std::string prompts = "1,5,9,13,17,21,25,29;3,4";
+  const Output ref = RunLocal(model, prompts, 8);
+  ExpectClose(RunCluster(model, 2, 1, prompts, 8, {}, 2), ref, kMoeTol);
+  ExpectClose(RunCluster(model, 2, 1, prompts, 8, {}, 1), ref, kMoeTol);
 }
 
 TEST_F(ClusterProcessTest, FourNodesAndTwoByTwoMatchSyntheticGqaSingleProcess) {

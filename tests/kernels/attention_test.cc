@@ -17,7 +17,8 @@ using testing::KernelPathTest;
 
 struct Case {
   int64_t n_heads, n_kv_heads, head_dim, block_size, start_pos, n_new;
-  float q_scale;  // inflates logits to stress the online softmax
+  float q_scale;       // inflates logits to stress the online softmax
+  int64_t window = 0;  // sliding window (0: the whole context)
 };
 
 // Dense causal attention in double over contiguous k, v [total][n_kv][head_dim].
@@ -28,10 +29,12 @@ std::vector<double> NaiveAttention(const Case& c, const std::vector<float>& q,
   std::vector<double> out(c.n_new * c.n_heads * c.head_dim, 0.0);
   for (int64_t i = 0; i < c.n_new; ++i) {
     const int64_t n_pos = c.start_pos + i + 1;
+    // A window of W keeps keys at positions > q_pos - W (transformers' sliding mask).
+    const int64_t first = c.window > 0 ? std::max<int64_t>(0, n_pos - c.window) : 0;
     for (int64_t h = 0; h < c.n_heads; ++h) {
       const int64_t kvh = h / group;
-      std::vector<double> s(n_pos);
-      for (int64_t p = 0; p < n_pos; ++p) {
+      std::vector<double> s(n_pos, -INFINITY);
+      for (int64_t p = first; p < n_pos; ++p) {
         double d = 0;
         for (int64_t e = 0; e < c.head_dim; ++e)
           d += double(q[(i * c.n_heads + h) * c.head_dim + e]) *
@@ -40,7 +43,7 @@ std::vector<double> NaiveAttention(const Case& c, const std::vector<float>& q,
       }
       double mx = *std::max_element(s.begin(), s.end()), z = 0;
       for (auto& x : s) z += (x = std::exp(x - mx));
-      for (int64_t p = 0; p < n_pos; ++p)
+      for (int64_t p = first; p < n_pos; ++p)
         for (int64_t e = 0; e < c.head_dim; ++e)
           out[(i * c.n_heads + h) * c.head_dim + e] +=
               s[p] / z * v[(p * c.n_kv_heads + kvh) * c.head_dim + e];
@@ -80,7 +83,8 @@ void RunCase(const Case& c, uint32_t seed, int threads) {
   std::vector<float> out(q.size(), NAN);
   ThreadPool pool(threads);
   PagedAttention(q.data(), c.n_new, c.start_pos, k_cache.data(), v_cache.data(), table,
-                 c.block_size, c.n_heads, c.n_kv_heads, c.head_dim, scale, out.data(), pool);
+                 c.block_size, c.n_heads, c.n_kv_heads, c.head_dim, scale, out.data(), pool,
+                 c.window);
   // Dense reference sees K/V of positions start_pos.. as the rows after start_pos.
   std::vector<double> ref = NaiveAttention(c, q, k, v, scale);
   for (size_t i = 0; i < ref.size(); ++i) {
@@ -101,6 +105,19 @@ TEST_P(PagedAttentionTest, MatchesDenseAttentionForGqaRatiosAndBlockLayouts) {
       {2, 2, 20, 4, 5, 7, 3.0f},
   };
   uint32_t seed = 100;
+  for (const Case& c : cases) {
+    for (int threads : {1, 2}) RunCase(c, seed++, threads);
+  }
+}
+
+TEST_P(PagedAttentionTest, SlidingWindowAttendsToTheLastWindowPositionsOnly) {
+  const std::vector<Case> cases = {
+      {8, 2, 16, 4, 30, 6, 1.0f, 7},    // chunk crossing the window edge, GQA
+      {4, 4, 8, 3, 100, 1, 2.0f, 1},    // a window of one: the token itself
+      {4, 1, 32, 16, 0, 70, 1.0f, 16},  // prefill longer than the window, several chunks
+      {2, 2, 20, 4, 5, 3, 1.0f, 64},    // window longer than the sequence: plain causal
+  };
+  uint32_t seed = 300;
   for (const Case& c : cases) {
     for (int threads : {1, 2}) RunCase(c, seed++, threads);
   }

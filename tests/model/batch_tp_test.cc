@@ -87,9 +87,10 @@ class ModelFixture : public ::testing::Test {
     spec_ = *spec;
     ASSERT_TRUE(tools::WriteSyntheticModel(spec_, dir_.path()).ok());
   }
-  std::unique_ptr<LlamaModel> Load(Collective* c, int rank, int size, int threads = 1) {
+  std::unique_ptr<LlamaModel> Load(Collective* c, int rank, int size, int threads = 1,
+                                   int moe_ep = 1) {
     ModelOptions opt;
-    opt.parallel = {rank, size};
+    opt.parallel = {rank, size, moe_ep};
     opt.num_threads = threads;
     auto m = LlamaModel::Load(dir_.path(), opt, c);
     EXPECT_TRUE(m.ok()) << m.status();
@@ -99,21 +100,26 @@ class ModelFixture : public ::testing::Test {
   tools::SyntheticModelSpec spec_;
 };
 
+// MoE too: a batch groups its tokens by expert, and that grouping must not change any token's
+// result.
 TEST_F(ModelFixture, BatchedMixedPrefillAndDecodeEqualsOneAtATime) {
-  MakeModel("tiny");
-  IdentityCollective one;
-  auto model = Load(&one, 0, 1, 2);
-  const auto script = Script(static_cast<int32_t>(spec_.vocab_size));
-  auto c1 = KvCache::Create(model->CacheShape(4), 24);
-  auto c2 = KvCache::Create(model->CacheShape(4), 24);
-  ASSERT_TRUE(c1.ok() && c2.ok());
-  auto alone = RunScript(*model, **c1, script, false);
-  auto batched = RunScript(*model, **c2, script, true);
-  ASSERT_EQ(alone.size(), 3u);
-  for (const auto& [seq, r] : alone) {
-    ASSERT_EQ(batched[seq].size(), r.size()) << "seq " << seq;
-    EXPECT_LT(MaxAbsDiff(batched[seq].data(), r.data(), static_cast<int64_t>(r.size())), 1e-5f)
-        << "seq " << seq;
+  for (const char* preset : {"tiny", "tiny-qwen3-moe", "tiny-qwen2-moe", "tiny-mixtral"}) {
+    SCOPED_TRACE(preset);
+    MakeModel(preset);
+    IdentityCollective one;
+    auto model = Load(&one, 0, 1, 2);
+    const auto script = Script(static_cast<int32_t>(spec_.vocab_size));
+    auto c1 = KvCache::Create(model->CacheShape(4), 24);
+    auto c2 = KvCache::Create(model->CacheShape(4), 24);
+    ASSERT_TRUE(c1.ok() && c2.ok());
+    auto alone = RunScript(*model, **c1, script, false);
+    auto batched = RunScript(*model, **c2, script, true);
+    ASSERT_EQ(alone.size(), 3u);
+    for (const auto& [seq, r] : alone) {
+      ASSERT_EQ(batched[seq].size(), r.size()) << "seq " << seq;
+      EXPECT_LT(MaxAbsDiff(batched[seq].data(), r.data(), static_cast<int64_t>(r.size())), 1e-5f)
+          << "seq " << seq;
+    }
   }
 }
 
@@ -147,7 +153,7 @@ TEST_F(ModelFixture, ForwardRejectsBadBatchesNamingTheProblem) {
 // rows; every rank must hold the same logits after the all-gather.
 class TensorParallelTest : public ModelFixture, public ::testing::WithParamInterface<std::string> {
  protected:
-  std::map<int, std::vector<float>> Run(int tp, const std::vector<Step>& script) {
+  std::map<int, std::vector<float>> Run(int tp, const std::vector<Step>& script, int moe_ep = 1) {
     InProcessGroup group(tp);
     std::vector<std::map<int, std::vector<float>>> per_rank(tp);
     std::vector<std::unique_ptr<Collective>> members;
@@ -155,7 +161,7 @@ class TensorParallelTest : public ModelFixture, public ::testing::WithParamInter
     std::vector<std::thread> threads;
     for (int r = 0; r < tp; ++r) {
       threads.emplace_back([&, r] {
-        auto model = Load(members[r].get(), r, tp);
+        auto model = Load(members[r].get(), r, tp, 1, moe_ep);
         if (!model) return;
         auto cache = KvCache::Create(model->CacheShape(4), 24);
         ASSERT_TRUE(cache.ok());
@@ -174,20 +180,25 @@ TEST_P(TensorParallelTest, LogitsOfTp2AndTp4EqualTp1) {
   auto base = Run(1, script);
   ASSERT_EQ(base.size(), 3u);
   for (int tp : {2, 4}) {
-    auto got = Run(tp, script);
-    for (const auto& [seq, r] : base) {
-      ASSERT_EQ(got[seq].size(), r.size()) << "tp " << tp << " seq " << seq;
-      EXPECT_LT(MaxAbsDiff(got[seq].data(), r.data(), static_cast<int64_t>(r.size())), 1e-5f)
-          << "tp " << tp << " seq " << seq;
+    // MoE models: experts sliced over every rank (moe_ep 1) and split whole (moe_ep = tp).
+    for (int moe_ep : spec_.num_experts > 0 ? std::vector<int>{1, tp} : std::vector<int>{1}) {
+      auto got = Run(tp, script, moe_ep);
+      for (const auto& [seq, r] : base) {
+        ASSERT_EQ(got[seq].size(), r.size()) << "tp " << tp << " seq " << seq;
+        EXPECT_LT(MaxAbsDiff(got[seq].data(), r.data(), static_cast<int64_t>(r.size())), 1e-5f)
+            << "tp " << tp << " moe_ep " << moe_ep << " seq " << seq;
+      }
     }
   }
 }
 
 // tiny: 8 heads, 2 KV heads (tp 4 replicates each KV head on 2 ranks). tiny-gqa4: one KV head,
 // intermediate 150 and vocab 383 (uneven shards). tiny-qwen2: biases split with their rows.
-// tiny-qwen3: q/k norms with head_dim 16.
+// tiny-qwen3: q/k norms with head_dim 16. The MoE presets: 8 experts (2 per rank at EP 4), an
+// expert slice of 40 over 4 ranks, Qwen2-MoE's shared expert, Mixtral's sliding window.
 INSTANTIATE_TEST_SUITE_P(Models, TensorParallelTest,
-                         ::testing::Values("tiny", "tiny-gqa4", "tiny-qwen2", "tiny-qwen3"),
+                         ::testing::Values("tiny", "tiny-gqa4", "tiny-qwen2", "tiny-qwen3",
+                                           "tiny-qwen3-moe", "tiny-qwen2-moe", "tiny-mixtral"),
                          [](const auto& info) {
                            std::string n = info.param;
                            for (char& c : n) c = std::isalnum(c) ? c : '_';

@@ -132,17 +132,85 @@ TEST(HfConfigTest, RopeScalingKinds) {
   EXPECT_DOUBLE_EQ(f3.back(), fb.back() / 8);
 }
 
-TEST(HfConfigTest, SlidingWindowShorterThanContextIsRefused) {
-  std::string m = Llama(R"(,"sliding_window":128)");
-  m.replace(m.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
-  EXPECT_THAT(ErrorOf(m), HasSubstr("sliding_window 128 is shorter"));
-  std::string ok = Llama(R"(,"sliding_window":null)");
-  ok.replace(ok.find("LlamaForCausalLM"), 16, "MistralForCausalLM");
-  EXPECT_TRUE(ParseHfConfig(ok, "c").ok());
-  // Qwen2 lists a window but does not use it unless use_sliding_window is true.
-  std::string q = Llama(R"(,"sliding_window":128,"use_sliding_window":false)");
-  q.replace(q.find("LlamaForCausalLM"), 16, "Qwen2ForCausalLM");
-  EXPECT_TRUE(ParseHfConfig(q, "c").ok());
+std::string As(std::string text, const std::string& arch) {
+  return text.replace(text.find("LlamaForCausalLM"), 16, arch);
+}
+
+TEST(HfConfigTest, MistralSlidingWindowIsKeptAndQwensIsRefused) {
+  auto m = ParseHfConfig(As(Llama(R"(,"sliding_window":128)"), "MistralForCausalLM"), "c");
+  ASSERT_TRUE(m.ok()) << m.status();
+  EXPECT_EQ(m->sliding_window, 128);
+  // A window covering the whole context changes nothing: 0 (none).
+  auto wide = ParseHfConfig(As(Llama(R"(,"sliding_window":4096)"), "MistralForCausalLM"), "c");
+  ASSERT_TRUE(wide.ok());
+  EXPECT_EQ(wide->sliding_window, 0);
+  auto none = ParseHfConfig(As(Llama(R"(,"sliding_window":null)"), "MixtralForCausalLM"), "c");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_EQ(none->sliding_window, 0);
+  // Qwen2 lists a window but does not use it unless use_sliding_window is true; then it applies
+  // to some layers only, which is refused.
+  EXPECT_TRUE(
+      ParseHfConfig(
+          As(Llama(R"(,"sliding_window":128,"use_sliding_window":false)"), "Qwen2ForCausalLM"), "c")
+          .ok());
+  EXPECT_THAT(
+      ErrorOf(As(Llama(R"(,"sliding_window":128,"use_sliding_window":true)"), "Qwen2ForCausalLM")),
+      HasSubstr("use_sliding_window with sliding_window 128 shorter than "
+                "max_position_embeddings 512 is not supported"));
+}
+
+TEST(HfConfigTest, MoeArchitecturesReadTheirExpertFields) {
+  auto q3 =
+      ParseHfConfig(As(Llama(R"(,"num_experts":8,"num_experts_per_tok":2,"moe_intermediate_size":32,
+                 "norm_topk_prob":true,"decoder_sparse_step":1,"mlp_only_layers":[0])"),
+                       "Qwen3MoeForCausalLM"),
+                    "c");
+  ASSERT_TRUE(q3.ok()) << q3.status();
+  EXPECT_EQ(q3->architecture, Architecture::kQwen3Moe);
+  EXPECT_TRUE(q3->qk_norm);
+  EXPECT_EQ(q3->moe.num_experts, 8);
+  EXPECT_EQ(q3->moe.top_k, 2);
+  EXPECT_EQ(q3->moe.expert_intermediate_size, 32);
+  EXPECT_TRUE(q3->moe.norm_topk_prob);
+  EXPECT_FALSE(q3->IsSparseLayer(0));  // mlp_only_layers
+  EXPECT_TRUE(q3->IsSparseLayer(1));
+
+  auto q2 =
+      ParseHfConfig(As(Llama(R"(,"num_experts":4,"num_experts_per_tok":2,"moe_intermediate_size":32,
+                 "shared_expert_intermediate_size":64,"decoder_sparse_step":2)"),
+                       "Qwen2MoeForCausalLM"),
+                    "c");
+  ASSERT_TRUE(q2.ok()) << q2.status();
+  EXPECT_TRUE(q2->qkv_bias);
+  EXPECT_FALSE(q2->moe.norm_topk_prob);  // Qwen2-MoE's default
+  EXPECT_EQ(q2->moe.shared_expert_intermediate_size, 64);
+  EXPECT_FALSE(q2->IsSparseLayer(0));  // (layer + 1) % decoder_sparse_step
+  EXPECT_TRUE(q2->IsSparseLayer(1));
+
+  auto mx = ParseHfConfig(
+      As(Llama(R"(,"num_local_experts":4,"num_experts_per_tok":2)"), "MixtralForCausalLM"), "c");
+  ASSERT_TRUE(mx.ok()) << mx.status();
+  EXPECT_EQ(mx->moe.num_experts, 4);
+  EXPECT_EQ(mx->moe.expert_intermediate_size, 172);  // Mixtral's experts use intermediate_size
+  EXPECT_TRUE(mx->moe.norm_topk_prob);
+  EXPECT_TRUE(mx->IsSparseLayer(0) && mx->IsSparseLayer(1));
+  EXPECT_FALSE(ParseHfConfig(Llama(), "c")->is_moe());
+}
+
+TEST(HfConfigTest, MoeFieldErrorsNameTheField) {
+  EXPECT_THAT(
+      ErrorOf(As(Llama(R"(,"num_experts":8,"moe_intermediate_size":32)"), "Qwen3MoeForCausalLM")),
+      HasSubstr("required field \"num_experts_per_tok\" is missing"));
+  EXPECT_THAT(ErrorOf(As(Llama(R"(,"num_experts":4,"num_experts_per_tok":5,
+                                  "moe_intermediate_size":32)"),
+                         "Qwen3MoeForCausalLM")),
+              HasSubstr("\"num_experts_per_tok\" = 5 must be <= 4"));
+  EXPECT_THAT(ErrorOf(As(Llama(R"(,"num_experts":4,"num_experts_per_tok":2,
+                                  "moe_intermediate_size":32,"mlp_only_layers":[7])"),
+                         "Qwen3MoeForCausalLM")),
+              HasSubstr("mlp_only_layers entry 7 is not a layer index in [0, 2)"));
+  EXPECT_THAT(ErrorOf(As(Llama(), "DeepseekV9ForCausalLM")),
+              HasSubstr("supported: LlamaForCausalLM, MistralForCausalLM"));
 }
 
 TEST(HfConfigTest, GenerationConfigEosListAndSamplingDefaults) {

@@ -79,14 +79,16 @@ inline std::string JoinIds(const std::vector<int32_t>& ids) {
   return s;
 }
 
-// Runs tests/model/ref_dump.py (numpy, via the system python3 which has numpy).
+// Runs tests/model/ref_dump.py (numpy, via the system python3 which has numpy). `ref`: "llama"
+// (the shared LLaMA reference) or "decoder" (tools/reference/ref_decoder.py: MoE, windows).
 inline bool RunRef(const std::string& model_dir, const std::vector<int32_t>& ids, int greedy,
-                   RefRun* out) {
+                   RefRun* out, const std::string& ref = "llama") {
   TempDir tmp;
   const std::string bin = tmp / "logits.bin";
   const std::string cmd = "/usr/bin/python3 " + std::string(MIES_SOURCE_DIR) +
                           "/tests/model/ref_dump.py " + SharedDir() + " " + model_dir + " --ids " +
-                          JoinIds(ids) + " --out " + bin + " --greedy " + std::to_string(greedy);
+                          JoinIds(ids) + " --out " + bin + " --greedy " + std::to_string(greedy) +
+                          " --ref " + ref;
   FILE* p = ::popen(cmd.c_str(), "r");
   if (p == nullptr) return false;
   std::string text;

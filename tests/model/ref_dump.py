@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Dumps full float32 logits from the shared numpy reference (ref_llama.py) for the model tests.
+"""Dumps full float32 logits from a numpy reference for the model tests.
 
-usage: ref_dump.py SHARED_DIR MODEL_DIR --ids 1,2,3 --out FILE [--greedy N]
+usage: ref_dump.py SHARED_DIR MODEL_DIR --ids 1,2,3 --out FILE [--greedy N] [--ref llama|decoder]
+
+--ref llama (default): the shared LLaMA reference, SHARED_DIR/tools/ref_llama.py.
+--ref decoder: the repository's own reference for the MoE architectures,
+tools/reference/ref_decoder.py.
 
 Writes FILE as raw little-endian float32: the logits after every prompt position
 ([len(ids)][vocab]), then, with --greedy N, N-1 more rows: row i is the logits after feeding
@@ -23,12 +27,20 @@ def main():
     ap.add_argument("--ids", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--greedy", type=int, default=0)
+    ap.add_argument("--ref", choices=["llama", "decoder"], default="llama")
     args = ap.parse_args()
-    sys.path.insert(0, os.path.join(args.shared_dir, "tools"))
-    import ref_llama  # noqa: E402
-
     ids = [int(x) for x in args.ids.split(",") if x]
-    m = ref_llama.Model(args.model_dir, np.float32)
+    if args.ref == "llama":
+        sys.path.insert(0, os.path.join(args.shared_dir, "tools"))
+        import ref_llama  # noqa: E402
+
+        m = ref_llama.Model(args.model_dir, np.float32)
+    else:
+        here = os.path.dirname(os.path.abspath(__file__))
+        sys.path.insert(0, os.path.join(here, "..", "..", "tools", "reference"))
+        import ref_decoder  # noqa: E402
+
+        m = ref_decoder.Decoder(args.model_dir)
     logits = m.forward(ids)
     rows = [logits.astype(np.float32)]
     generated = []

@@ -203,6 +203,10 @@ int main(int argc, char** argv) {
   app.add_flag("--local", local, "run the workload in this process alone (reference)");
   int local_tp = 1;
   app.add_option("--local-tp", local_tp, "with --local: ranks as threads (in-process TP)");
+  int moe_ep = 1;
+  app.add_option("--moe-ep", moe_ep,
+                 "MoE models: expert groups (1: every rank a slice of every expert; world "
+                 "size: expert parallelism)");
   app.add_flag("--serve-loop", serve_loop, "master: repeat the workload until SIGTERM");
   app.add_flag("--bench", bench, "master: throughput figures");
   app.add_option("--prefill-len", prefill_len, "bench: prefill length");
@@ -246,8 +250,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<engine::Executor> ex;
   executor::ClusterExecutor* cluster_ex = nullptr;
   if (local && local_tp > 1) {
-    auto e =
-        executor::InProcessTpExecutor::Create(model_dir, dtype, local_tp, kv_blocks, block_size);
+    auto e = executor::InProcessTpExecutor::Create(model_dir, dtype, local_tp, kv_blocks,
+                                                   block_size, moe_ep);
     if (!e.ok()) {
       std::cerr << e.status().message() << "\n";
       return 1;
@@ -281,6 +285,7 @@ int main(int argc, char** argv) {
     if (!pin.empty()) o.pin_cpus = {pin};
     o.control_port = port;
     o.deterministic = cluster::DeterministicFromEnv(config::ProcessEnvironment());
+    o.moe_ep = moe_ep;
     o.num_kv_blocks = kv_blocks;
     o.block_size = block_size;
     o.tls.enabled = tls;

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -63,8 +64,9 @@ Status WriteText(const std::string& path, const std::string& text, mode_t mode) 
 }  // namespace
 
 std::vector<std::string> PresetNames() {
-  return {"tinyllama-1.1b", "tiny",      "tiny-gqa4",  "tiny-qwen2",
-          "tiny-qwen3",     "tiny-tied", "tiny-llama3"};
+  return {"tinyllama-1.1b",      "moe-4b",         "tiny",           "tiny-gqa4",
+          "tiny-qwen2",          "tiny-qwen3",     "tiny-tied",      "tiny-llama3",
+          "tiny-mistral-window", "tiny-qwen3-moe", "tiny-qwen2-moe", "tiny-mixtral"};
 }
 
 StatusOr<SyntheticModelSpec> PresetSpec(const std::string& name) {
@@ -78,6 +80,27 @@ StatusOr<SyntheticModelSpec> PresetSpec(const std::string& name) {
     s.vocab_size = 32000;
     s.max_position_embeddings = 2048;
     s.rms_norm_eps = 1e-5;
+    return s;
+  }
+  if (name == "moe-4b") {
+    s.architecture = "Qwen3MoeForCausalLM";
+    s.qk_norm = true;
+    s.hidden_size = 2048;
+    s.intermediate_size = 6144;  // no dense layer uses it
+    s.num_hidden_layers = 24;
+    s.num_attention_heads = 32;
+    s.num_key_value_heads = 4;
+    s.head_dim = 64;
+    s.vocab_size = 32000;
+    s.max_position_embeddings = 4096;
+    s.rope_theta = 1000000.0;
+    s.rms_norm_eps = 1e-6;
+    s.num_experts = 32;
+    s.num_experts_per_tok = 4;
+    s.moe_intermediate_size = 768;
+    s.norm_topk_prob = true;
+    s.router_std = 0.02;
+    s.dtype = "bfloat16";  // 7.9 GB on disk (float32 would be twice that)
     return s;
   }
   // Small test models: big enough to have several heads per KV group and uneven splits of the
@@ -123,6 +146,44 @@ StatusOr<SyntheticModelSpec> PresetSpec(const std::string& name) {
     s.num_attention_heads = 4;
     return s;
   }
+  if (name == "tiny-mistral-window") {
+    s.architecture = "MistralForCausalLM";
+    s.sliding_window = 8;  // shorter than the tests' prompts
+    return s;
+  }
+  // MoE test models: 8 experts (4 per rank at EP 2, 2 at EP 4), top-2, an uneven expert slice
+  // under MoE tensor parallelism (Ie = 40 over 3 ranks).
+  if (name == "tiny-qwen3-moe") {
+    s.architecture = "Qwen3MoeForCausalLM";
+    s.qk_norm = true;
+    s.head_dim = 16;
+    s.rope_theta = 1000000.0;
+    s.num_hidden_layers = 3;
+    s.num_experts = 8;
+    s.num_experts_per_tok = 2;
+    s.moe_intermediate_size = 40;
+    s.norm_topk_prob = true;
+    s.mlp_only_layers = {1};  // one dense layer between two MoE layers
+    return s;
+  }
+  if (name == "tiny-qwen2-moe") {
+    s.architecture = "Qwen2MoeForCausalLM";
+    s.qkv_bias = true;
+    s.rope_theta = 1000000.0;
+    s.num_experts = 8;
+    s.num_experts_per_tok = 3;
+    s.moe_intermediate_size = 40;
+    s.shared_expert_intermediate_size = 96;
+    return s;
+  }
+  if (name == "tiny-mixtral") {
+    s.architecture = "MixtralForCausalLM";
+    s.intermediate_size = 48;  // Mixtral's experts use intermediate_size
+    s.num_experts = 8;
+    s.num_experts_per_tok = 2;
+    s.sliding_window = 16;
+    return s;
+  }
   std::string names;
   for (const auto& n : PresetNames()) names += (names.empty() ? "" : ", ") + n;
   return InvalidArgument("unknown preset \"", name, "\" (presets: ", names, ")");
@@ -130,17 +191,38 @@ StatusOr<SyntheticModelSpec> PresetSpec(const std::string& name) {
 
 Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) {
   namespace fs = std::filesystem;
-  const bool qwen2 = s.architecture == "Qwen2ForCausalLM";
-  const bool qwen3 = s.architecture == "Qwen3ForCausalLM";
-  if (s.architecture != "LlamaForCausalLM" && s.architecture != "MistralForCausalLM" && !qwen2 &&
-      !qwen3) {
+  const bool mixtral = s.architecture == "MixtralForCausalLM";
+  const bool qwen2 =
+      s.architecture == "Qwen2ForCausalLM" || s.architecture == "Qwen2MoeForCausalLM";
+  const bool qwen3 =
+      s.architecture == "Qwen3ForCausalLM" || s.architecture == "Qwen3MoeForCausalLM";
+  const bool moe =
+      mixtral || s.architecture == "Qwen2MoeForCausalLM" || s.architecture == "Qwen3MoeForCausalLM";
+  const bool mistral = s.architecture == "MistralForCausalLM";
+  if (s.architecture != "LlamaForCausalLM" && !mistral && !qwen2 && !qwen3 && !mixtral) {
     return InvalidArgument("architecture \"", s.architecture,
                            "\" is not one the generator writes (LlamaForCausalLM, "
-                           "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM)");
+                           "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, "
+                           "Qwen2MoeForCausalLM, Qwen3MoeForCausalLM, MixtralForCausalLM)");
   }
-  if (qwen2 && !s.qkv_bias) return InvalidArgument("Qwen2ForCausalLM always has q/k/v biases");
-  if (qwen3 && !s.qk_norm) return InvalidArgument("Qwen3ForCausalLM always has q/k norms");
-  if (s.qk_norm && !qwen3) return InvalidArgument("q/k norms need Qwen3ForCausalLM");
+  if (qwen2 && !s.qkv_bias) return InvalidArgument(s.architecture, " always has q/k/v biases");
+  if (qwen3 && !s.qk_norm) return InvalidArgument(s.architecture, " always has q/k norms");
+  if (s.qk_norm && !qwen3) return InvalidArgument("q/k norms need a Qwen3 architecture");
+  if (moe &&
+      (s.num_experts < 1 || s.num_experts_per_tok < 1 || s.num_experts_per_tok > s.num_experts ||
+       (!mixtral && s.moe_intermediate_size < 1) || s.decoder_sparse_step < 1)) {
+    return InvalidArgument(
+        "a MoE model needs num_experts >= num_experts_per_tok >= 1, "
+        "moe_intermediate_size >= 1 and decoder_sparse_step >= 1");
+  }
+  if (!moe && s.num_experts > 0) {
+    return InvalidArgument(
+        "experts need a MoE architecture (Qwen3MoeForCausalLM, "
+        "Qwen2MoeForCausalLM, MixtralForCausalLM)");
+  }
+  if (s.sliding_window > 0 && !mistral && !mixtral) {
+    return InvalidArgument("sliding_window needs MistralForCausalLM or MixtralForCausalLM");
+  }
   if (s.hidden_size <= 0 || s.intermediate_size <= 0 || s.num_hidden_layers <= 0 ||
       s.num_attention_heads <= 0 || s.num_key_value_heads <= 0 || s.vocab_size <= 0 ||
       s.shards < 1) {
@@ -171,10 +253,12 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   // config.json
   nlohmann::ordered_json cfg;
   cfg["architectures"] = {s.architecture};
-  cfg["model_type"] = qwen2                                    ? "qwen2"
-                      : qwen3                                  ? "qwen3"
-                      : s.architecture == "MistralForCausalLM" ? "mistral"
-                                                               : "llama";
+  static const std::map<std::string, std::string> kModelType = {
+      {"LlamaForCausalLM", "llama"},        {"MistralForCausalLM", "mistral"},
+      {"Qwen2ForCausalLM", "qwen2"},        {"Qwen3ForCausalLM", "qwen3"},
+      {"Qwen2MoeForCausalLM", "qwen2_moe"}, {"Qwen3MoeForCausalLM", "qwen3_moe"},
+      {"MixtralForCausalLM", "mixtral"}};
+  cfg["model_type"] = kModelType.at(s.architecture);
   cfg["hidden_size"] = s.hidden_size;
   cfg["intermediate_size"] = s.intermediate_size;
   cfg["num_hidden_layers"] = s.num_hidden_layers;
@@ -202,7 +286,24 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   cfg["hidden_act"] = "silu";
   const bool llama_bias = s.qkv_bias && !qwen2;  // Llama's attention_bias covers o_proj too
   if (!qwen2) cfg["attention_bias"] = llama_bias;
-  if (s.architecture == "MistralForCausalLM") cfg["sliding_window"] = nullptr;
+  if (mistral || mixtral) {
+    cfg["sliding_window"] =
+        s.sliding_window > 0 ? nlohmann::ordered_json(s.sliding_window) : nullptr;
+  }
+  if (mixtral) {
+    cfg["num_local_experts"] = s.num_experts;
+    cfg["num_experts_per_tok"] = s.num_experts_per_tok;
+  } else if (moe) {
+    cfg["num_experts"] = s.num_experts;
+    cfg["num_experts_per_tok"] = s.num_experts_per_tok;
+    cfg["moe_intermediate_size"] = s.moe_intermediate_size;
+    cfg["norm_topk_prob"] = s.norm_topk_prob;
+    cfg["decoder_sparse_step"] = s.decoder_sparse_step;
+    cfg["mlp_only_layers"] = s.mlp_only_layers;
+    if (s.architecture == "Qwen2MoeForCausalLM") {
+      cfg["shared_expert_intermediate_size"] = s.shared_expert_intermediate_size;
+    }
+  }
   cfg["tie_word_embeddings"] = s.tie_word_embeddings;
   cfg["torch_dtype"] = s.dtype;
   cfg["bos_token_id"] = 1;
@@ -222,15 +323,17 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   // the first shard and the final norm / lm_head to the last.
   std::vector<SafetensorsWriter> writers(static_cast<size_t>(s.shards));
   std::map<std::string, int> weight_map;
+  // `values_of` (default: the name itself) names the values: equal experts take the dense MLP's.
   auto add = [&](int shard, const std::string& name, std::vector<int64_t> shape, double mean,
-                 double std) -> Status {
+                 double std, std::string values_of = "") -> Status {
     weight_map[name] = shard;
     const uint64_t seed = s.seed;
+    if (values_of.empty()) values_of = name;
     return writers[shard].AddLazy(
-        name, dtype, shape, [name, seed, mean, std, dtype](std::byte* dst, size_t size) {
+        name, dtype, shape, [values_of, seed, mean, std, dtype](std::byte* dst, size_t size) {
           const int64_t n = static_cast<int64_t>(size) / model::TensorDTypeSize(dtype);
           std::vector<float> v(static_cast<size_t>(n));
-          FillNormal(name, seed, mean, std, n, v.data());
+          FillNormal(values_of, seed, mean, std, n, v.data());
           if (dtype == TensorDType::kF32) {
             std::memcpy(dst, v.data(), size);
           } else if (dtype == TensorDType::kBF16) {
@@ -264,9 +367,37 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
       MIES_RETURN_IF_ERROR(add(k, p + "self_attn.k_norm.weight", {hd}, 1, nj));
     }
     MIES_RETURN_IF_ERROR(add(k, p + "post_attention_layernorm.weight", {D}, 1, nj));
-    MIES_RETURN_IF_ERROR(add(k, p + "mlp.gate_proj.weight", {I, D}, 0, w));
-    MIES_RETURN_IF_ERROR(add(k, p + "mlp.up_proj.weight", {I, D}, 0, w));
-    MIES_RETURN_IF_ERROR(add(k, p + "mlp.down_proj.weight", {D, I}, 0, w));
+    const bool sparse =
+        moe && (mixtral || (std::find(s.mlp_only_layers.begin(), s.mlp_only_layers.end(), l) ==
+                                s.mlp_only_layers.end() &&
+                            (l + 1) % s.decoder_sparse_step == 0));
+    if (!sparse) {
+      MIES_RETURN_IF_ERROR(add(k, p + "mlp.gate_proj.weight", {I, D}, 0, w));
+      MIES_RETURN_IF_ERROR(add(k, p + "mlp.up_proj.weight", {I, D}, 0, w));
+      MIES_RETURN_IF_ERROR(add(k, p + "mlp.down_proj.weight", {D, I}, 0, w));
+      continue;
+    }
+    const int64_t Ie = mixtral ? I : s.moe_intermediate_size, E = s.num_experts;
+    const std::string m = p + (mixtral ? "block_sparse_moe." : "mlp.");
+    // Mixtral names an expert's gate/up/down w1/w3/w2.
+    const char* gate = mixtral ? ".w1.weight" : ".gate_proj.weight";
+    const char* up = mixtral ? ".w3.weight" : ".up_proj.weight";
+    const char* down = mixtral ? ".w2.weight" : ".down_proj.weight";
+    auto dense = [&](const char* t) { return s.equal_experts ? p + "mlp." + t : std::string(); };
+    MIES_RETURN_IF_ERROR(add(k, m + "gate.weight", {E, D}, 0, s.router_std));
+    for (int64_t e = 0; e < E; ++e) {
+      const std::string x = m + "experts." + std::to_string(e);
+      MIES_RETURN_IF_ERROR(add(k, x + gate, {Ie, D}, 0, w, dense("gate_proj.weight")));
+      MIES_RETURN_IF_ERROR(add(k, x + up, {Ie, D}, 0, w, dense("up_proj.weight")));
+      MIES_RETURN_IF_ERROR(add(k, x + down, {D, Ie}, 0, w, dense("down_proj.weight")));
+    }
+    const int64_t Is = s.shared_expert_intermediate_size;
+    if (Is > 0) {
+      MIES_RETURN_IF_ERROR(add(k, m + "shared_expert.gate_proj.weight", {Is, D}, 0, w));
+      MIES_RETURN_IF_ERROR(add(k, m + "shared_expert.up_proj.weight", {Is, D}, 0, w));
+      MIES_RETURN_IF_ERROR(add(k, m + "shared_expert.down_proj.weight", {D, Is}, 0, w));
+      MIES_RETURN_IF_ERROR(add(k, m + "shared_expert_gate.weight", {1, D}, 0, s.router_std));
+    }
   }
   MIES_RETURN_IF_ERROR(add(last, "model.norm.weight", {D}, 1, nj));
   if (!s.tie_word_embeddings) MIES_RETURN_IF_ERROR(add(last, "lm_head.weight", {V, D}, 0, w));

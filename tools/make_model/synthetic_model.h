@@ -39,12 +39,29 @@ struct SyntheticModelSpec {
   double norm_jitter = 0.0;
   double rms_norm_eps = 1e-5;
   int shards = 1;              // > 1: sharded checkpoint with an index
+  int64_t sliding_window = 0;  // Mistral / Mixtral: written when > 0 (else null)
+  // Mixture of experts (Qwen3MoeForCausalLM, Qwen2MoeForCausalLM, MixtralForCausalLM).
+  int64_t num_experts = 0;
+  int64_t num_experts_per_tok = 0;
+  int64_t moe_intermediate_size = 0;  // Mixtral: its experts use intermediate_size
+  bool norm_topk_prob = false;
+  int64_t decoder_sparse_step = 1;
+  std::vector<int64_t> mlp_only_layers;
+  int64_t shared_expert_intermediate_size = 0;  // Qwen2-MoE
+  double router_std = 0.5;  // router weights: large enough that top-k choices are not near-ties
+  // Every expert of a layer gets the values of that layer's dense MLP (mlp.{gate,up,down}_proj
+  // of a dense model with the same seed and intermediate_size = moe_intermediate_size): the MoE
+  // then equals that dense model, a check of the MoE path.
+  bool equal_experts = false;
   std::string tokenizer_json;  // copied to the directory when not empty
 };
 
 // Named presets: "tinyllama-1.1b" (hidden 2048, intermediate 5632, 22 layers, 32 heads, 4 KV
-// heads, vocab 32000) and small test presets "tiny", "tiny-gqa4", "tiny-qwen2", "tiny-qwen3",
-// "tiny-tied", "tiny-llama3".
+// heads, vocab 32000), "moe-4b" (Qwen3-30B-A3B's ratios at a size this machine holds: hidden
+// 2048, 24 layers, 32 experts, top-4, moe_intermediate 768, 32 heads / 4 KV heads, head_dim 64,
+// vocab 32000) and small test presets "tiny", "tiny-gqa4", "tiny-qwen2", "tiny-qwen3",
+// "tiny-tied", "tiny-llama3", "tiny-mistral-window", "tiny-qwen3-moe", "tiny-qwen2-moe",
+// "tiny-mixtral".
 StatusOr<SyntheticModelSpec> PresetSpec(const std::string& name);
 std::vector<std::string> PresetNames();
 
