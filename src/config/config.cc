@@ -13,6 +13,7 @@
 #include "common/file_check.h"
 #include "common/json_depth.h"
 #include "config/json_reader.h"
+#include "config/tls_planes.h"
 
 namespace mies::config {
 namespace {
@@ -25,49 +26,28 @@ std::string StripBrackets(const std::string& ip) {
   return ip;
 }
 
-// Reads one plane's TLS material. `prefix` is "" (service), "management", "metrics",
-// "interNode" or "interComm": MindIE's key names differ slightly per plane.
-TlsMaterial ReadTls(JsonReader& r, const std::string& prefix, Presence presence,
-                    const TlsMaterial& def) {
+// Reads one plane's TLS material under the plane's keys, defaulting to MindIE's values. A
+// plane without a CA directory key leaves ca_path empty (its CA files are in tlsCaPath).
+TlsMaterial ReadTls(JsonReader& r, TlsPlane plane, Presence presence) {
+  const TlsPlaneSpec& spec = TlsPlaneOf(plane);
+  const TlsPlaneKeys& k = spec.keys;
+  const TlsMaterial def = DefaultTlsMaterial(spec);
   TlsMaterial t;
-  auto key = [&](const std::string& service_name, const std::string& plane_suffix) {
-    return prefix.empty() ? service_name : prefix + plane_suffix;
-  };
-  if (prefix.empty() || prefix == "interNode" || prefix == "interComm") {
-    std::string ca_path_key = prefix.empty() ? "tlsCaPath" : prefix + "TlsCaPath";
-    t.ca_path = r.String(ca_path_key, presence, def.ca_path);
-  }
-  std::string ca_files_key = prefix.empty() ? "tlsCaFile" : prefix + "TlsCaFile";
-  if (prefix == "interNode" || prefix == "interComm") ca_files_key += "s";
-  t.ca_files = r.StringList(ca_files_key, presence, def.ca_files, 1, 3);
-  t.cert = r.String(key("tlsCert", "TlsCert"), presence, def.cert);
-  std::string pk_key = prefix == "interComm" ? "interCommPk" : key("tlsPk", "TlsPk");
-  t.key = r.String(pk_key, presence, def.key);
-  t.crl_path = r.String(key("tlsCrlPath", "TlsCrlPath"), kOptional, def.crl_path);
-  t.crl_files = r.StringList(key("tlsCrlFiles", "TlsCrlFiles"), kOptional, def.crl_files, 0, 3);
-  // Older deployments name the password file of an encrypted key in *PkPwd; it is honoured
-  // when present. The KMC keys MindIE removed are accepted and ignored.
-  std::string pwd_key = prefix.empty()          ? "tlsPkPwd"
-                        : prefix == "interComm" ? "interCommPkPwd"
-                                                : prefix + "TlsPkPwd";
-  t.key_password_file = r.String(pwd_key, kOptional, "");
-  for (const char* removed : {"KmcKsfMaster", "KmcKsfStandby"}) {
-    r.Accept(prefix.empty() ? std::string("kmc") + (removed + 3) : prefix + removed);
-  }
+  if (k.ca_path != nullptr) t.ca_path = r.String(k.ca_path, presence, def.ca_path);
+  t.ca_files = r.StringList(k.ca_files, presence, def.ca_files, kMinCaFiles, kMaxCaFiles);
+  t.cert = r.String(k.cert, presence, def.cert);
+  t.key = r.String(k.key, presence, def.key);
+  t.crl_path = r.String(k.crl_path, kOptional, def.crl_path);
+  t.crl_files = r.StringList(k.crl_files, kOptional, def.crl_files, 0, kMaxCrlFiles);
+  // Older deployments name the password file of an encrypted key; it is honoured when present.
+  t.key_password_file = r.String(k.key_password, kOptional, "");
+  for (const char* removed : k.removed) r.Accept(removed);
   return t;
 }
 
-TlsMaterial Defaults(const std::string& ca_path, std::vector<std::string> ca_files,
-                     const std::string& cert, const std::string& key, const std::string& crl_path,
-                     std::vector<std::string> crl_files) {
-  TlsMaterial t;
-  t.ca_path = ca_path;
-  t.ca_files = std::move(ca_files);
-  t.cert = cert;
-  t.key = key;
-  t.crl_path = crl_path;
-  t.crl_files = std::move(crl_files);
-  return t;
+// Compulsory when the plane is on: `switches` holds what the section read so far decides.
+Presence TlsPresence(TlsPlane plane, const TlsSwitches& switches) {
+  return PlaneOn(TlsPlaneOf(plane), switches) ? kRequired : kOptional;
 }
 
 void CheckIp(JsonReader& r, const std::string& key, const std::string& ip, bool allow_all_zero,
@@ -102,33 +82,24 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
             absl::StrCat("\"", s.tls_min_version, "\" is not one of \"1.2\", \"1.3\""));
   }
 
-  // Which TLS material is compulsory follows MindIE's code: service material whenever HTTPS
-  // is on; management/metrics material unless the three planes share one listener.
+  // The HTTP planes' material is compulsory as MindIE's code has it (TlsPlaneSwitch): the
+  // service plane's whenever HTTPS is on, management/metrics unless the three planes share one
+  // listener. Management and metrics CA files live in the service plane's tlsCaPath.
   std::string mgmt_ip_env = env.Get("MIES_CONTAINER_MANAGEMENT_IP").value_or("");
   std::string ip_env = env.Get("MIES_CONTAINER_IP").value_or("");
   std::string eff_ip = ip_env.empty() ? s.ip_address : ip_env;
   std::string eff_mgmt = !mgmt_ip_env.empty()
                              ? mgmt_ip_env
                              : (s.management_ip_address.empty() ? eff_ip : s.management_ip_address);
-  bool merged = eff_ip == eff_mgmt && s.port == s.management_port && s.port == s.metrics_port;
-  const Presence service_tls = s.https_enabled ? kRequired : kOptional;
-  const Presence plane_tls = s.https_enabled && !merged ? kRequired : kOptional;
-
-  s.service_tls =
-      ReadTls(r, "", service_tls,
-              Defaults("security/ca/", {"ca.pem"}, "security/certs/server.pem",
-                       "security/keys/server.key.pem", "security/certs/", {"server_crl.pem"}));
-  s.management_tls =
-      ReadTls(r, "management", plane_tls,
-              Defaults("", {"management_ca.pem"}, "security/certs/management/server.pem",
-                       "security/keys/management/server.key.pem", "security/management/certs/",
-                       {"server_crl.pem"}));
-  s.management_tls.ca_path = s.service_tls.ca_path;
-  s.metrics_tls = ReadTls(r, "metrics", plane_tls,
-                          Defaults("", {"metrics_ca.pem"}, "security/certs/metrics/server.pem",
-                                   "security/keys/metrics/server.key.pem",
-                                   "security/metrics/certs/", {"server_crl.pem"}));
-  s.metrics_tls.ca_path = s.service_tls.ca_path;
+  const TlsSwitches switches{.https = s.https_enabled,
+                             .http_planes_merged = eff_ip == eff_mgmt &&
+                                                   s.port == s.management_port &&
+                                                   s.port == s.metrics_port};
+  for (TlsPlane plane : {TlsPlane::kService, TlsPlane::kManagement, TlsPlane::kMetrics}) {
+    TlsMaterial& t = s.*TlsPlaneOf(plane).server_field;
+    t = ReadTls(r, plane, TlsPresence(plane, switches));
+    if (TlsPlaneOf(plane).keys.ca_path == nullptr) t.ca_path = s.service_tls.ca_path;
+  }
 
   s.infer_mode = r.String("inferMode", kRequired, s.infer_mode);
   if (s.infer_mode != "standard" && s.infer_mode != "dmi") {
@@ -139,10 +110,7 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
   s.inter_comm_tls_enabled = r.Bool("interCommTLSEnabled", kOptional, true);
   s.inter_comm_port =
       static_cast<int>(r.Int("interCommPort", kOptional, s.inter_comm_port, kPortMin, kPortMax));
-  s.inter_comm_tls = ReadTls(
-      r, "interComm", kOptional,
-      Defaults("security/grpc/ca/", {"ca.pem"}, "security/grpc/certs/server.pem",
-               "security/grpc/keys/server.key.pem", "security/grpc/certs/", {"server_crl.pem"}));
+  s.inter_comm_tls = ReadTls(r, TlsPlane::kInterComm, TlsPresence(TlsPlane::kInterComm, switches));
   s.open_ai_support = r.String("openAiSupport", kOptional, s.open_ai_support);
   s.token_timeout_s =
       static_cast<int>(r.Int("tokenTimeout", kRequired, s.token_timeout_s, 1, 3600));
@@ -424,10 +392,9 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
   }
   b.inter_node_tls_enabled = r.Bool("interNodeTLSEnabled", kOptional, true);
   b.inter_node_tls = ReadTls(
-      r, "interNode",
-      b.inter_node_tls_enabled && b.multi_nodes_infer_enabled ? kRequired : kOptional,
-      Defaults("security/grpc/ca/", {"ca.pem"}, "security/grpc/certs/server.pem",
-               "security/grpc/keys/server.key.pem", "security/grpc/certs/", {"server_crl.pem"}));
+      r, TlsPlane::kInterNode,
+      TlsPresence(TlsPlane::kInterNode,
+                  {.inter_node_tls = b.inter_node_tls_enabled && b.multi_nodes_infer_enabled}));
   if (r.Has("kvPoolConfig")) {
     JsonReader kv = r.Object("kvPoolConfig", kOptional);
     std::string backend = kv.String("backend", kOptional, "");
@@ -686,15 +653,11 @@ Status CheckReferencedFiles(const Config& c) {
     CheckFileInto((std::filesystem::path(dir) / "config.json").string(), kModelDirMode,
                   "model config", &errors);
   }
-  if (c.server.https_enabled) {
-    CheckTlsFiles(c, c.server.service_tls, "service plane", &errors);
-    if (!c.server.PlanesMerged()) {
-      CheckTlsFiles(c, c.server.management_tls, "management plane", &errors);
-      CheckTlsFiles(c, c.server.metrics_tls, "metrics plane", &errors);
+  const TlsSwitches switches = SwitchesOf(c);
+  for (const TlsPlaneSpec& plane : kTlsPlanes) {
+    if (PlaneOn(plane, switches)) {
+      CheckTlsFiles(c, PlaneTls(c, plane.plane), plane.description, &errors);
     }
-  }
-  if (c.backend.multi_nodes_infer_enabled && c.backend.inter_node_tls_enabled) {
-    CheckTlsFiles(c, c.backend.inter_node_tls, "inter-node", &errors);
   }
   if (!errors.empty()) return FailedPrecondition(absl::StrJoin(errors, "\n"));
   return OkStatus();
