@@ -12,6 +12,7 @@
 #include "certs/import.h"
 #include "config/config.h"
 #include "config/environment.h"
+#include "config/tls_planes.h"
 #include "test_pki.h"
 
 namespace mies::certs {
@@ -26,13 +27,15 @@ nlohmann::json ShippedConfig() {
       testing::ReadFile(std::string(MIES_SOURCE_DIR) + "/conf/config.json"));
 }
 
+// Parses `doc` for an install home; a failure fails the test (and yields defaults).
 config::Config Parse(const nlohmann::json& doc, const std::string& home) {
   config::MapEnvironment env;
-  auto c = config::ParseConfig(doc, env);
-  EXPECT_TRUE(c.ok()) << c.status();
-  c->home = home;
-  c->source_path = home + "/conf/config.json";
-  return *c;
+  auto parsed = config::ParseConfig(doc, env);
+  EXPECT_TRUE(parsed.ok()) << parsed.status();
+  config::Config c = parsed.ok() ? *parsed : config::Config{};
+  c.home = home;
+  c.source_path = home + "/conf/config.json";
+  return c;
 }
 
 // A config.json whose every TLS value is distinct: relative paths under the home for the
@@ -140,15 +143,23 @@ TEST(ConfigPlanes, NamesOfThePlanes) {
             "unknown plane \"intercomm\" (expected service, management, metrics or internode)");
 }
 
+// Where an imported password file goes when config.json names none, and the key naming it.
 TEST(ConfigPlanes, PasswordDefaultsAndKeys) {
-  EXPECT_EQ(DefaultPasswordFile(Plane::kService), "security/pass/key_pwd.txt");
-  EXPECT_EQ(DefaultPasswordFile(Plane::kManagement), "security/pass/management/key_pwd.txt");
-  EXPECT_EQ(DefaultPasswordFile(Plane::kMetrics), "security/pass/metrics/key_pwd.txt");
-  EXPECT_EQ(DefaultPasswordFile(Plane::kInterNode), "security/grpc/pass/mindie_server_key_pwd.txt");
-  EXPECT_EQ(PasswordConfigKey(Plane::kService), "ServerConfig.tlsPkPwd");
-  EXPECT_EQ(PasswordConfigKey(Plane::kManagement), "ServerConfig.managementTlsPkPwd");
-  EXPECT_EQ(PasswordConfigKey(Plane::kMetrics), "ServerConfig.metricsTlsPkPwd");
-  EXPECT_EQ(PasswordConfigKey(Plane::kInterNode), "BackendConfig.interNodeTlsPkPwd");
+  auto default_file = [](Plane p) {
+    return std::string(config::TlsPlaneOf(p).defaults.import_password_file);
+  };
+  auto key = [](Plane p) {
+    const config::TlsPlaneSpec& spec = config::TlsPlaneOf(p);
+    return config::KeyPath(spec, spec.keys.key_password);
+  };
+  EXPECT_EQ(default_file(Plane::kService), "security/pass/key_pwd.txt");
+  EXPECT_EQ(default_file(Plane::kManagement), "security/pass/management/key_pwd.txt");
+  EXPECT_EQ(default_file(Plane::kMetrics), "security/pass/metrics/key_pwd.txt");
+  EXPECT_EQ(default_file(Plane::kInterNode), "security/grpc/pass/mindie_server_key_pwd.txt");
+  EXPECT_EQ(key(Plane::kService), "ServerConfig.tlsPkPwd");
+  EXPECT_EQ(key(Plane::kManagement), "ServerConfig.managementTlsPkPwd");
+  EXPECT_EQ(key(Plane::kMetrics), "ServerConfig.metricsTlsPkPwd");
+  EXPECT_EQ(key(Plane::kInterNode), "BackendConfig.interNodeTlsPkPwd");
 }
 
 TEST(ConfigPlanes, EnabledPlanesFollowTheSwitches) {
