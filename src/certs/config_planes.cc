@@ -2,24 +2,12 @@
 
 #include <filesystem>
 
+#include "config/tls_planes.h"
+
 namespace mies::certs {
 
-const config::TlsMaterial& PlaneTls(const config::Config& config, Plane plane) {
-  switch (plane) {
-    case Plane::kService:
-      return config.server.service_tls;
-    case Plane::kManagement:
-      return config.server.management_tls;
-    case Plane::kMetrics:
-      return config.server.metrics_tls;
-    case Plane::kInterNode:
-      break;
-  }
-  return config.backend.inter_node_tls;
-}
-
 PlaneMaterial MaterialFromConfig(const config::Config& config, Plane plane) {
-  const config::TlsMaterial& t = PlaneTls(config, plane);
+  const config::TlsMaterial& t = config::PlaneTls(config, plane);
   auto in_dir = [&](const std::string& dir, const std::string& name) {
     return config.Resolve((std::filesystem::path(dir) / name).string());
   };
@@ -33,45 +21,11 @@ PlaneMaterial MaterialFromConfig(const config::Config& config, Plane plane) {
   return m;
 }
 
-std::string DefaultPasswordFile(Plane plane) {
-  switch (plane) {
-    case Plane::kService:
-      return "security/pass/key_pwd.txt";
-    case Plane::kManagement:
-      return "security/pass/management/key_pwd.txt";
-    case Plane::kMetrics:
-      return "security/pass/metrics/key_pwd.txt";
-    case Plane::kInterNode:
-      break;
-  }
-  return "security/grpc/pass/mindie_server_key_pwd.txt";
-}
-
-std::string PasswordConfigKey(Plane plane) {
-  switch (plane) {
-    case Plane::kService:
-      return "ServerConfig.tlsPkPwd";
-    case Plane::kManagement:
-      return "ServerConfig.managementTlsPkPwd";
-    case Plane::kMetrics:
-      return "ServerConfig.metricsTlsPkPwd";
-    case Plane::kInterNode:
-      break;
-  }
-  return "BackendConfig.interNodeTlsPkPwd";
-}
-
 std::vector<Plane> EnabledPlanes(const config::Config& config) {
+  const config::TlsSwitches switches = config::SwitchesOf(config);
   std::vector<Plane> planes;
-  if (config.server.https_enabled) {
-    planes.push_back(Plane::kService);
-    if (!config.server.PlanesMerged()) {
-      planes.push_back(Plane::kManagement);
-      planes.push_back(Plane::kMetrics);
-    }
-  }
-  if (config.backend.multi_nodes_infer_enabled && config.backend.inter_node_tls_enabled) {
-    planes.push_back(Plane::kInterNode);
+  for (Plane plane : kAllPlanes) {
+    if (config::PlaneOn(config::TlsPlaneOf(plane), switches)) planes.push_back(plane);
   }
   return planes;
 }
@@ -79,7 +33,7 @@ std::vector<Plane> EnabledPlanes(const config::Config& config) {
 Status CheckEnabledPlanes(const config::Config& config, const std::string& node_address) {
   for (Plane plane : EnabledPlanes(config)) {
     PlaneMaterial m = MaterialFromConfig(config, plane);
-    if (plane == Plane::kInterNode) m.node_address = node_address;
+    if (config::TlsPlaneOf(plane).node_identity) m.node_address = node_address;
     MIES_RETURN_IF_ERROR(CheckPlaneMaterial(m));
   }
   return OkStatus();

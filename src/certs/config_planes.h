@@ -1,5 +1,6 @@
-// Where each plane's TLS material lives, taken from a parsed config.json (mies_config), and
-// which planes a configuration turns on.
+// Each plane's TLS material as a parsed config.json (mies_config) names it, as absolute paths,
+// and which planes a configuration turns on. What varies per plane comes from the plane table
+// (config/tls_planes.h).
 #pragma once
 
 #include <string>
@@ -10,21 +11,13 @@
 
 namespace mies::certs {
 
-// The config.json block of a plane (service_tls, management_tls, metrics_tls, inter_node_tls).
-const config::TlsMaterial& PlaneTls(const config::Config& config, Plane plane);
-
 // The plane's files as absolute paths (relative ones resolved against the install home).
-// `key_password_file` is the configured *PkPwd file, if any.
+// `key_password_file` is the configured password file, if any.
 PlaneMaterial MaterialFromConfig(const config::Config& config, Plane plane);
 
-// Where an imported password file goes when config.json names none (MindIE's old defaults),
-// relative to the home, and the config.json key that names it.
-std::string DefaultPasswordFile(Plane plane);
-std::string PasswordConfigKey(Plane plane);
-
-// Planes whose TLS material the daemon would load: service when httpsEnabled; management and
-// metrics too unless the three planes share one listener; internode when multiNodesInferEnabled
-// and interNodeTLSEnabled.
+// Planes whose TLS material the daemon would load, in table order: service when httpsEnabled;
+// management and metrics too unless the three planes share one listener; internode when
+// multiNodesInferEnabled and interNodeTLSEnabled.
 std::vector<Plane> EnabledPlanes(const config::Config& config);
 
 // The daemon's start-up check: CheckPlaneMaterial (file rules included) for every enabled

@@ -13,6 +13,7 @@
 #include "absl/strings/str_replace.h"
 #include "certs/config_planes.h"
 #include "common/file_check.h"
+#include "config/tls_planes.h"
 
 namespace mies::certs {
 namespace {
@@ -25,20 +26,6 @@ struct Planned {
   std::string backup;  // hard link to the replaced target, when there was one
   bool committed = false;
 };
-
-std::string ConfigKeyPrefix(Plane plane) {
-  switch (plane) {
-    case Plane::kService:
-      return "ServerConfig.tls";
-    case Plane::kManagement:
-      return "ServerConfig.managementTls";
-    case Plane::kMetrics:
-      return "ServerConfig.metricsTls";
-    case Plane::kInterNode:
-      break;
-  }
-  return "BackendConfig.interNodeTls";
-}
 
 // Holds what an import changed on disk until Commit(); the destructor undoes the rest.
 class Transaction {
@@ -178,12 +165,10 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
   }
 
   // Targets, from config.json.
-  const config::TlsMaterial& t = PlaneTls(config, req.plane);
-  const std::string prefix = ConfigKeyPrefix(req.plane);
-  const bool grpc = req.plane == Plane::kInterNode;
-  const std::string ca_key = req.plane == Plane::kService ? "ServerConfig.tlsCaFile"
-                             : grpc                       ? prefix + "CaFiles"
-                                                          : prefix + "CaFile";
+  const config::TlsPlaneSpec& spec = config::TlsPlaneOf(req.plane);
+  const config::TlsMaterial& t = config::PlaneTls(config, req.plane);
+  const std::string ca_key = config::KeyPath(spec, spec.keys.ca_files);
+  const std::string crl_key = config::KeyPath(spec, spec.keys.crl_files);
   if (req.ca_files.size() > t.ca_files.size()) {
     result.status =
         FailedPrecondition(plane, " plane: nothing imported: ", req.ca_files.size(),
@@ -194,8 +179,8 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
   if (req.crl_files.size() > t.crl_files.size()) {
     result.status = FailedPrecondition(plane, " plane: nothing imported: ", req.crl_files.size(),
                                        " CRL files given but ", config.source_path, " names ",
-                                       t.crl_files.size(), " in ", prefix,
-                                       "CrlFiles; list one file name per CRL there first");
+                                       t.crl_files.size(), " in ", crl_key,
+                                       "; list one file name per CRL there first");
     return result;
   }
   PlaneMaterial target = MaterialFromConfig(config, req.plane);
@@ -212,13 +197,12 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
   if (!req.key_password_file.empty()) {
     std::string dst = target.key_password_file;
     if (dst.empty()) {
-      dst = config.Resolve(DefaultPasswordFile(req.plane));
-      result.notes.push_back(absl::StrCat(
-          "config.json names no password file for the ", plane, " plane: add \"",
-          PasswordConfigKey(req.plane).substr(PasswordConfigKey(req.plane).find('.') + 1), "\": \"",
-          DefaultPasswordFile(req.plane), "\" to ",
-          PasswordConfigKey(req.plane).substr(0, PasswordConfigKey(req.plane).find('.')),
-          " so the daemon can decrypt the key"));
+      const char* default_file = spec.defaults.import_password_file;
+      dst = config.Resolve(default_file);
+      result.notes.push_back(absl::StrCat("config.json names no password file for the ", plane,
+                                          " plane: add \"", spec.keys.key_password, "\": \"",
+                                          default_file, "\" to ", config::SectionOf(spec),
+                                          " so the daemon can decrypt the key"));
     }
     add("password", req.key_password_file, dst, kSecretFileMode);
   }
@@ -233,7 +217,7 @@ ImportResult ImportPlane(const config::Config& config, const ImportRequest& req,
     struct stat st {};
     const bool exists = stat(target.crl_files[i].c_str(), &st) == 0;
     result.notes.push_back(absl::StrCat(
-        prefix, "CrlFiles names ", target.crl_files[i],
+        crl_key, " names ", target.crl_files[i],
         exists ? ", which this import leaves as it is"
                : ", which does not exist: import a CRL or remove the name, or the daemon refuses "
                  "to start"));

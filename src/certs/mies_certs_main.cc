@@ -21,6 +21,7 @@
 #include "common/file_check.h"
 #include "config/config.h"
 #include "config/environment.h"
+#include "config/tls_planes.h"
 
 namespace {
 
@@ -124,7 +125,7 @@ int RunCheck(const std::string& home, const std::string& config_path,
   bool failed = false;
   for (Plane plane : planes) {
     mies::certs::PlaneMaterial m = mies::certs::MaterialFromConfig(*config, plane);
-    if (plane == Plane::kInterNode) m.node_address = node_address;
+    if (mies::config::TlsPlaneOf(plane).node_identity) m.node_address = node_address;
     mies::certs::PlaneReport report = mies::certs::RunPlaneChecks(m);
     for (const auto& row : report.rows) {
       table.push_back({mies::certs::PlaneName(plane), row.role, Shorten(row.file, config->home),

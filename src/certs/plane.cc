@@ -147,7 +147,7 @@ class Runner {
       std::vector<X509*> trusted;
       for (const X509Ptr& ca : cas_) trusted.push_back(ca.get());
       const CertUse use =
-          m_.plane == Plane::kInterNode ? CertUse::kServerAndClient : CertUse::kServer;
+          config::TlsPlaneOf(m_.plane).node_identity ? CertUse::kServerAndClient : CertUse::kServer;
       Add(CheckChain(file, leaf, intermediates, trusted, use, absl::StrJoin(m_.ca_files, ", ")));
     }
     if (!m_.node_address.empty()) Add(CheckAddressCovered(file, leaf, m_.node_address));
@@ -240,26 +240,16 @@ class Runner {
 
 }  // namespace
 
-const char* PlaneName(Plane plane) {
-  switch (plane) {
-    case Plane::kService:
-      return "service";
-    case Plane::kManagement:
-      return "management";
-    case Plane::kMetrics:
-      return "metrics";
-    case Plane::kInterNode:
-      return "internode";
-  }
-  return "?";
-}
+const char* PlaneName(Plane plane) { return config::TlsPlaneOf(plane).name; }
 
 StatusOr<Plane> ParsePlane(std::string_view name) {
-  for (Plane p : kAllPlanes) {
-    if (name == PlaneName(p)) return p;
+  std::string expected;
+  for (size_t i = 0; i < kAllPlanes.size(); ++i) {
+    if (name == PlaneName(kAllPlanes[i])) return kAllPlanes[i];
+    const char* separator = i == 0 ? "" : i + 1 < kAllPlanes.size() ? ", " : " or ";
+    absl::StrAppend(&expected, separator, PlaneName(kAllPlanes[i]));
   }
-  return InvalidArgument("unknown plane \"", std::string(name),
-                         "\" (expected service, management, metrics or internode)");
+  return InvalidArgument("unknown plane \"", std::string(name), "\" (expected ", expected, ")");
 }
 
 const Finding* PlaneReport::FirstError() const {

@@ -12,18 +12,19 @@
 #include "certs/checks.h"
 #include "certs/ossl.h"
 #include "common/status.h"
+#include "config/tls_planes.h"
 
 namespace mies::certs {
 
-enum class Plane { kService, kManagement, kMetrics, kInterNode };
-inline constexpr Plane kAllPlanes[] = {Plane::kService, Plane::kManagement, Plane::kMetrics,
-                                       Plane::kInterNode};
+// Planes, their names and file counts come from the plane table (config/tls_planes.h).
+using Plane = config::TlsPlane;
+// Every plane whose material mies checks and loads (the inter-comm plane is only parsed).
+inline constexpr const auto& kAllPlanes = config::kLoadedTlsPlanes;
+using config::kMaxCaFiles;
+using config::kMaxCrlFiles;
 
 const char* PlaneName(Plane plane);  // "service", "management", "metrics", "internode"
-StatusOr<Plane> ParsePlane(std::string_view name);
-
-inline constexpr size_t kMaxCaFiles = 3;   // MindIE: 1..3 CA files per plane
-inline constexpr size_t kMaxCrlFiles = 3;  // MindIE: 0..3 CRL files per plane
+StatusOr<Plane> ParsePlane(std::string_view name);  // one of kAllPlanes
 
 struct PlaneMaterial {
   Plane plane = Plane::kService;

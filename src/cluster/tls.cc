@@ -16,6 +16,7 @@
 
 #include "certs/ossl.h"
 #include "common/logging.h"
+#include "config/tls_planes.h"
 
 namespace mies::cluster {
 namespace {
@@ -28,6 +29,11 @@ StatusOr<std::string> ReadFile(const std::string& path) {
   std::ostringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+// config.json keys named in messages.
+const config::TlsPlaneKeys& InterNodeKeys() {
+  return config::TlsPlaneOf(config::TlsPlane::kInterNode).keys;
 }
 
 void GrpcLog(gpr_log_func_args* args) {
@@ -114,11 +120,11 @@ StatusOr<std::unique_ptr<TlsContext>> TlsContext::Prepare(const TlsSettings& set
         }
         if (!issued) {
           certs::TakeOpenSslErrors();
-          return FailedPrecondition(
-              "internode TLS: CRL file ", f, " (issuer ",
-              certs::NameOneLine(X509_CRL_get_issuer(crl.get())),
-              ") is not issued by any configured CA (interNodeTlsCaFiles); gRPC would ignore it "
-              "and accept revoked certificates");
+          return FailedPrecondition("internode TLS: CRL file ", f, " (issuer ",
+                                    certs::NameOneLine(X509_CRL_get_issuer(crl.get())),
+                                    ") is not issued by any configured CA (",
+                                    InterNodeKeys().ca_files,
+                                    "); gRPC would ignore it and accept revoked certificates");
         }
         const unsigned long hash =
             X509_NAME_hash_ex(X509_CRL_get_issuer(crl.get()), nullptr, nullptr, nullptr);
@@ -135,8 +141,8 @@ StatusOr<std::unique_ptr<TlsContext>> TlsContext::Prepare(const TlsSettings& set
                   ctx->crl_dir_);
   } else {
     MIES_LOG_WARN(
-        "internode TLS: no CRL configured (interNodeTlsCrlFiles): revoked node "
-        "certificates are not detected");
+        "internode TLS: no CRL configured ({}): revoked node certificates are not detected",
+        InterNodeKeys().crl_files);
   }
   return ctx;
 }

@@ -13,6 +13,7 @@
 #include "common/file_check.h"
 #include "common/json_depth.h"
 #include "config/json_reader.h"
+#include "config/tls_planes.h"
 
 namespace mies::config {
 namespace {
@@ -25,49 +26,28 @@ std::string StripBrackets(const std::string& ip) {
   return ip;
 }
 
-// Reads one plane's TLS material. `prefix` is "" (service), "management", "metrics",
-// "interNode" or "interComm": MindIE's key names differ slightly per plane.
-TlsMaterial ReadTls(JsonReader& r, const std::string& prefix, bool required,
-                    const TlsMaterial& def) {
+// Reads one plane's TLS material under the plane's keys, defaulting to MindIE's values. A
+// plane without a CA directory key leaves ca_path empty (its CA files are in tlsCaPath).
+TlsMaterial ReadTls(JsonReader& r, TlsPlane plane, Presence presence) {
+  const TlsPlaneSpec& spec = TlsPlaneOf(plane);
+  const TlsPlaneKeys& k = spec.keys;
+  const TlsMaterial def = DefaultTlsMaterial(spec);
   TlsMaterial t;
-  auto key = [&](const std::string& service_name, const std::string& plane_suffix) {
-    return prefix.empty() ? service_name : prefix + plane_suffix;
-  };
-  if (prefix.empty() || prefix == "interNode" || prefix == "interComm") {
-    std::string ca_path_key = prefix.empty() ? "tlsCaPath" : prefix + "TlsCaPath";
-    t.ca_path = r.String(ca_path_key, required, def.ca_path);
-  }
-  std::string ca_files_key = prefix.empty() ? "tlsCaFile" : prefix + "TlsCaFile";
-  if (prefix == "interNode" || prefix == "interComm") ca_files_key += "s";
-  t.ca_files = r.StringList(ca_files_key, required, def.ca_files, 1, 3);
-  t.cert = r.String(key("tlsCert", "TlsCert"), required, def.cert);
-  std::string pk_key = prefix == "interComm" ? "interCommPk" : key("tlsPk", "TlsPk");
-  t.key = r.String(pk_key, required, def.key);
-  t.crl_path = r.String(key("tlsCrlPath", "TlsCrlPath"), false, def.crl_path);
-  t.crl_files = r.StringList(key("tlsCrlFiles", "TlsCrlFiles"), false, def.crl_files, 0, 3);
-  // Older deployments name the password file of an encrypted key in *PkPwd; it is honoured
-  // when present. The KMC keys MindIE removed are accepted and ignored.
-  std::string pwd_key = prefix.empty()          ? "tlsPkPwd"
-                        : prefix == "interComm" ? "interCommPkPwd"
-                                                : prefix + "TlsPkPwd";
-  t.key_password_file = r.String(pwd_key, false, "");
-  for (const char* removed : {"KmcKsfMaster", "KmcKsfStandby"}) {
-    r.Accept(prefix.empty() ? std::string("kmc") + (removed + 3) : prefix + removed);
-  }
+  if (k.ca_path != nullptr) t.ca_path = r.String(k.ca_path, presence, def.ca_path);
+  t.ca_files = r.StringList(k.ca_files, presence, def.ca_files, kMinCaFiles, kMaxCaFiles);
+  t.cert = r.String(k.cert, presence, def.cert);
+  t.key = r.String(k.key, presence, def.key);
+  t.crl_path = r.String(k.crl_path, kOptional, def.crl_path);
+  t.crl_files = r.StringList(k.crl_files, kOptional, def.crl_files, 0, kMaxCrlFiles);
+  // Older deployments name the password file of an encrypted key; it is honoured when present.
+  t.key_password_file = r.String(k.key_password, kOptional, "");
+  for (const char* removed : k.removed) r.Accept(removed);
   return t;
 }
 
-TlsMaterial Defaults(const std::string& ca_path, std::vector<std::string> ca_files,
-                     const std::string& cert, const std::string& key, const std::string& crl_path,
-                     std::vector<std::string> crl_files) {
-  TlsMaterial t;
-  t.ca_path = ca_path;
-  t.ca_files = std::move(ca_files);
-  t.cert = cert;
-  t.key = key;
-  t.crl_path = crl_path;
-  t.crl_files = std::move(crl_files);
-  return t;
+// Compulsory when the plane is on: `switches` holds what the section read so far decides.
+Presence TlsPresence(TlsPlane plane, const TlsSwitches& switches) {
+  return PlaneOn(TlsPlaneOf(plane), switches) ? kRequired : kOptional;
 }
 
 void CheckIp(JsonReader& r, const std::string& key, const std::string& ip, bool allow_all_zero,
@@ -83,80 +63,72 @@ void CheckIp(JsonReader& r, const std::string& key, const std::string& ip, bool 
 
 ServerConfig ReadServer(JsonReader r, const Environment& env) {
   ServerConfig s;
-  s.ip_address = r.String("ipAddress", true, s.ip_address, 64);
-  s.management_ip_address = r.String("managementIpAddress", false, "", 64);
-  s.port = static_cast<int>(r.Int("port", true, s.port, kPortMin, kPortMax));
+  s.ip_address = r.String("ipAddress", kRequired, s.ip_address, 64);
+  s.management_ip_address = r.String("managementIpAddress", kOptional, "", 64);
+  s.port = static_cast<int>(r.Int("port", kRequired, s.port, kPortMin, kPortMax));
   bool has_mgmt_port = r.Has("managementPort");
-  s.management_port = static_cast<int>(r.Int("managementPort", false, s.port, kPortMin, kPortMax));
+  s.management_port =
+      static_cast<int>(r.Int("managementPort", kOptional, s.port, kPortMin, kPortMax));
   if (!has_mgmt_port) s.management_port = s.port;
-  s.metrics_port = static_cast<int>(r.Int("metricsPort", true, s.metrics_port, kPortMin, kPortMax));
-  s.allow_all_zero_ip_listening = r.Bool("allowAllZeroIpListening", true, false);
-  s.max_link_num = static_cast<int>(r.Int("maxLinkNum", true, s.max_link_num, 1, 4096));
-  s.https_enabled = r.Bool("httpsEnabled", true, s.https_enabled);
-  s.full_text_enabled = r.Bool("fullTextEnabled", false, false);
-  s.tls_min_version = r.String("tlsMinVersion", false, s.tls_min_version, 8);
+  s.metrics_port =
+      static_cast<int>(r.Int("metricsPort", kRequired, s.metrics_port, kPortMin, kPortMax));
+  s.allow_all_zero_ip_listening = r.Bool("allowAllZeroIpListening", kRequired, false);
+  s.max_link_num = static_cast<int>(r.Int("maxLinkNum", kRequired, s.max_link_num, 1, 4096));
+  s.https_enabled = r.Bool("httpsEnabled", kRequired, s.https_enabled);
+  s.full_text_enabled = r.Bool("fullTextEnabled", kOptional, false);
+  s.tls_min_version = r.String("tlsMinVersion", kOptional, s.tls_min_version, 8);
   if (s.tls_min_version != "1.2" && s.tls_min_version != "1.3") {
     r.Error("tlsMinVersion",
             absl::StrCat("\"", s.tls_min_version, "\" is not one of \"1.2\", \"1.3\""));
   }
 
-  // Which TLS material is compulsory follows MindIE's code: service material whenever HTTPS
-  // is on; management/metrics material unless the three planes share one listener.
+  // The HTTP planes' material is compulsory as MindIE's code has it (TlsPlaneSwitch): the
+  // service plane's whenever HTTPS is on, management/metrics unless the three planes share one
+  // listener. Management and metrics CA files live in the service plane's tlsCaPath.
   std::string mgmt_ip_env = env.Get("MIES_CONTAINER_MANAGEMENT_IP").value_or("");
   std::string ip_env = env.Get("MIES_CONTAINER_IP").value_or("");
   std::string eff_ip = ip_env.empty() ? s.ip_address : ip_env;
   std::string eff_mgmt = !mgmt_ip_env.empty()
                              ? mgmt_ip_env
                              : (s.management_ip_address.empty() ? eff_ip : s.management_ip_address);
-  bool merged = eff_ip == eff_mgmt && s.port == s.management_port && s.port == s.metrics_port;
-  bool need_plane_tls = s.https_enabled && !merged;
+  const TlsSwitches switches{.https = s.https_enabled,
+                             .http_planes_merged = eff_ip == eff_mgmt &&
+                                                   s.port == s.management_port &&
+                                                   s.port == s.metrics_port};
+  for (TlsPlane plane : {TlsPlane::kService, TlsPlane::kManagement, TlsPlane::kMetrics}) {
+    TlsMaterial& t = s.*TlsPlaneOf(plane).server_field;
+    t = ReadTls(r, plane, TlsPresence(plane, switches));
+    if (TlsPlaneOf(plane).keys.ca_path == nullptr) t.ca_path = s.service_tls.ca_path;
+  }
 
-  s.service_tls =
-      ReadTls(r, "", s.https_enabled,
-              Defaults("security/ca/", {"ca.pem"}, "security/certs/server.pem",
-                       "security/keys/server.key.pem", "security/certs/", {"server_crl.pem"}));
-  s.management_tls =
-      ReadTls(r, "management", need_plane_tls,
-              Defaults("", {"management_ca.pem"}, "security/certs/management/server.pem",
-                       "security/keys/management/server.key.pem", "security/management/certs/",
-                       {"server_crl.pem"}));
-  s.management_tls.ca_path = s.service_tls.ca_path;
-  s.metrics_tls = ReadTls(r, "metrics", need_plane_tls,
-                          Defaults("", {"metrics_ca.pem"}, "security/certs/metrics/server.pem",
-                                   "security/keys/metrics/server.key.pem",
-                                   "security/metrics/certs/", {"server_crl.pem"}));
-  s.metrics_tls.ca_path = s.service_tls.ca_path;
-
-  s.infer_mode = r.String("inferMode", true, s.infer_mode);
+  s.infer_mode = r.String("inferMode", kRequired, s.infer_mode);
   if (s.infer_mode != "standard" && s.infer_mode != "dmi") {
     r.Error("inferMode", absl::StrCat("\"", s.infer_mode, "\" is not one of standard, dmi"));
   } else if (s.infer_mode == "dmi") {
     r.Error("inferMode", "\"dmi\" (prefill/decode disaggregation) is not supported by mies yet");
   }
-  s.inter_comm_tls_enabled = r.Bool("interCommTLSEnabled", false, true);
+  s.inter_comm_tls_enabled = r.Bool("interCommTLSEnabled", kOptional, true);
   s.inter_comm_port =
-      static_cast<int>(r.Int("interCommPort", false, s.inter_comm_port, kPortMin, kPortMax));
-  s.inter_comm_tls = ReadTls(
-      r, "interComm", false,
-      Defaults("security/grpc/ca/", {"ca.pem"}, "security/grpc/certs/server.pem",
-               "security/grpc/keys/server.key.pem", "security/grpc/certs/", {"server_crl.pem"}));
-  s.open_ai_support = r.String("openAiSupport", false, s.open_ai_support);
-  s.token_timeout_s = static_cast<int>(r.Int("tokenTimeout", true, s.token_timeout_s, 1, 3600));
-  s.e2e_timeout_s = static_cast<int>(r.Int("e2eTimeout", true, s.e2e_timeout_s, 1, 65535));
+      static_cast<int>(r.Int("interCommPort", kOptional, s.inter_comm_port, kPortMin, kPortMax));
+  s.inter_comm_tls = ReadTls(r, TlsPlane::kInterComm, TlsPresence(TlsPlane::kInterComm, switches));
+  s.open_ai_support = r.String("openAiSupport", kOptional, s.open_ai_support);
+  s.token_timeout_s =
+      static_cast<int>(r.Int("tokenTimeout", kRequired, s.token_timeout_s, 1, 3600));
+  s.e2e_timeout_s = static_cast<int>(r.Int("e2eTimeout", kRequired, s.e2e_timeout_s, 1, 65535));
   s.max_request_length_mb =
-      static_cast<int>(r.Int("maxRequestLength", false, s.max_request_length_mb, 1, 100));
-  s.max_json_depth = static_cast<int>(r.Int("maxJsonDepth", false, s.max_json_depth, 10, 100));
-  s.dist_dp_server_enabled = r.Bool("distDPServerEnabled", false, false);
+      static_cast<int>(r.Int("maxRequestLength", kOptional, s.max_request_length_mb, 1, 100));
+  s.max_json_depth = static_cast<int>(r.Int("maxJsonDepth", kOptional, s.max_json_depth, 10, 100));
+  s.dist_dp_server_enabled = r.Bool("distDPServerEnabled", kOptional, false);
   if (s.dist_dp_server_enabled) {
     r.Error("distDPServerEnabled", "true (distributed DP server) is not supported by mies yet");
   }
   {
-    JsonReader health = r.Object("HealthCheckConfig", false);
-    s.npu_usage_threshold = static_cast<int>(health.Int("npuUsageThreshold", false, 0, 0, 100));
+    JsonReader health = r.Object("HealthCheckConfig", kOptional);
+    s.npu_usage_threshold = static_cast<int>(health.Int("npuUsageThreshold", kOptional, 0, 0, 100));
     health.ReportUnknown();
   }
   // Edge-cloud layer-wise split: parsed so that files carrying it load; must be off.
-  if (r.Bool("layerwiseDisaggregated", false, false)) {
+  if (r.Bool("layerwiseDisaggregated", kOptional, false)) {
     r.Error("layerwiseDisaggregated", "true (edge-cloud layer-wise split) is not supported");
   }
   for (const char* k : {"layerwiseDisaggregatedRoleType", "layerwiseDisaggregatedMasterIpAddress",
@@ -190,7 +162,7 @@ ModelConfig ReadModel(JsonReader r) {
   ModelConfig m;
   static const std::set<std::string> kTypes = {"Standard", "StandardMock", "TargetModel",
                                                "AssistantModel"};
-  m.model_instance_type = r.String("modelInstanceType", false, m.model_instance_type);
+  m.model_instance_type = r.String("modelInstanceType", kOptional, m.model_instance_type);
   if (!kTypes.count(m.model_instance_type)) {
     r.Error("modelInstanceType",
             absl::StrCat("\"", m.model_instance_type,
@@ -199,7 +171,7 @@ ModelConfig ReadModel(JsonReader r) {
     r.Error("modelInstanceType", absl::StrCat("\"", m.model_instance_type,
                                               "\" is not supported by mies yet (use Standard)"));
   }
-  m.model_name = r.String("modelName", true, "", 256);
+  m.model_name = r.String("modelName", kRequired, "", 256);
   static const std::regex kName("^[a-zA-Z0-9]([a-zA-Z0-9_.-]{0,254}[a-zA-Z0-9])?$");
   if (r.Has("modelName") && !std::regex_match(m.model_name, kName)) {
     r.Error("modelName",
@@ -207,32 +179,32 @@ ModelConfig ReadModel(JsonReader r) {
                          "\" must match ^[a-zA-Z0-9_.-]{1,256}$ and start and end with a letter "
                          "or digit"));
   }
-  m.model_weight_path = r.String("modelWeightPath", true, "");
+  m.model_weight_path = r.String("modelWeightPath", kRequired, "");
   if (r.Has("modelWeightPath") && m.model_weight_path.empty()) {
     r.Error("modelWeightPath", "must not be empty");
   }
-  m.world_size = static_cast<int>(r.Int("worldSize", true, m.world_size, 1, 1 << 20));
-  m.cpu_mem_size_gb = static_cast<int>(r.Int("cpuMemSize", true, 0, 0, INT32_MAX));
-  m.npu_mem_size_gb = static_cast<int>(r.Int("npuMemSize", true, -1, -1, INT32_MAX));
+  m.world_size = static_cast<int>(r.Int("worldSize", kRequired, m.world_size, 1, 1 << 20));
+  m.cpu_mem_size_gb = static_cast<int>(r.Int("cpuMemSize", kRequired, 0, 0, INT32_MAX));
+  m.npu_mem_size_gb = static_cast<int>(r.Int("npuMemSize", kRequired, -1, -1, INT32_MAX));
   if (m.npu_mem_size_gb == 0) {
     r.Error("npuMemSize", "value 0 is not allowed; use -1 (automatic) or a size in GB");
   }
-  m.backend_type = r.String("backendType", true, m.backend_type);
+  m.backend_type = r.String("backendType", kRequired, m.backend_type);
   if (m.backend_type != "atb" && m.backend_type != "torch" && m.backend_type != "ms") {
     r.Error("backendType", absl::StrCat("\"", m.backend_type, "\" is not one of atb, torch, ms"));
   }
-  m.trust_remote_code = r.Bool("trustRemoteCode", true, false);
-  m.dtype = r.String("dtype", false, m.dtype);
+  m.trust_remote_code = r.Bool("trustRemoteCode", kRequired, false);
+  m.dtype = r.String("dtype", kOptional, m.dtype);
   static const std::set<std::string> kDtypes = {"auto", "float32", "bfloat16", "float16", "int8"};
   if (!kDtypes.count(m.dtype)) {
     r.Error("dtype",
             absl::StrCat("\"", m.dtype, "\" is not one of auto, float32, bfloat16, float16, int8"));
   }
-  m.cpu_threads = static_cast<int>(r.Int("cpuThreads", false, 0, 0, 1024));
-  m.cpu_bind_cores = r.Bool("cpuBindCores", false, false);
+  m.cpu_threads = static_cast<int>(r.Int("cpuThreads", kOptional, 0, 0, 1024));
+  m.cpu_bind_cores = r.Bool("cpuBindCores", kOptional, false);
   for (const char* k : {"tp", "dp", "sp", "cp", "moe_tp", "moe_ep"}) {
     if (!r.Has(k)) continue;
-    int64_t v = r.Int(k, false, 1, INT32_MIN, INT32_MAX);
+    int64_t v = r.Int(k, kOptional, 1, INT32_MIN, INT32_MAX);
     if (v < 1 && std::string(k) != "dp") r.Error(k, absl::StrCat(k, " cannot be smaller than 1."));
     m.extra[k] = std::to_string(v);
   }
@@ -266,8 +238,8 @@ ModelConfig ReadModel(JsonReader r) {
 
 ModelDeployConfig ReadModelDeploy(JsonReader& r, ErrorList* errors) {
   ModelDeployConfig d;
-  d.max_seq_len = r.Int("maxSeqLen", true, d.max_seq_len, 1, INT32_MAX);
-  d.max_input_token_len = r.Int("maxInputTokenLen", true, d.max_input_token_len, 1, 4194304);
+  d.max_seq_len = r.Int("maxSeqLen", kRequired, d.max_seq_len, 1, INT32_MAX);
+  d.max_input_token_len = r.Int("maxInputTokenLen", kRequired, d.max_input_token_len, 1, 4194304);
   if (const nlohmann::json* t = r.Raw("truncation")) {
     if (t->is_boolean()) {
       d.truncation = t->get<bool>() ? -1 : 0;
@@ -287,14 +259,14 @@ ModelDeployConfig ReadModelDeploy(JsonReader& r, ErrorList* errors) {
               absl::StrCat("expected -1, 0, 1, true or false, got ", DescribeValue(*t)));
     }
   }
-  d.speculation_gamma = static_cast<int>(r.Int("speculationGamma", false, 0, 0, 64));
+  d.speculation_gamma = static_cast<int>(r.Int("speculationGamma", kOptional, 0, 0, 64));
   if (d.speculation_gamma > 0) {
     r.Error("speculationGamma", "speculative decoding is not supported by mies yet; use 0");
   }
   d.max_loras =
-      static_cast<int>(std::max<int64_t>(0, r.Int("maxLoras", false, 0, INT32_MIN, INT32_MAX)));
-  d.max_lora_rank =
-      static_cast<int>(std::max<int64_t>(0, r.Int("maxLoraRank", false, 0, INT32_MIN, INT32_MAX)));
+      static_cast<int>(std::max<int64_t>(0, r.Int("maxLoras", kOptional, 0, INT32_MIN, INT32_MAX)));
+  d.max_lora_rank = static_cast<int>(
+      std::max<int64_t>(0, r.Int("maxLoraRank", kOptional, 0, INT32_MIN, INT32_MAX)));
   if (r.Has("LoraModules")) {
     r.Error("LoraModules", "LoRA adapters are not supported by mies yet");
   }
@@ -321,58 +293,61 @@ ModelDeployConfig ReadModelDeploy(JsonReader& r, ErrorList* errors) {
 
 ScheduleConfig ReadSchedule(JsonReader r) {
   ScheduleConfig s;
-  s.template_type = r.String("templateType", true, s.template_type);
+  s.template_type = r.String("templateType", kRequired, s.template_type);
   if (s.template_type != "Standard" && s.template_type != "Mix") {
     r.Error("templateType", absl::StrCat("\"", s.template_type, "\" is not one of Standard, Mix"));
   }
-  s.template_name = r.String("templateName", true, s.template_name);
+  s.template_name = r.String("templateName", kRequired, s.template_name);
   if (s.template_name != "Standard_LLM") {
     r.Error("templateName", absl::StrCat("\"", s.template_name,
                                          "\" is not supported (the only value is Standard_LLM)"));
   }
-  s.cache_block_size = static_cast<int>(r.Int("cacheBlockSize", true, s.cache_block_size, 1, 128));
-  s.max_batch_size = static_cast<int>(r.Int("maxBatchSize", true, s.max_batch_size, 1, 819200));
-  s.max_prefill_batch_size =
-      static_cast<int>(r.Int("maxPrefillBatchSize", true, s.max_prefill_batch_size, 0, 819200));
+  s.cache_block_size =
+      static_cast<int>(r.Int("cacheBlockSize", kRequired, s.cache_block_size, 1, 128));
+  s.max_batch_size =
+      static_cast<int>(r.Int("maxBatchSize", kRequired, s.max_batch_size, 1, 819200));
+  s.max_prefill_batch_size = static_cast<int>(
+      r.Int("maxPrefillBatchSize", kRequired, s.max_prefill_batch_size, 0, 819200));
   if (s.max_prefill_batch_size == 0) s.max_prefill_batch_size = s.max_batch_size;
-  s.max_prefill_tokens = r.Int("maxPrefillTokens", true, s.max_prefill_tokens, 1, 4194304);
+  s.max_prefill_tokens = r.Int("maxPrefillTokens", kRequired, s.max_prefill_tokens, 1, 4194304);
   s.prefill_time_ms_per_req =
-      static_cast<int>(r.Int("prefillTimeMsPerReq", true, s.prefill_time_ms_per_req, 0, 1000));
-  s.prefill_policy_type = static_cast<int>(r.Int("prefillPolicyType", true, 0, 0, 3));
+      static_cast<int>(r.Int("prefillTimeMsPerReq", kRequired, s.prefill_time_ms_per_req, 0, 1000));
+  s.prefill_policy_type = static_cast<int>(r.Int("prefillPolicyType", kRequired, 0, 0, 3));
   s.decode_time_ms_per_req =
-      static_cast<int>(r.Int("decodeTimeMsPerReq", true, s.decode_time_ms_per_req, 0, 1000));
-  s.decode_policy_type = static_cast<int>(r.Int("decodePolicyType", true, 0, 0, 3));
-  s.max_iter_times = r.Int("maxIterTimes", true, s.max_iter_times, 1, INT32_MAX);
-  s.max_preempt_count = static_cast<int>(r.Int("maxPreemptCount", true, 0, 0, 819200));
-  s.support_select_batch = r.Bool("supportSelectBatch", true, false);
+      static_cast<int>(r.Int("decodeTimeMsPerReq", kRequired, s.decode_time_ms_per_req, 0, 1000));
+  s.decode_policy_type = static_cast<int>(r.Int("decodePolicyType", kRequired, 0, 0, 3));
+  s.max_iter_times = r.Int("maxIterTimes", kRequired, s.max_iter_times, 1, INT32_MAX);
+  s.max_preempt_count = static_cast<int>(r.Int("maxPreemptCount", kRequired, 0, 0, 819200));
+  s.support_select_batch = r.Bool("supportSelectBatch", kRequired, false);
   s.max_queue_delay_us = static_cast<int>(
-      r.Int("maxQueueDelayMicroseconds", true, s.max_queue_delay_us, 500, 1000000));
+      r.Int("maxQueueDelayMicroseconds", kRequired, s.max_queue_delay_us, 500, 1000000));
   s.max_first_token_wait_time_ms = static_cast<int>(
-      r.Int("maxFirstTokenWaitTime", false, s.max_first_token_wait_time_ms, 0, 3600000));
+      r.Int("maxFirstTokenWaitTime", kOptional, s.max_first_token_wait_time_ms, 0, 3600000));
   bool has_max_n = r.Has("maxN");
-  s.max_n = static_cast<int>(r.Int("maxN", false, 128, 1, 8192));
+  s.max_n = static_cast<int>(r.Int("maxN", kOptional, 128, 1, 8192));
   if (!has_max_n) s.max_n = std::min(128, s.max_batch_size);
-  s.policy_type = static_cast<int>(r.Int("policyType", false, 0, 0, 7));
+  s.policy_type = static_cast<int>(r.Int("policyType", kOptional, 0, 0, 7));
   if (s.policy_type != 0 && (s.policy_type < 4 || s.policy_type > 7)) {
     r.Error("policyType", absl::StrCat("value ", s.policy_type, " is not one of 0, 4, 5, 6, 7"));
   }
-  s.prefill_chunk_size = r.Int("prefillChunkSize", false, 0, 0, 4194304);
-  s.max_num_partial_prefills = static_cast<int>(r.Int("maxNumPartialPrefills", false, 64, 1, 64));
-  s.max_long_partial_prefills =
-      static_cast<int>(r.Int("maxLongPartialPrefills", false, 8, 1, s.max_num_partial_prefills));
+  s.prefill_chunk_size = r.Int("prefillChunkSize", kOptional, 0, 0, 4194304);
+  s.max_num_partial_prefills =
+      static_cast<int>(r.Int("maxNumPartialPrefills", kOptional, 64, 1, 64));
+  s.max_long_partial_prefills = static_cast<int>(
+      r.Int("maxLongPartialPrefills", kOptional, 8, 1, s.max_num_partial_prefills));
   s.long_prefill_token_threshold =
-      static_cast<int>(r.Int("longPrefillTokenThreshold", false, 1024, 1, 8192));
+      static_cast<int>(r.Int("longPrefillTokenThreshold", kOptional, 1024, 1, 8192));
   // SplitFuse / SLO tuning keys: parsed for type, no effect on the CPU scheduler.
-  r.Bool("splitType", false, false);
-  r.Bool("splitStartType", false, false);
-  r.Int("splitChunkTokens", false, 512, 1, 4194304);
-  r.Int("splitStartBatchSize", false, 16, 0, 819200);
-  r.Int("stageSelectPolicy", false, 0, 0, 2);
-  r.Bool("dynamicBatchSizeEnable", false, false);
-  r.Int("prefillExpectedTime", false, 1500, 1, 10000);
-  r.Int("decodeExpectedTime", false, 50, 1, 10000);
-  r.Bool("bufferResponseEnabled", false, false);
-  if (r.Bool("distributedEnable", false, false)) {
+  r.Bool("splitType", kOptional, false);
+  r.Bool("splitStartType", kOptional, false);
+  r.Int("splitChunkTokens", kOptional, 512, 1, 4194304);
+  r.Int("splitStartBatchSize", kOptional, 16, 0, 819200);
+  r.Int("stageSelectPolicy", kOptional, 0, 0, 2);
+  r.Bool("dynamicBatchSizeEnable", kOptional, false);
+  r.Int("prefillExpectedTime", kOptional, 1500, 1, 10000);
+  r.Int("decodeExpectedTime", kOptional, 50, 1, 10000);
+  r.Bool("bufferResponseEnabled", kOptional, false);
+  if (r.Bool("distributedEnable", kOptional, false)) {
     r.Error("distributedEnable", "true is not supported by mies yet");
   }
   r.Accept("enableSplit");  // deprecated in MindIE: warn-and-ignore there, ignore here
@@ -398,37 +373,38 @@ ScheduleConfig ReadSchedule(JsonReader r) {
 
 BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* errors) {
   BackendConfig b;
-  b.backend_name = r.String("backendName", true, b.backend_name, 50);
+  b.backend_name = r.String("backendName", kRequired, b.backend_name, 50);
   static const std::regex kBackendName("^[a-z]+(_[a-z]+)*$");
   if (!std::regex_match(b.backend_name, kBackendName)) {
     r.Error("backendName", absl::StrCat("\"", b.backend_name, "\" must match ^[a-z]+(_[a-z]+)*$"));
   }
-  b.model_instance_number = static_cast<int>(r.Int("modelInstanceNumber", true, 1, 1, 10));
-  b.tokenizer_process_number = static_cast<int>(r.Int("tokenizerProcessNumber", true, 8, 1, 32));
-  b.multi_nodes_infer_enabled = r.Bool("multiNodesInferEnabled", false, false);
+  b.model_instance_number = static_cast<int>(r.Int("modelInstanceNumber", kRequired, 1, 1, 10));
+  b.tokenizer_process_number =
+      static_cast<int>(r.Int("tokenizerProcessNumber", kRequired, 8, 1, 32));
+  b.multi_nodes_infer_enabled = r.Bool("multiNodesInferEnabled", kOptional, false);
   b.multi_nodes_infer_port =
-      static_cast<int>(r.Int("multiNodesInferPort", false, 1120, kPortMin, kPortMax));
+      static_cast<int>(r.Int("multiNodesInferPort", kOptional, 1120, kPortMin, kPortMax));
   if (b.multi_nodes_infer_port == server.port) {
     r.Error("multiNodesInferPort",
             absl::StrCat("value ", b.multi_nodes_infer_port,
                          " equals ServerConfig.port; the endpoint port cannot be equal to "
                          "multiNodesInferPort"));
   }
-  b.inter_node_tls_enabled = r.Bool("interNodeTLSEnabled", false, true);
+  b.inter_node_tls_enabled = r.Bool("interNodeTLSEnabled", kOptional, true);
   b.inter_node_tls = ReadTls(
-      r, "interNode", b.inter_node_tls_enabled && b.multi_nodes_infer_enabled,
-      Defaults("security/grpc/ca/", {"ca.pem"}, "security/grpc/certs/server.pem",
-               "security/grpc/keys/server.key.pem", "security/grpc/certs/", {"server_crl.pem"}));
+      r, TlsPlane::kInterNode,
+      TlsPresence(TlsPlane::kInterNode,
+                  {.inter_node_tls = b.inter_node_tls_enabled && b.multi_nodes_infer_enabled}));
   if (r.Has("kvPoolConfig")) {
-    JsonReader kv = r.Object("kvPoolConfig", false);
-    std::string backend = kv.String("backend", false, "");
+    JsonReader kv = r.Object("kvPoolConfig", kOptional);
+    std::string backend = kv.String("backend", kOptional, "");
     if (!backend.empty()) {
       kv.Error("backend", absl::StrCat("\"", backend,
                                        "\": KV-cache pooling is not supported by "
                                        "mies yet; use \"\""));
     }
-    kv.String("configPath", false, "", 500);
-    kv.Bool("asyncWrite", false, false);
+    kv.String("configPath", kOptional, "", 500);
+    kv.Bool("asyncWrite", kOptional, false);
     kv.ReportUnknown();
   }
   r.Accept("layerwiseDisaggregated");
@@ -467,9 +443,9 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
     r.Error("npuDeviceIds", "missing compulsory field");
   }
 
-  JsonReader deploy = r.Object("ModelDeployConfig", true);
+  JsonReader deploy = r.Object("ModelDeployConfig", kRequired);
   b.model_deploy = ReadModelDeploy(deploy, errors);
-  b.schedule = ReadSchedule(r.Object("ScheduleConfig", true));
+  b.schedule = ReadSchedule(r.Object("ScheduleConfig", kRequired));
 
   // Cross-field rules.
   const auto& d = b.model_deploy;
@@ -520,14 +496,14 @@ BackendConfig ReadBackend(JsonReader r, const ServerConfig& server, ErrorList* e
 
 LogConfig ReadLog(JsonReader r) {
   LogConfig l;
-  l.dynamic_log_level = r.String("dynamicLogLevel", false, "", 64);
+  l.dynamic_log_level = r.String("dynamicLogLevel", kOptional, "", 64);
   l.dynamic_log_level_valid_hours =
-      static_cast<int>(r.Int("dynamicLogLevelValidHours", false, 2, 1, 168));
-  l.dynamic_log_level_valid_time = r.String("dynamicLogLevelValidTime", false, "", 32);
-  l.log_level = r.String("logLevel", false, "", 32);
-  l.log_file_size_mb = static_cast<int>(r.Int("logFileSize", false, 20, 1, 500));
-  l.log_file_num = static_cast<int>(r.Int("logFileNum", false, 10, 1, 64));
-  l.log_path = r.String("logPath", false, "");
+      static_cast<int>(r.Int("dynamicLogLevelValidHours", kOptional, 2, 1, 168));
+  l.dynamic_log_level_valid_time = r.String("dynamicLogLevelValidTime", kOptional, "", 32);
+  l.log_level = r.String("logLevel", kOptional, "", 32);
+  l.log_file_size_mb = static_cast<int>(r.Int("logFileSize", kOptional, 20, 1, 500));
+  l.log_file_num = static_cast<int>(r.Int("logFileNum", kOptional, 10, 1, 64));
+  l.log_path = r.String("logPath", kOptional, "");
   static const std::set<std::string> kLevels = {"",        "debug", "info",    "warn",
                                                 "warning", "error", "critical"};
   for (auto [key, value] :
@@ -618,11 +594,11 @@ StatusOr<Config> ParseConfig(const nlohmann::json& document, const Environment& 
   ErrorList errors;
   JsonReader top(&document, "", &errors);
   Config c;
-  c.version = top.String("Version", false, c.version);
-  c.enable_dynamic_adjust_timeout = top.Bool("EnableDynamicAdjustTimeoutConfig", false, false);
-  c.server = ReadServer(top.Object("ServerConfig", true), env);
-  c.backend = ReadBackend(top.Object("BackendConfig", true), c.server, &errors);
-  c.log = ReadLog(top.Object("LogConfig", false));
+  c.version = top.String("Version", kOptional, c.version);
+  c.enable_dynamic_adjust_timeout = top.Bool("EnableDynamicAdjustTimeoutConfig", kOptional, false);
+  c.server = ReadServer(top.Object("ServerConfig", kRequired), env);
+  c.backend = ReadBackend(top.Object("BackendConfig", kRequired), c.server, &errors);
+  c.log = ReadLog(top.Object("LogConfig", kOptional));
 
   for (const auto& key : top.UnknownKeys()) errors.AddUnknown(key);
   c.unknown_keys = errors.unknown();
@@ -677,15 +653,11 @@ Status CheckReferencedFiles(const Config& c) {
     CheckFileInto((std::filesystem::path(dir) / "config.json").string(), kModelDirMode,
                   "model config", &errors);
   }
-  if (c.server.https_enabled) {
-    CheckTlsFiles(c, c.server.service_tls, "service plane", &errors);
-    if (!c.server.PlanesMerged()) {
-      CheckTlsFiles(c, c.server.management_tls, "management plane", &errors);
-      CheckTlsFiles(c, c.server.metrics_tls, "metrics plane", &errors);
+  const TlsSwitches switches = SwitchesOf(c);
+  for (const TlsPlaneSpec& plane : kTlsPlanes) {
+    if (PlaneOn(plane, switches)) {
+      CheckTlsFiles(c, PlaneTls(c, plane.plane), plane.description, &errors);
     }
-  }
-  if (c.backend.multi_nodes_infer_enabled && c.backend.inter_node_tls_enabled) {
-    CheckTlsFiles(c, c.backend.inter_node_tls, "inter-node", &errors);
   }
   if (!errors.empty()) return FailedPrecondition(absl::StrJoin(errors, "\n"));
   return OkStatus();

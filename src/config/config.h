@@ -16,7 +16,8 @@
 namespace mies::config {
 
 // TLS material of one plane. Paths are as written in config.json (relative to the install
-// home); `Resolve*` turn them into absolute paths.
+// home; Config::Resolve makes them absolute). Each plane's keys and defaults are in
+// config/tls_planes.h.
 struct TlsMaterial {
   std::string ca_path;                 // directory of the CA files
   std::vector<std::string> ca_files;   // names inside ca_path, 1..3
@@ -37,9 +38,9 @@ struct ServerConfig {
   int max_link_num = 1000;
   bool https_enabled = true;
   bool full_text_enabled = false;
-  TlsMaterial service_tls;              // tlsCaPath/tlsCaFile/tlsCert/tlsPk/tlsCrlPath/tlsCrlFiles
-  TlsMaterial management_tls;           // management* (CA files live in tlsCaPath)
-  TlsMaterial metrics_tls;              // metrics* (CA files live in tlsCaPath)
+  TlsMaterial service_tls;
+  TlsMaterial management_tls;           // CA files live in the service plane's tlsCaPath
+  TlsMaterial metrics_tls;              // likewise
   std::string tls_min_version = "1.3";  // mies extension: "1.2" or "1.3"
   std::string infer_mode = "standard";
   bool inter_comm_tls_enabled = true;

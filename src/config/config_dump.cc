@@ -1,26 +1,21 @@
 // Config::ToJson: the effective configuration in MindIE's key names. The daemon prints it at
 // startup, and it parses back into the same Config (a test pins that down).
 #include "config/config.h"
+#include "config/tls_planes.h"
 
 namespace mies::config {
 namespace {
 
-void PutTls(nlohmann::json& j, const std::string& prefix, const TlsMaterial& t) {
-  bool service = prefix.empty();
-  bool node = prefix == "interNode" || prefix == "interComm";
-  auto key = [&](const std::string& service_name, const std::string& suffix) {
-    return service ? service_name : prefix + suffix;
-  };
-  if (service || node) j[service ? "tlsCaPath" : prefix + "TlsCaPath"] = t.ca_path;
-  j[key("tlsCaFile", node ? "TlsCaFiles" : "TlsCaFile")] = t.ca_files;
-  j[key("tlsCert", "TlsCert")] = t.cert;
-  j[prefix == "interComm" ? "interCommPk" : key("tlsPk", "TlsPk")] = t.key;
-  j[key("tlsCrlPath", "TlsCrlPath")] = t.crl_path;
-  j[key("tlsCrlFiles", "TlsCrlFiles")] = t.crl_files;
-  if (!t.key_password_file.empty()) {
-    j[service ? "tlsPkPwd" : (prefix == "interComm" ? "interCommPkPwd" : prefix + "TlsPkPwd")] =
-        t.key_password_file;
-  }
+// Writes the plane's material under its keys; an empty password file is left out.
+void PutTls(nlohmann::json& j, const TlsPlaneSpec& spec, const TlsMaterial& t) {
+  const TlsPlaneKeys& k = spec.keys;
+  if (k.ca_path != nullptr) j[k.ca_path] = t.ca_path;
+  j[k.ca_files] = t.ca_files;
+  j[k.cert] = t.cert;
+  j[k.key] = t.key;
+  j[k.crl_path] = t.crl_path;
+  j[k.crl_files] = t.crl_files;
+  if (!t.key_password_file.empty()) j[k.key_password] = t.key_password_file;
 }
 
 }  // namespace
@@ -56,11 +51,6 @@ nlohmann::json Config::ToJson() const {
                        {"distDPServerEnabled", s.dist_dp_server_enabled},
                        {"HealthCheckConfig", {{"npuUsageThreshold", s.npu_usage_threshold}}}};
   if (!s.management_ip_address.empty()) sj["managementIpAddress"] = s.management_ip_address;
-  PutTls(sj, "", s.service_tls);
-  PutTls(sj, "management", s.management_tls);
-  PutTls(sj, "metrics", s.metrics_tls);
-  PutTls(sj, "interComm", s.inter_comm_tls);
-  j["ServerConfig"] = sj;
 
   const BackendConfig& b = backend;
   nlohmann::json bj = {{"backendName", b.backend_name},
@@ -70,7 +60,9 @@ nlohmann::json Config::ToJson() const {
                        {"multiNodesInferEnabled", b.multi_nodes_infer_enabled},
                        {"multiNodesInferPort", b.multi_nodes_infer_port},
                        {"interNodeTLSEnabled", b.inter_node_tls_enabled}};
-  PutTls(bj, "interNode", b.inter_node_tls);
+  for (const TlsPlaneSpec& spec : kTlsPlanes) {
+    PutTls(spec.server_field != nullptr ? sj : bj, spec, PlaneTls(*this, spec.plane));
+  }
 
   const ModelDeployConfig& d = b.model_deploy;
   nlohmann::json models = nlohmann::json::array();
@@ -116,6 +108,7 @@ nlohmann::json Config::ToJson() const {
                           {"maxNumPartialPrefills", c.max_num_partial_prefills},
                           {"maxLongPartialPrefills", c.max_long_partial_prefills},
                           {"longPrefillTokenThreshold", c.long_prefill_token_threshold}};
+  j["ServerConfig"] = sj;
   j["BackendConfig"] = bj;
   return j;
 }

@@ -29,23 +29,23 @@ void JsonReader::Error(const std::string& key, const std::string& message) {
   errors_->Add(absl::StrCat(PathOf(key), ": ", message));
 }
 
-const nlohmann::json* JsonReader::Find(const std::string& key, bool required) {
+const nlohmann::json* JsonReader::Find(const std::string& key, Presence presence) {
   read_.insert(key);
   // A missing section was reported once by its parent; its fields are not reported again.
   if (object_ == nullptr || !object_->is_object()) return nullptr;
   auto it = object_->find(key);
   if (it == object_->end()) {
-    if (required) Error(key, "missing compulsory field");
+    if (presence == kRequired) Error(key, "missing compulsory field");
     return nullptr;
   }
   return &*it;
 }
 
-const nlohmann::json* JsonReader::Raw(const std::string& key) { return Find(key, false); }
+const nlohmann::json* JsonReader::Raw(const std::string& key) { return Find(key, kOptional); }
 
-int64_t JsonReader::Int(const std::string& key, bool required, int64_t def, int64_t min,
+int64_t JsonReader::Int(const std::string& key, Presence presence, int64_t def, int64_t min,
                         int64_t max) {
-  const nlohmann::json* v = Find(key, required);
+  const nlohmann::json* v = Find(key, presence);
   if (v == nullptr) return def;
   std::string range = absl::StrCat("[", min, ", ", max, "]");
   if (!v->is_number_integer()) {
@@ -80,8 +80,8 @@ int64_t JsonReader::Int(const std::string& key, bool required, int64_t def, int6
   return value;
 }
 
-bool JsonReader::Bool(const std::string& key, bool required, bool def) {
-  const nlohmann::json* v = Find(key, required);
+bool JsonReader::Bool(const std::string& key, Presence presence, bool def) {
+  const nlohmann::json* v = Find(key, presence);
   if (v == nullptr) return def;
   if (!v->is_boolean()) {
     Error(key, absl::StrCat("expected true or false, got ", DescribeValue(*v)));
@@ -90,9 +90,9 @@ bool JsonReader::Bool(const std::string& key, bool required, bool def) {
   return v->get<bool>();
 }
 
-std::string JsonReader::String(const std::string& key, bool required, const std::string& def,
+std::string JsonReader::String(const std::string& key, Presence presence, const std::string& def,
                                size_t max_len) {
-  const nlohmann::json* v = Find(key, required);
+  const nlohmann::json* v = Find(key, presence);
   if (v == nullptr) return def;
   if (!v->is_string()) {
     Error(key, absl::StrCat("expected a string, got ", DescribeValue(*v)));
@@ -106,10 +106,10 @@ std::string JsonReader::String(const std::string& key, bool required, const std:
   return s;
 }
 
-std::vector<std::string> JsonReader::StringList(const std::string& key, bool required,
+std::vector<std::string> JsonReader::StringList(const std::string& key, Presence presence,
                                                 const std::vector<std::string>& def,
                                                 size_t min_items, size_t max_items) {
-  const nlohmann::json* v = Find(key, required);
+  const nlohmann::json* v = Find(key, presence);
   if (v == nullptr) return def;
   std::string rule = absl::StrCat("a list of ", min_items, " to ", max_items, " strings");
   if (!v->is_array()) {
@@ -133,8 +133,8 @@ std::vector<std::string> JsonReader::StringList(const std::string& key, bool req
   return out;
 }
 
-JsonReader JsonReader::Object(const std::string& key, bool required) {
-  const nlohmann::json* v = Find(key, required);
+JsonReader JsonReader::Object(const std::string& key, Presence presence) {
+  const nlohmann::json* v = Find(key, presence);
   if (v != nullptr && !v->is_object()) {
     Error(key, absl::StrCat("expected an object, got ", DescribeValue(*v)));
     v = nullptr;

@@ -12,6 +12,11 @@
 
 namespace mies::config {
 
+// Whether a key must be there: a missing compulsory key is an error naming it, a missing
+// optional one reads as the default.
+enum class Presence { kOptional, kRequired };
+using enum Presence;
+
 class ErrorList {
  public:
   void Add(std::string message) { errors_.push_back(std::move(message)); }
@@ -40,15 +45,15 @@ class JsonReader {
   // Marks a key as known without reading it (removed keys we accept and ignore).
   void Accept(const std::string& key) { read_.insert(key); }
 
-  int64_t Int(const std::string& key, bool required, int64_t def, int64_t min, int64_t max);
-  bool Bool(const std::string& key, bool required, bool def);
-  std::string String(const std::string& key, bool required, const std::string& def,
+  int64_t Int(const std::string& key, Presence presence, int64_t def, int64_t min, int64_t max);
+  bool Bool(const std::string& key, Presence presence, bool def);
+  std::string String(const std::string& key, Presence presence, const std::string& def,
                      size_t max_len = 4096);
-  std::vector<std::string> StringList(const std::string& key, bool required,
+  std::vector<std::string> StringList(const std::string& key, Presence presence,
                                       const std::vector<std::string>& def, size_t min_items,
                                       size_t max_items);
   // Returns a reader for a nested object; missing optional objects read as defaults.
-  JsonReader Object(const std::string& key, bool required);
+  JsonReader Object(const std::string& key, Presence presence);
   const nlohmann::json* Raw(const std::string& key);
 
   // Keys present in the object that were never read or accepted, as full paths for messages.
@@ -61,7 +66,7 @@ class JsonReader {
   void ReportUnknown();
 
  private:
-  const nlohmann::json* Find(const std::string& key, bool required);
+  const nlohmann::json* Find(const std::string& key, Presence presence);
 
   const nlohmann::json* object_;
   std::string path_;

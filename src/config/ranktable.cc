@@ -51,11 +51,11 @@ bool ReadNumber(const nlohmann::json& obj, const std::string& key, const std::st
 }
 
 std::string ReadIp(const nlohmann::json& obj, const std::string& key, const std::string& path,
-                   bool required, ErrorList* errors) {
+                   Presence presence, ErrorList* errors) {
   auto it = obj.find(key);
   std::string field = absl::StrCat(path, ".", key);
   if (it == obj.end()) {
-    if (required) errors->Add(absl::StrCat(field, ": missing compulsory field"));
+    if (presence == kRequired) errors->Add(absl::StrCat(field, ": missing compulsory field"));
     return "";
   }
   if (!it->is_string() || it->get<std::string>().empty()) {
@@ -123,8 +123,8 @@ StatusOr<RankTable> ParseRankTable(const nlohmann::json& doc) {
       continue;
     }
     RankServer server;
-    server.server_id = ReadIp(s, "server_id", path, true, &errors);
-    server.container_ip = ReadIp(s, "container_ip", path, true, &errors);
+    server.server_id = ReadIp(s, "server_id", path, kRequired, &errors);
+    server.container_ip = ReadIp(s, "container_ip", path, kRequired, &errors);
     if (!server.container_ip.empty() && !container_ips.insert(server.container_ip).second) {
       errors.Add(absl::StrCat(path, ".container_ip: \"", server.container_ip,
                               "\" is used by another server; rule: unique per server"));
@@ -150,7 +150,7 @@ StatusOr<RankTable> ParseRankTable(const nlohmann::json& doc) {
         errors.Add(absl::StrCat(dpath, ".device_id: value ", device.device_id,
                                 " appears twice on this server; rule: unique per server"));
       }
-      device.device_ip = ReadIp(d, "device_ip", dpath, true, &errors);
+      device.device_ip = ReadIp(d, "device_ip", dpath, kRequired, &errors);
       if (ReadNumber(d, "rank_id", dpath, 0, 511, &device.rank_id, &errors)) {
         auto [it, inserted] = rank_owner.emplace(device.rank_id, dpath);
         if (!inserted) {

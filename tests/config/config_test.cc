@@ -3,20 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <sstream>
+#include "shipped_config.h"
 
 namespace mies::config {
 namespace {
 
 using ::testing::HasSubstr;
-
-nlohmann::json ShippedConfig() {
-  std::ifstream in(std::string(MIES_SOURCE_DIR) + "/conf/config.json");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return nlohmann::json::parse(ss.str());
-}
 
 TEST(ConfigTest, ShippedConfigValidates) {
   MapEnvironment env;
