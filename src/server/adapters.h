@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "server/generation_params.h"
 #include "server/http_message.h"
 #include "server/request_parsing.h"
 #include "server/router.h"

@@ -226,7 +226,7 @@ Status CheckModelField(const ServingContext& ctx, const json& body, bool chat) {
   return OkStatus();
 }
 
-// Common OpenAI fields (stream, stream_options, n) and the sampling matrix.
+// Common OpenAI fields (stream, stream_options, n) and the generation-parameter table.
 Status ParseOpenAiCommon(ServingContext& ctx, const json& body, bool chat,
                          engine::GenerateRequest* req, ApiOptions* opt, bool* include_usage) {
   Api api = chat && ctx.model.native_openai ? Api::kOpenAiNative : Api::kOpenAi;
