@@ -1,7 +1,9 @@
-// Routing of the three planes' requests to the API adapters. Adapters parse and validate a wire
-// format into an engine::GenerateRequest plus a Formatter that turns engine outputs back into
-// that format's bytes; the HTTP layer (http_server.cc) submits, waits, streams and cancels. Nothing
-// here touches sockets, so every adapter is unit-testable with a fake engine.
+// The entry point of every HTTP request, whatever the plane: finds the request's row in the route
+// table (routes.h), applies what the row asks (the served model's name in the path; for the
+// service plane's POST routes: readiness, the JSON body, the request counters) and calls its
+// handler. Handlers parse a wire format into an engine::GenerateRequest plus a Formatter, or
+// answer at once; the transport (http_server.cc) runs the generation. Nothing here touches
+// sockets, so every route is unit-testable with a fake engine.
 #pragma once
 
 #include <memory>
@@ -52,7 +54,8 @@ class Router {
  public:
   explicit Router(ServingContext* context) : ctx_(context) {}
   // `planes` is the listener's PlaneBits; `listener_address` is "<ip>:<port>" (for
-  // /metrics-json's instance label).
+  // /metrics-json's instance label). No route for the method, path and planes: 404
+  // "Route <method> <path> not found.".
   RouteResult Handle(const HttpRequest& request, unsigned planes,
                      const std::string& listener_address);
 
