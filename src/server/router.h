@@ -6,38 +6,14 @@
 // sockets, so every route is unit-testable with a fake engine.
 #pragma once
 
-#include <memory>
 #include <optional>
 #include <string>
 
-#include "engine/request.h"
+#include "server/generation_job.h"
 #include "server/http_message.h"
 #include "server/serving_context.h"
 
 namespace mies::server {
-
-// Turns a request's engine outputs into response bytes, in one API's framing.
-class Formatter {
- public:
-  virtual ~Formatter() = default;
-  virtual bool stream() const = 0;
-  virtual ErrorStyle error_style() const { return ErrorStyle::kMindIe; }
-  // Stream: the bytes to send now for this output (may be empty). Non-stream: accumulates.
-  virtual std::string OnOutput(const engine::RequestOutput& output) = 0;
-  // After the final output. Stream: trailing bytes (e.g. "data: [DONE]\n\n"); non-stream: the
-  // whole JSON body.
-  virtual std::string Finish() = 0;
-  // Content type of a streamed body.
-  virtual std::string stream_content_type() const { return "text/event-stream"; }
-};
-
-struct GenerationJob {
-  engine::GenerateRequest request;
-  std::unique_ptr<Formatter> formatter;
-  std::string public_id;         // id clients may pass to stopInfer
-  std::optional<int> timeout_s;  // the request's own `timeout` parameter
-  int64_t prompt_tokens = 0;
-};
 
 enum class ServiceAction { kNone, kStopService, kStopServiceForce };
 
