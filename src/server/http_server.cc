@@ -279,41 +279,30 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
     co_await wakeup->async_wait(net::redirect_error(net::use_awaitable, wait_ec));
   }
 
-  if (!done) {
+  // What replaces the generation's answer: a deadline's, or the engine's error.
+  std::optional<StreamError> error = timeout;
+  if (done) {
+    gen->Complete(Clock::now());
+    error = gen->failure();
+  } else {
     gen->Cancel();
     if (ec) {
       MIES_LOG_INFO("request {}: client disconnected, cancelled", gen->engine_id());
       co_return;
     }
-    if (!streaming) {
-      co_await WriteResponse(stream, ErrorResponse(timeout->status, timeout->message, style), false,
-                             version);
-      co_return;
-    }
-    std::string tail =
-        fmt.OnStreamError(StreamFailure::kTimeout, timeout->status, timeout->message);
-    beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
-    if (!tail.empty()) {
-      co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
-                                net::redirect_error(net::use_awaitable, ec));
-    }
-    co_await net::async_write(stream, http::make_chunk_last(),
-                              net::redirect_error(net::use_awaitable, ec));
-    co_return;
   }
-  gen->Complete(Clock::now());
-  const auto& failure = gen->failure();
+  // Built before the co_await: GCC 12 frees a conditional's temporaries twice inside one.
   if (!streaming) {
-    // Not a conditional inside the co_await: GCC 12 frees its temporaries twice there.
-    HttpResponse response = failure ? ErrorResponse(failure->status, failure->message, style)
-                                    : JsonResponse(200, fmt.Finish());
+    HttpResponse response = error ? ErrorResponse(error->status, error->message, style)
+                                  : JsonResponse(200, fmt.Finish());
     co_await WriteResponse(stream, std::move(response), false, version);
     co_return;
   }
+  const auto failure = done ? StreamFailure::kEngineError : StreamFailure::kTimeout;
   std::string tail =
-      failure ? fmt.OnStreamError(StreamFailure::kEngineError, failure->status, failure->message)
-              : fmt.Finish();
-  if (!ec && !tail.empty()) {
+      error ? fmt.OnStreamError(failure, error->status, error->message) : fmt.Finish();
+  beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
+  if (!tail.empty()) {
     co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
                               net::redirect_error(net::use_awaitable, ec));
   }
