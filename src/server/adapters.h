@@ -1,11 +1,13 @@
-// The API adapters' entry points (one function per route family) and the helpers they share.
-// Internal to mies_server_api; the router is the public face.
+// The handlers the route table (routes.cc) calls, one per route or route family, and the helpers
+// they share (adapters.cc). Internal to mies_server_api; the router is the public face.
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "server/generation_params.h"
 #include "server/http_message.h"
 #include "server/request_parsing.h"
 #include "server/router.h"
@@ -49,7 +51,20 @@ RouteResult HandleTritonModel(ServingContext& ctx);
 RouteResult HandleTritonModelConfig(ServingContext& ctx);
 
 // --- management and metrics planes (management_api.cc) --------------------------------------
-RouteResult HandleManagement(ServingContext& ctx, const HttpRequest& request,
-                             const std::string& listener_address, bool* matched);
+// MindIE's answer to every health probe while a node of the cluster is unreachable; nullopt when
+// none is (or the service is not ready or stopped).
+std::optional<RouteResult> AbnormalNodeAnswer(ServingContext& ctx);
+RouteResult HandleMetrics(ServingContext& ctx);
+RouteResult HandleHealth(ServingContext& ctx);
+// /health/timed[-N]: a one-token generation that must finish within N (default 10) seconds.
+RouteResult HandleHealthTimed(ServingContext& ctx, const std::string& wait_s);
+RouteResult HandleV2Health(ServingContext& ctx);
+RouteResult HandleModelReady(ServingContext& ctx);
+RouteResult HandleSlotCount(ServingContext& ctx);
+RouteResult HandleInfo(ServingContext& ctx);
+RouteResult HandleConfig(ServingContext& ctx);
+RouteResult HandleStatus(ServingContext& ctx, bool v2);
+RouteResult HandleMetricsJson(ServingContext& ctx, const std::string& listener_address);
+RouteResult HandleStopService(ServingContext& ctx, const std::string& query);
 
 }  // namespace mies::server

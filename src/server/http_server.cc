@@ -1,7 +1,8 @@
 // Boost.Beast + C++20 coroutines. Each connection is one coroutine on its own strand; an engine
 // output wakes it through a timer cancelled from the engine's thread (posted to the strand), so
-// a few threads carry many idle and streaming connections. Kept in one TU: Beast is slow to
-// compile.
+// a few threads carry many idle and streaming connections. A generation's deadlines, metrics and
+// engine calls are GenerationStream's; this file only moves its bytes. Kept in one TU: Beast is
+// slow to compile.
 #include "server/http_server.h"
 
 #include <openssl/ssl.h>
@@ -29,6 +30,7 @@
 #include "certs/ossl.h"
 #include "common/logging.h"
 #include "server/client_verify_store.h"
+#include "server/generation_stream.h"
 
 namespace mies::server {
 
@@ -51,16 +53,6 @@ std::string RandomUuid() {
                 static_cast<unsigned long long>(b & 0xffffffffffffull));
   return buf;
 }
-
-// Outputs of one generation, handed from the engine thread to the connection's strand.
-struct Channel {
-  explicit Channel(net::any_io_executor ex) : timer(ex) {}
-  std::mutex mu;
-  std::deque<engine::RequestOutput> queue;
-  bool open = true;  // false: the connection is gone; the sink drops outputs
-  net::steady_timer timer;
-  std::string engine_id;
-};
 
 Status LoadTls(ssl::context& ctx, const TlsSettings& tls) {
   SSL_CTX* native = ctx.native_handle();
@@ -119,11 +111,11 @@ struct HttpServer::State {
   };
   std::vector<std::unique_ptr<Listener>> listeners;
   std::atomic<int> active_jobs{0};
-  std::mutex channels_mu;
-  std::set<std::shared_ptr<Channel>> channels;
+  std::mutex streams_mu;
+  std::set<std::shared_ptr<GenerationStream>> streams;  // live generations, aborted by Stop
   std::atomic<bool> stopping{false};
   // Last member, so destroyed first: pending coroutine frames die while everything they touch
-  // in their destructors (channels, counters, listeners' TLS contexts) still exists.
+  // in their destructors (streams, counters, listeners' TLS contexts) still exists.
   net::io_context ioc;
 
   ~State() {
@@ -143,12 +135,6 @@ struct HttpServer::State {
 };
 
 namespace {
-
-// The SSE event that ends a failed OpenAI stream (no [DONE] after it): the openai clients raise
-// on it, where a cut-off stream would pass as complete.
-std::string OpenAiStreamErrorEvent(int status, const std::string& message) {
-  return "data: " + ErrorResponse(status, message, ErrorStyle::kOpenAi).body + "\n\n";
-}
 
 template <class Stream>
 tcp::socket& RawSocket(Stream& stream) {
@@ -212,61 +198,35 @@ net::awaitable<bool> HttpServer::State::WriteResponse(Stream& stream, HttpRespon
 template <class Stream>
 net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job,
                                                unsigned version) {
-  ServingContext& c = ctx();
   Formatter& fmt = *job.formatter;
   const bool streaming = fmt.stream();
   const ErrorStyle style = fmt.error_style();
-  auto ex = co_await net::this_coro::executor;
-  auto ch = std::make_shared<Channel>(ex);
-  ch->engine_id = job.request.request_id;
-  const auto start = Clock::now();
-  auto e2e_deadline = start + opts.e2e_timeout;
-  const char* e2e_reason = "server e2eTimeout";
-  if (job.timeout_s && start + std::chrono::seconds(*job.timeout_s) < e2e_deadline) {
-    e2e_deadline = start + std::chrono::seconds(*job.timeout_s);
-    e2e_reason = "client timeout";
-  }
+  auto gen = std::make_shared<GenerationStream>(
+      ctx(), job, StreamLimits{opts.token_timeout, opts.e2e_timeout}, Clock::now());
   {
-    std::lock_guard lock(channels_mu);
-    channels.insert(ch);
+    std::lock_guard lock(streams_mu);
+    streams.insert(gen);
   }
   ++active_jobs;
-  c.registry.Add(job.public_id, ch->engine_id);
   // Runs on every exit path, including the coroutine's destruction at shutdown.
   struct Cleanup {
     State* s;
-    std::shared_ptr<Channel> ch;
-    std::string public_id;
+    std::shared_ptr<GenerationStream> gen;
     ~Cleanup() {
       {
-        std::lock_guard lock(ch->mu);
-        ch->open = false;
+        std::lock_guard lock(s->streams_mu);
+        s->streams.erase(gen);
       }
-      {
-        std::lock_guard lock(s->channels_mu);
-        s->channels.erase(ch);
-      }
-      s->ctx().registry.Remove(public_id);
       --s->active_jobs;
     }
-  } cleanup{this, ch, job.public_id};
+  } cleanup{this, gen};
 
-  std::weak_ptr<Channel> weak = ch;
-  Status submitted = c.engine->Submit(std::move(job.request), [weak](engine::RequestOutput out) {
-    auto ch = weak.lock();
-    if (!ch) return;
-    std::lock_guard lock(ch->mu);
-    if (!ch->open) return;
-    ch->queue.push_back(std::move(out));
-    net::post(ch->timer.get_executor(), [ch] { ch->timer.cancel(); });
-  });
-  if (!submitted.ok()) {
-    c.metrics->RequestFinished(false);
-    int status = submitted.code() == absl::StatusCode::kUnavailable ? 503 : 424;
-    std::string msg = status == 424
-                          ? "Failed to enqueue inferRequest. " + std::string(submitted.message())
-                          : std::string(submitted.message());
-    co_await WriteResponse(stream, ErrorResponse(status, msg, style), false, version);
+  // An engine output cancels the wait below (from the engine's thread, through the strand).
+  auto wakeup = std::make_shared<net::steady_timer>(co_await net::this_coro::executor);
+  auto wake = [wakeup] { net::post(wakeup->get_executor(), [wakeup] { wakeup->cancel(); }); };
+  if (auto refused = gen->Submit(std::move(job.request), wake)) {
+    co_await WriteResponse(stream, ErrorResponse(refused->status, refused->message, style), false,
+                           version);
     co_return;
   }
 
@@ -284,44 +244,13 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
     co_await http::async_write_header(stream, sr, net::redirect_error(net::use_awaitable, ec));
   }
 
-  // Timing for metrics.
-  double ttft = 0;
-  bool got_token = false;
-  std::vector<double> gaps;
-  auto last_token_at = start;
-  auto last_output_at = start;
-  int64_t generated = 0;
-  bool finished = false, failed = false;
-  Status engine_error;
-  const char* timeout_reason = nullptr;
-
-  while (!ec && !finished) {
-    std::deque<engine::RequestOutput> batch;
-    {
-      std::lock_guard lock(ch->mu);
-      batch.swap(ch->queue);
-    }
+  bool done = false;  // the final output or the engine's error was taken
+  std::optional<StreamError> timeout;
+  while (!ec && !done) {
+    std::deque<engine::RequestOutput> batch = gen->TakeOutputs();
     for (auto& out : batch) {
-      auto now = Clock::now();
-      last_output_at = now;
-      int64_t tokens = 0;
-      for (const auto& e : out.events) tokens += static_cast<int64_t>(e.new_token_ids.size());
-      if (tokens > 0) {
-        if (!got_token) {
-          ttft = std::chrono::duration<double>(now - start).count();
-          got_token = true;
-        } else {
-          double gap = std::chrono::duration<double>(now - last_token_at).count() /
-                       static_cast<double>(tokens);
-          for (int64_t i = 0; i < tokens; ++i) gaps.push_back(gap);
-        }
-        last_token_at = now;
-        generated += tokens;
-      }
-      if (!out.error.ok()) {
-        engine_error = out.error;
-        failed = true;
-        finished = true;
+      if (!gen->Record(out, Clock::now())) {
+        done = true;
         break;
       }
       std::string bytes = fmt.OnOutput(out);
@@ -332,83 +261,55 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
         if (ec) break;
       }
       if (out.finished) {
-        finished = true;
+        done = true;
         break;
       }
     }
-    if (finished || ec) break;
+    if (done || ec) break;
     if (PeerGone(RawSocket(stream))) {
       ec = net::error::connection_reset;
       break;
     }
-    // Wait for the next output, a deadline, or the disconnect poll tick.
+    // Wait for the next output, the deadline, or the disconnect poll tick.
     auto now = Clock::now();
-    auto token_deadline = (streaming ? last_output_at : start) + opts.token_timeout;
-    auto deadline = std::min(token_deadline, e2e_deadline);
-    if (now >= deadline) {
-      timeout_reason = deadline == e2e_deadline ? e2e_reason : "server tokenTimeout";
-      break;
-    }
-    ch->timer.expires_at(std::min(deadline, now + std::chrono::milliseconds(50)));
+    timeout = gen->Expired(now);
+    if (timeout) break;
+    wakeup->expires_at(std::min(gen->Deadline(), now + std::chrono::milliseconds(50)));
     beast::error_code wait_ec;
-    co_await ch->timer.async_wait(net::redirect_error(net::use_awaitable, wait_ec));
+    co_await wakeup->async_wait(net::redirect_error(net::use_awaitable, wait_ec));
   }
 
-  const double e2e = std::chrono::duration<double>(Clock::now() - start).count();
-  if (!finished) {
-    // Timeout or client gone: the engine drops the request at once.
-    c.engine->Cancel(ch->engine_id);
-    c.metrics->RequestFinished(false);
+  // What replaces the generation's answer: a deadline's, or the engine's error.
+  std::optional<StreamError> error = timeout;
+  if (done) {
+    gen->Complete(Clock::now());
+    error = gen->failure();
+  } else {
+    gen->Cancel();
     if (ec) {
-      MIES_LOG_INFO("request {}: client disconnected, cancelled", ch->engine_id);
+      MIES_LOG_INFO("request {}: client disconnected, cancelled", gen->engine_id());
       co_return;
     }
-    std::string text = std::string("Engine callback timeout: ") + timeout_reason;
-    if (streaming) {
-      // MindIE writes the text raw into the stream. OpenAI clients would ignore that line and
-      // take the cut-off stream as complete, so OpenAI routes send an error event instead (no
-      // [DONE]), as for a failed generation below.
-      if (style == ErrorStyle::kOpenAi) text = OpenAiStreamErrorEvent(500, text);
-      beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
-      co_await net::async_write(stream, http::make_chunk(net::buffer(text)),
-                                net::redirect_error(net::use_awaitable, ec));
-      co_await net::async_write(stream, http::make_chunk_last(),
-                                net::redirect_error(net::use_awaitable, ec));
-    } else {
-      co_await WriteResponse(stream, ErrorResponse(500, text, style), false, version);
-    }
+  }
+  // Built before the co_await: GCC 12 frees a conditional's temporaries twice inside one.
+  if (!streaming) {
+    HttpResponse response = error ? ErrorResponse(error->status, error->message, style)
+                                  : JsonResponse(200, fmt.Finish());
+    co_await WriteResponse(stream, std::move(response), false, version);
     co_return;
   }
-  c.metrics->RequestFinished(!failed);
-  if (!failed) c.metrics->ObserveGeneration(job.prompt_tokens, generated, ttft, gaps, e2e);
-  if (streaming) {
-    // MindIE ends a failed stream without an error frame. OpenAI clients (python and node) raise
-    // on a `data: {"error": ...}` event and would otherwise take the cut-off stream as complete,
-    // so the OpenAI routes send one (without [DONE]), as vLLM does.
-    std::string tail;
-    if (!failed) {
-      tail = fmt.Finish();
-    } else if (style == ErrorStyle::kOpenAi) {
-      tail =
-          OpenAiStreamErrorEvent(HttpStatusFor(engine_error), std::string(engine_error.message()));
-    }
-    if (!ec && !tail.empty()) {
-      co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
-                                net::redirect_error(net::use_awaitable, ec));
-    }
-    if (!ec) {
-      co_await net::async_write(stream, http::make_chunk_last(),
-                                net::redirect_error(net::use_awaitable, ec));
-    }
-    co_return;
+  const auto failure = done ? StreamFailure::kEngineError : StreamFailure::kTimeout;
+  std::string tail =
+      error ? fmt.OnStreamError(failure, error->status, error->message) : fmt.Finish();
+  beast::get_lowest_layer(stream).expires_after(opts.write_timeout);
+  if (!tail.empty()) {
+    co_await net::async_write(stream, http::make_chunk(net::buffer(tail)),
+                              net::redirect_error(net::use_awaitable, ec));
   }
-  if (failed) {
-    int status = HttpStatusFor(engine_error);
-    co_await WriteResponse(
-        stream, ErrorResponse(status, std::string(engine_error.message()), style), false, version);
-    co_return;
+  if (!ec) {
+    co_await net::async_write(stream, http::make_chunk_last(),
+                              net::redirect_error(net::use_awaitable, ec));
   }
-  co_await WriteResponse(stream, JsonResponse(200, fmt.Finish()), false, version);
 }
 
 template <class Stream>
@@ -626,18 +527,12 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(Router* router,
 
 void HttpServer::Stop() {
   if (!state_ || state_->stopping.exchange(true)) return;
-  std::vector<std::shared_ptr<Channel>> live;
+  std::vector<std::shared_ptr<GenerationStream>> live;
   {
-    std::lock_guard lock(state_->channels_mu);
-    live.assign(state_->channels.begin(), state_->channels.end());
+    std::lock_guard lock(state_->streams_mu);
+    live.assign(state_->streams.begin(), state_->streams.end());
   }
-  for (auto& ch : live) {
-    {
-      std::lock_guard lock(ch->mu);
-      ch->open = false;
-    }
-    state_->ctx().engine->Cancel(ch->engine_id);
-  }
+  for (auto& gen : live) gen->Abort();
   net::post(state_->ioc, [s = state_.get()] {
     for (auto& l : s->listeners) {
       boost::system::error_code ec;

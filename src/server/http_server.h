@@ -1,8 +1,8 @@
 // The HTTP/HTTPS listeners of the three planes (Boost.Beast, C++20 coroutines, a few threads):
 // limits (maxLinkNum, body size, header size, read/idle timeouts), mutual TLS with CRLs (reloaded
-// when a CRL file changes), SSE streaming, token/e2e timeouts, cancel-on-disconnect, and graceful
-// /stopService. Requests are routed through Router; generations go to the engine through
-// EngineInterface only.
+// when a CRL file changes), chunked/SSE streaming, cancel-on-disconnect, and graceful
+// /stopService. Requests are routed through Router; a generation runs through GenerationStream
+// (engine, token/e2e deadlines, metrics), which reaches the engine through EngineInterface only.
 #pragma once
 
 #include <chrono>

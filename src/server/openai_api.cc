@@ -43,6 +43,11 @@ class OpenAiFormatter : public Formatter {
 
   bool stream() const override { return stream_; }
   ErrorStyle error_style() const override { return ErrorStyle::kOpenAi; }
+  // An error event and no [DONE]: the openai clients (python and node) raise on it, where a
+  // cut-off stream or MindIE's raw text would pass as complete. vLLM does the same.
+  std::string OnStreamError(StreamFailure, int status, const std::string& message) override {
+    return "data: " + ErrorResponse(status, message, ErrorStyle::kOpenAi).body + "\n\n";
+  }
 
   std::string OnOutput(const engine::RequestOutput& out) override {
     std::string bytes;
@@ -226,7 +231,7 @@ Status CheckModelField(const ServingContext& ctx, const json& body, bool chat) {
   return OkStatus();
 }
 
-// Common OpenAI fields (stream, stream_options, n) and the sampling matrix.
+// Common OpenAI fields (stream, stream_options, n) and the generation-parameter table.
 Status ParseOpenAiCommon(ServingContext& ctx, const json& body, bool chat,
                          engine::GenerateRequest* req, ApiOptions* opt, bool* include_usage) {
   Api api = chat && ctx.model.native_openai ? Api::kOpenAiNative : Api::kOpenAi;

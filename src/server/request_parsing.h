@@ -1,6 +1,6 @@
-// JSON body parsing under MindIE's limits and the per-API sampling-parameter validation matrix
-// (MINDIE-REFERENCE section 2.5.1): which fields each API accepts, their types and ranges, and
-// MindIE's messages for violations. Errors are InvalidArgument (-> 422).
+// Reading a request: the JSON body under MindIE's limits, typed field access, and the checks of
+// prompt inputs (text length, token ids). The generation parameters are generation_params.h's.
+// Errors are InvalidArgument (-> 422) unless said otherwise.
 #pragma once
 
 #include <cstdint>
@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "common/status.h"
-#include "engine/request.h"
 #include "server/serving_context.h"
 
 namespace mies::server {
@@ -19,43 +18,14 @@ namespace mies::server {
 // Parses a request body: valid UTF-8 JSON object, depth <= max_depth. Errors name the rule.
 StatusOr<nlohmann::json> ParseJsonBody(std::string_view body, int max_depth);
 
-// Which API's rules apply.
-enum class Api {
-  kTgi,          // "/", "/generate" with inputs, "/generate_stream" (fields under parameters)
-  kNative,       // /infer, /infer_token (under parameters)
-  kTriton,       // /v2/models/{m}/generate(_stream) (under parameters)
-  kTritonToken,  // /v2/models/{m}/infer (under inputs[0].parameters)
-  kVllm,         // vLLM /generate (top level)
-  kOpenAi,       // /v1/chat/completions (vLLM flavour) and /v1/completions (top level)
-  kOpenAiNative  // /v1/chat/completions when openAiSupport != "vllm"
-};
-
-// Request options outside the engine's request.
-struct ApiOptions {
-  bool stream = false;
-  bool details = false;
-  bool decoder_input_details = false;
-  bool return_full_text = false;
-  std::optional<int64_t> truncate;  // TGI: keep the last N prompt tokens
-  std::optional<int> timeout_s;     // native/Triton `timeout`
-  int priority = 5;
-};
-
-// Reads every sampling/stop field `api` accepts from `params` (a JSON object; null = empty)
-// into `request`, validating types and ranges. Does not read n, logprobs or stream for the
-// OpenAI APIs (their adapter does: the meaning differs between chat and completions).
-Status ParseGenerationParams(const nlohmann::json& params, Api api, const ModelInfo& model,
-                             engine::GenerateRequest* request, ApiOptions* options);
-
-// Shared validation of n/best_of against the model's limits and the temperature rule.
-Status CheckN(const engine::SamplingParams& sampling, const ModelInfo& model, bool stream);
-
 // Typed field access: absent or null -> nullopt; wrong type -> "<key> must be <type> type.".
 StatusOr<std::optional<bool>> GetBool(const nlohmann::json& obj, const char* key);
 StatusOr<std::optional<int64_t>> GetInt(const nlohmann::json& obj, const char* key);
 StatusOr<std::optional<uint64_t>> GetUnsigned(const nlohmann::json& obj, const char* key);
 StatusOr<std::optional<double>> GetFloat(const nlohmann::json& obj, const char* key);
 StatusOr<std::optional<std::string>> GetString(const nlohmann::json& obj, const char* key);
+// "<key> must be <type> type.", the message of a field of the wrong type.
+Status FieldTypeError(const char* key, const char* type);
 
 // Text input length check: (0, max_request_chars] UTF-16 units.
 Status CheckInputText(const std::string& text, const ModelInfo& model, const char* what);

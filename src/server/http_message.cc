@@ -1,0 +1,75 @@
+#include "server/http_message.h"
+
+#include <nlohmann/json.hpp>
+
+namespace mies::server {
+
+using nlohmann::json;
+
+const char* ErrorTypeForStatus(int status) {
+  switch (status) {
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "NotFoundError";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 413:
+      return "Payload Too Large";
+    case 422:
+      return "Input Validation Error";
+    case 424:
+      return "Generation Error";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return status >= 500 ? "Incomplete Generation" : "Bad Request";
+  }
+}
+
+HttpResponse JsonResponse(int status, const std::string& body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = body;
+  return r;
+}
+
+HttpResponse ErrorResponse(int status, const std::string& message, ErrorStyle style) {
+  json body;
+  if (style == ErrorStyle::kOpenAi) {
+    body = {{"error",
+             {{"message", message},
+              {"type", ErrorTypeForStatus(status)},
+              {"param", nullptr},
+              {"code", status}}}};
+  } else {
+    body = {{"error", message}, {"error_type", ErrorTypeForStatus(status)}};
+  }
+  // Messages may quote client input that is not valid UTF-8; replace rather than throw.
+  return JsonResponse(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
+}
+
+int HttpStatusFor(const Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return 422;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    case absl::StatusCode::kOutOfRange:
+      return 413;
+    case absl::StatusCode::kFailedPrecondition:
+      return 424;
+    case absl::StatusCode::kDeadlineExceeded:
+      return 500;
+    default:
+      return 500;
+  }
+}
+
+}  // namespace mies::server
