@@ -68,6 +68,7 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   if (mc.cpu_bind_cores) {
     for (int r = 0; r < local; ++r) {
       std::vector<int> cpus;
+      cpus.reserve(o.threads_per_rank);
       for (int t = 0; t < o.threads_per_rank; ++t) {
         cpus.push_back((r * o.threads_per_rank + t) % cores);
       }
