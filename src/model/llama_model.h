@@ -27,6 +27,7 @@
 #include "model/collective.h"
 #include "model/hf_config.h"
 #include "model/kv_cache.h"
+#include "model/mla.h"
 #include "model/mlp.h"
 #include "model/moe.h"
 #include "model/weights.h"
@@ -98,6 +99,7 @@ class LlamaModel {
   std::vector<int32_t> positions_;
   SwiGlu mlp_;
   MoeBlock moe_;
+  MlaAttention mla_;
 };
 
 }  // namespace mies::model

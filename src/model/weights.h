@@ -24,6 +24,10 @@
 //                                                columns [s*Ie/moe_tp, (s+1)*Ie/moe_tp)
 //   shared_expert     gate/up/down  like the dense MLP (column / row over all tp ranks)
 //   shared_expert_gate [1][D]       replicated   f32
+//
+// MLA attention (DeepSeek): heads split as above; q_a_proj, kv_a_proj_with_mqa and their norms
+// replicated (every rank computes the whole latent, which its KV cache keeps); q_b_proj (or
+// q_proj) rows and kv_b_proj rows of its heads; o_proj input columns of its heads' values.
 // num_experts must divide by moe_ep (an error names both numbers). Every rank's MoE output is a
 // partial sum: the all-reduce that ends a dense MLP ends the MoE block too.
 //
@@ -89,6 +93,23 @@ struct LinearWeight {
   int64_t bytes() const { return static_cast<int64_t>(data.size() + scales.size() * 4); }
 };
 
+// DeepSeek's multi-head latent attention on this rank (hf_config.h MlaConfig), kept in the
+// absorbed form decode runs: per local head h, uk_t rows [h*r, (h+1)*r) are kv_b_proj's key rows
+// of h transposed ([r][nope]: they turn q_nope into a latent-space query) and uv rows
+// [h*v, (h+1)*v) its value rows ([v][r]: latent output -> head output).
+struct MlaWeights {
+  LinearWeight q_a;              // [q_lora][D] (q_lora_rank > 0), replicated
+  std::vector<float> q_a_norm;   // [q_lora]
+  LinearWeight q_b;              // [Hl*(nope+rope)][q_lora], or q_proj [Hl*(nope+rope)][D]
+  LinearWeight kv_a;             // [r+rope][D] (kv_a_proj_with_mqa), replicated
+  std::vector<float> kv_a_norm;  // [r]
+  LinearWeight uk_t;             // [Hl*r][nope]
+  LinearWeight uv;               // [Hl*v][r]
+  int64_t bytes() const {
+    return q_a.bytes() + q_b.bytes() + kv_a.bytes() + uk_t.bytes() + uv.bytes();
+  }
+};
+
 // One expert's SwiGLU MLP (this rank's slice of it).
 struct ExpertWeights {
   LinearWeight gate_up;  // [2*Ie_local][D]
@@ -100,11 +121,13 @@ struct MoeWeights {
   std::vector<float> router;  // [E][D] f32, every expert
   int64_t expert_begin = 0;   // this rank's experts: [expert_begin, expert_begin + experts.size())
   std::vector<ExpertWeights> experts;
-  // Qwen2-MoE's shared expert (empty when the model has none), its gate [D] f32.
+  // The shared expert (Qwen2-MoE's, DeepSeek's n_shared_experts fused into one), when the model
+  // has one; Qwen2-MoE's scales it by sigmoid(h · shared_expert_gate) ([D] f32, else empty).
+  bool has_shared_expert = false;
   LinearWeight shared_gate_up;  // [2*Is_local][D]
   LinearWeight shared_down;     // [D][Is_local]
   std::vector<float> shared_expert_gate;
-  bool has_shared_expert() const { return !shared_expert_gate.empty(); }
+  std::vector<float> router_bias;  // DeepSeek-V3's e_score_correction_bias [E], or empty
 };
 
 struct LayerWeights {
@@ -118,6 +141,7 @@ struct LayerWeights {
   LinearWeight gate_up;                    // [2*Il][D] (dense MLP layers)
   LinearWeight down;                       // [D][Il]
   std::unique_ptr<MoeWeights> moe;         // set on MoE layers instead of gate_up/down
+  std::unique_ptr<MlaWeights> mla;         // set for MLA models instead of qkv (o stays)
 };
 
 // Which slice of each split dimension this rank holds.
