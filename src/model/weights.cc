@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/int4.h"
 #include "kernels/ops.h"
 
 namespace mies::model {
@@ -62,7 +63,7 @@ Shard ShardFor(Role role, const HfConfig& c, const ShardLayout& l) {
 
 class Loader {
  public:
-  explicit Loader(const Checkpoint& ckpt) : ckpt_(ckpt) {}
+  Loader(const Checkpoint& ckpt, const QuantOptions& quant) : ckpt_(ckpt), quant_(quant) {}
 
   // The tensor with its shape checked against `shape`.
   StatusOr<const TensorInfo*> Tensor(const std::string& name,
@@ -90,6 +91,22 @@ class Loader {
     Shard shard;
   };
 
+  // Calls fn(part, source row, element offset of the row's slice) for every row of the stacked
+  // shards, in order.
+  template <class Fn>
+  static Status ForEachRow(const std::vector<Part>& parts, Fn&& fn) {
+    for (const Part& p : parts) {
+      const int64_t src_cols = p.t->shape[1];
+      const int64_t row0 = p.shard.split == Shard::Split::kRows ? p.shard.begin : 0;
+      const int64_t nrows = p.shard.split == Shard::Split::kRows ? p.shard.count : p.t->shape[0];
+      const int64_t col0 = p.shard.split == Shard::Split::kCols ? p.shard.begin : 0;
+      for (int64_t i = 0; i < nrows; ++i) {
+        MIES_RETURN_IF_ERROR(fn(p, row0 + i, (row0 + i) * src_cols + col0));
+      }
+    }
+    return OkStatus();
+  }
+
   // Builds a matrix from the shards of one or more [rows][cols] tensors, stacked by rows.
   StatusOr<LinearWeight> Linear(const std::vector<Part>& parts, DType dtype) const {
     int64_t rows = 0, cols = -1;
@@ -103,52 +120,76 @@ class Loader {
       rows += pr;
     }
     LinearWeight w;
+    if (dtype == DType::kInt4) return Int4(parts, rows, cols);
     w.data = AlignedBuffer(static_cast<size_t>(rows * cols * kernels::DTypeSize(dtype)));
     if (dtype == DType::kInt8) w.scales.resize(static_cast<size_t>(rows));
     std::vector<float> row(static_cast<size_t>(cols));
     int64_t r = 0;
-    for (const Part& p : parts) {
-      const int64_t src_cols = p.t->shape[1];
-      const int64_t row0 = p.shard.split == Shard::Split::kRows ? p.shard.begin : 0;
-      const int64_t nrows = p.shard.split == Shard::Split::kRows ? p.shard.count : p.t->shape[0];
-      const int64_t col0 = p.shard.split == Shard::Split::kCols ? p.shard.begin : 0;
-      const DType src = FromTensorDType(p.t->dtype);
-      for (int64_t i = 0; i < nrows; ++i, ++r) {
-        std::byte* dst = w.data.data() + r * cols * kernels::DTypeSize(dtype);
-        const int64_t offset = (row0 + i) * src_cols + col0;
-        if (src == dtype) {  // same dtype: a straight copy of the slice
-          std::memcpy(dst, p.t->data.data() + offset * kernels::DTypeSize(src),
-                      static_cast<size_t>(cols * kernels::DTypeSize(src)));
-          continue;
-        }
-        ReadRow(*p.t, offset, cols, row.data());
-        switch (dtype) {
-          case DType::kF32:
-            std::memcpy(dst, row.data(), row.size() * sizeof(float));
-            break;
-          case DType::kBF16:
-            kernels::ConvertF32ToBF16(row.data(), cols, reinterpret_cast<uint16_t*>(dst));
-            break;
-          case DType::kF16:
-            kernels::ConvertF32ToF16(row.data(), cols, reinterpret_cast<uint16_t*>(dst));
-            break;
-          case DType::kInt8: {
-            Status s = kernels::QuantizeRowsInt8(row.data(), 1, cols,
-                                                 reinterpret_cast<int8_t*>(dst), &w.scales[r]);
-            if (!s.ok()) {
-              return InvalidArgument("tensor \"", p.t->name, "\" row ", row0 + i, ": ",
-                                     s.message());
-            }
-            break;
+    MIES_RETURN_IF_ERROR(
+        ForEachRow(parts, [&](const Part& p, int64_t src_row, int64_t offset) -> Status {
+          std::byte* dst = w.data.data() + r * cols * kernels::DTypeSize(dtype);
+          const DType src = FromTensorDType(p.t->dtype);
+          if (src == dtype) {  // same dtype: a straight copy of the slice
+            std::memcpy(dst, p.t->data.data() + offset * kernels::DTypeSize(src),
+                        static_cast<size_t>(cols * kernels::DTypeSize(src)));
+            ++r;
+            return OkStatus();
           }
-        }
-      }
-    }
+          ReadRow(*p.t, offset, cols, row.data());
+          switch (dtype) {
+            case DType::kF32:
+              std::memcpy(dst, row.data(), row.size() * sizeof(float));
+              break;
+            case DType::kBF16:
+              kernels::ConvertF32ToBF16(row.data(), cols, reinterpret_cast<uint16_t*>(dst));
+              break;
+            case DType::kF16:
+              kernels::ConvertF32ToF16(row.data(), cols, reinterpret_cast<uint16_t*>(dst));
+              break;
+            case DType::kInt8: {
+              Status s = kernels::QuantizeRowsInt8(row.data(), 1, cols,
+                                                   reinterpret_cast<int8_t*>(dst), &w.scales[r]);
+              if (!s.ok()) {
+                return InvalidArgument("tensor \"", p.t->name, "\" row ", src_row, ": ",
+                                       s.message());
+              }
+              break;
+            }
+            case DType::kInt4:  // Int4() below
+              break;
+          }
+          ++r;
+          return OkStatus();
+        }));
     w.view.dtype = dtype;
     w.view.rows = rows;
     w.view.cols = cols;
     w.view.data = w.data.data();
     w.view.scales = dtype == DType::kInt8 ? w.scales.data() : nullptr;
+    w.view.activations = quant_.activations;
+    MIES_RETURN_IF_ERROR(kernels::ValidateWeightView(w.view));
+    return w;
+  }
+
+  // The same matrix quantized to group-wise int4 (kernels/int4.h), row by row.
+  StatusOr<LinearWeight> Int4(const std::vector<Part>& parts, int64_t rows, int64_t cols) const {
+    MIES_ASSIGN_OR_RETURN(kernels::Int4Layout layout,
+                          kernels::MakeInt4Layout(rows, cols, quant_.int4_group_size, false));
+    LinearWeight w;
+    w.data = AlignedBuffer(static_cast<size_t>(layout.total_bytes));
+    std::memset(w.data.data(), 0, w.data.size());
+    std::vector<float> row(static_cast<size_t>(cols));
+    int64_t r = 0;
+    MIES_RETURN_IF_ERROR(
+        ForEachRow(parts, [&](const Part& p, int64_t src_row, int64_t offset) -> Status {
+          ReadRow(*p.t, offset, cols, row.data());
+          Status s = kernels::QuantizeInt4Rows(row.data(), r++, 1, layout, w.data.data());
+          if (!s.ok()) {
+            return InvalidArgument("tensor \"", p.t->name, "\" row ", src_row, ": ", s.message());
+          }
+          return OkStatus();
+        }));
+    w.view = kernels::Int4View(layout, w.data.data());
     MIES_RETURN_IF_ERROR(kernels::ValidateWeightView(w.view));
     return w;
   }
@@ -164,6 +205,7 @@ class Loader {
 
  private:
   const Checkpoint& ckpt_;
+  QuantOptions quant_;
   mutable std::vector<std::byte> scratch_;
 };
 
@@ -175,9 +217,35 @@ StatusOr<std::optional<kernels::DType>> ParseWeightDType(std::string_view name) 
   if (!d.ok()) {
     return InvalidArgument("dtype \"", std::string(name),
                            "\" is not supported (supported: auto, float32, bfloat16, float16, "
-                           "int8)");
+                           "int8, int4, int4-g128)");
   }
   return std::optional<kernels::DType>(*d);
+}
+
+StatusOr<WeightFormat> ParseWeightFormat(std::string_view dtype, std::string_view activations) {
+  WeightFormat f;
+  if (activations == "float32") {
+    f.quant.activations = kernels::Activations::kF32;
+  } else if (activations != "auto" && !activations.empty()) {
+    return InvalidArgument("activationDtype \"", std::string(activations),
+                           "\" is not supported (supported: auto, float32)");
+  }
+  constexpr std::string_view kGroup = "int4-g";
+  if (dtype.substr(0, kGroup.size()) == kGroup) {
+    int64_t g = 0;
+    const std::string_view digits = dtype.substr(kGroup.size());
+    for (char ch : digits) g = (ch >= '0' && ch <= '9' && g < 1'000'000) ? g * 10 + (ch - '0') : -1;
+    if (digits.empty() || g <= 0 || g % 8 != 0) {
+      return InvalidArgument("dtype \"", std::string(dtype),
+                             "\": the int4 group size must be a positive multiple of 8 (e.g. "
+                             "int4-g32, int4-g128)");
+    }
+    f.dtype = kernels::DType::kInt4;
+    f.quant.int4_group_size = g;
+    return f;
+  }
+  MIES_ASSIGN_OR_RETURN(f.dtype, ParseWeightDType(dtype));
+  return f;
 }
 
 AlignedBuffer::AlignedBuffer(size_t bytes) : size_(bytes) {
@@ -231,7 +299,8 @@ int64_t ModelWeights::MatmulWeightBytes() const {
 
 StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
                                    const ParallelConfig& parallel,
-                                   std::optional<kernels::DType> dtype_opt) {
+                                   std::optional<kernels::DType> dtype_opt,
+                                   const QuantOptions& quant) {
   ModelWeights w;
   MIES_ASSIGN_OR_RETURN(w.layout, ComputeShardLayout(c, parallel));
   const ShardLayout& l = w.layout;
@@ -246,8 +315,9 @@ StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
                            "] (vocab_size, hidden_size)");
   }
   w.dtype = dtype_opt ? *dtype_opt : FromTensorDType(embed->dtype);
-  w.embed_dtype = w.dtype == DType::kInt8 ? DType::kF32 : w.dtype;
-  Loader ld(ckpt);
+  const bool quantized = w.dtype == DType::kInt8 || w.dtype == DType::kInt4;
+  w.embed_dtype = quantized ? DType::kF32 : w.dtype;
+  Loader ld(ckpt, quant);
 
   {  // Embedding table, replicated.
     MIES_ASSIGN_OR_RETURN(LinearWeight e, ld.Linear({{embed, {}}}, w.embed_dtype));
@@ -264,7 +334,10 @@ StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
     head = embed;
   }
   MIES_ASSIGN_OR_RETURN(head, ld.Tensor(head->name, {V, D}));
-  MIES_ASSIGN_OR_RETURN(w.lm_head, ld.Linear({{head, ShardFor(Role::kLmHead, c, l)}}, w.dtype));
+  // int4 models keep an int8 lm_head, as llama.cpp's Q4 files keep a wider output matrix: the
+  // logits see its error directly.
+  const DType head_dtype = w.dtype == DType::kInt4 ? DType::kInt8 : w.dtype;
+  MIES_ASSIGN_OR_RETURN(w.lm_head, ld.Linear({{head, ShardFor(Role::kLmHead, c, l)}}, head_dtype));
 
   for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
     const std::string p = absl::StrCat(pre, "layers.", i, ".");
