@@ -78,7 +78,9 @@ void PackInt4Row(int64_t r, const uint8_t* q, const uint8_t* zeros, const float*
   uint8_t* data = p.data + panel * kInt4PanelRows * l.padded_cols / 2;
   double comp = 0;
   for (int64_t g = 0; g < l.groups; ++g) {
-    const uint8_t z = l.zero_points ? static_cast<uint8_t>(zeros[g] & 15) : 8;
+    // Zero points up to 16: GPTQ stores zero - 1 in a nibble, and its dequantization reads 15
+    // back as 16.
+    const uint8_t z = l.zero_points ? std::min<uint8_t>(zeros[g], 16) : 8;
     const uint16_t s16 = F32ToF16(scales[g]);
     p.scales[(panel * l.groups + g) * kInt4PanelRows + j] = s16;
     if (l.zero_points) p.zeros[(panel * l.groups + g) * kInt4PanelRows + j] = z;

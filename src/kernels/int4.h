@@ -1,6 +1,7 @@
 // Group-wise 4-bit weights (DType::kInt4): storage layout, quantization and packing.
 //
-// Values: w[r][c] = (q[r][c] - z[r][g]) * s[r][g] with g = c / group_size, q and z in [0, 15]
+// Values: w[r][c] = (q[r][c] - z[r][g]) * s[r][g] with g = c / group_size, q in [0, 15], z in
+// [0, 16]
 // (z = 8 when the weight has no zero points: symmetric), s an f16 scale per (row, group). This
 // covers quantization at load (QuantizeInt4Rows) and the published 4-bit checkpoints (GPTQ, AWQ:
 // PackInt4Row takes their unpacked q, z, s).
@@ -54,8 +55,9 @@ WeightView Int4View(const Int4Layout& layout, const std::byte* blob);
 Status QuantizeInt4Rows(const float* src, int64_t r0, int64_t n, const Int4Layout& layout,
                         std::byte* blob);
 
-// Packs row r from unpacked values: q [cols] in [0, 15], zeros [groups] in [0, 15] (ignored
-// without zero points; may be nullptr then), scales [groups] (rounded to f16 here).
+// Packs row r from unpacked values: q [cols] in [0, 15], zeros [groups] in [0, 16] (16: what a
+// GPTQ zero stored as 15 means; ignored without zero points, may be nullptr then), scales
+// [groups] (rounded to f16 here).
 void PackInt4Row(int64_t r, const uint8_t* q, const uint8_t* zeros, const float* scales,
                  const Int4Layout& layout, std::byte* blob);
 

@@ -28,6 +28,14 @@ struct RopeScaling {
   double original_max_position_embeddings = 8192;
 };
 
+// quantization_config of a published 4-bit checkpoint (GPTQ, AWQ); see model/weights.h.
+struct QuantizationConfig {
+  std::string method;  // "gptq" | "awq"
+  int64_t bits = 4;
+  int64_t group_size = 0;  // -1 (GPTQ: one group per column) is stored as 0
+  bool desc_act = false;   // GPTQ act-order (g_idx not monotonic): refused
+};
+
 struct HfConfig {
   std::string architecture_name;  // as written in config.json, e.g. "LlamaForCausalLM"
   Architecture architecture = Architecture::kLlama;
@@ -49,6 +57,7 @@ struct HfConfig {
   bool o_bias = false;
   bool qk_norm = false;     // Qwen3
   std::string torch_dtype;  // "float32" | "bfloat16" | "float16" | "" when absent
+  std::optional<QuantizationConfig> quantization;  // quantization_config, when present
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
 

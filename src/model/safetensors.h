@@ -21,10 +21,11 @@
 
 namespace mies::model {
 
-// Tensor element types we load. Others (F64, I8, ...) are rejected with their name.
-enum class TensorDType { kF32, kF16, kBF16 };
+// Tensor element types we load. Others (F64, I8, ...) are rejected with their name. I32 holds
+// the packed 4-bit weights of GPTQ/AWQ checkpoints (qweight, qzeros, g_idx) and nothing else.
+enum class TensorDType { kF32, kF16, kBF16, kI32 };
 
-const char* TensorDTypeName(TensorDType dtype);  // "F32", "F16", "BF16"
+const char* TensorDTypeName(TensorDType dtype);  // "F32", "F16", "BF16", "I32"
 int64_t TensorDTypeSize(TensorDType dtype);
 
 struct TensorInfo {

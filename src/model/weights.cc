@@ -1,5 +1,6 @@
 #include "model/weights.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -19,6 +20,8 @@ DType FromTensorDType(TensorDType t) {
       return DType::kF16;
     case TensorDType::kBF16:
       return DType::kBF16;
+    case TensorDType::kI32:  // packed GPTQ/AWQ words: Loader::Matrix routes them, never read here
+      break;
   }
   return DType::kF32;
 }
@@ -63,7 +66,49 @@ Shard ShardFor(Role role, const HfConfig& c, const ShardLayout& l) {
 
 class Loader {
  public:
-  Loader(const Checkpoint& ckpt, const QuantOptions& quant) : ckpt_(ckpt), quant_(quant) {}
+  Loader(const Checkpoint& ckpt, const QuantOptions& quant, const HfConfig& config)
+      : ckpt_(ckpt), quant_(quant), ckpt_quant_(config.quantization) {}
+
+  // The [out][in] matrix `base` (e.g. "model.layers.0.self_attn.q_proj"): its ".weight", or in a
+  // GPTQ/AWQ checkpoint its ".qweight", with ".qzeros" and ".scales" checked against the shape.
+  StatusOr<const TensorInfo*> Matrix(const std::string& base,
+                                     const std::vector<int64_t>& shape) const {
+    if (!ckpt_quant_) return Tensor(base + ".weight", shape);
+    const int64_t out = shape[0], in = shape[1];
+    const bool gptq = ckpt_quant_->method == "gptq";
+    const int64_t group = ckpt_quant_->group_size > 0 ? ckpt_quant_->group_size : in;
+    if (in % 8 != 0 || out % 8 != 0 || in % group != 0) {
+      return InvalidArgument("checkpoint ", ckpt_.dir(), ": ", base, " [", out, "][", in,
+                             "] cannot hold ", ckpt_quant_->method, " 4-bit weights of group size ",
+                             group,
+                             " (rule: both dimensions multiples of 8, in a multiple of the group)");
+    }
+    const int64_t groups = in / group;
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* qw,
+                          Tensor(base + ".qweight", gptq ? std::vector<int64_t>{in / 8, out}
+                                                         : std::vector<int64_t>{in, out / 8}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* qz, Tensor(base + ".qzeros", {groups, out / 8}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* sc, Tensor(base + ".scales", {groups, out}));
+    if (qw->dtype != TensorDType::kI32 || qz->dtype != TensorDType::kI32 ||
+        sc->dtype != TensorDType::kF16) {
+      return InvalidArgument("checkpoint ", ckpt_.dir(), ": ", base,
+                             " qweight/qzeros must be I32 and scales F16");
+    }
+    if (const TensorInfo* gi = ckpt_.Find(base + ".g_idx"); gi != nullptr) {
+      if (gi->dtype != TensorDType::kI32 || gi->shape != std::vector<int64_t>{in}) {
+        return InvalidArgument("checkpoint ", ckpt_.dir(), ": ", base, ".g_idx must be I32 [", in,
+                               "]");
+      }
+      for (int64_t i = 0; i < in; ++i) {
+        if (I32(*gi, i) != i / group) {
+          return InvalidArgument("checkpoint ", ckpt_.dir(), ": ", base, ".g_idx[", i,
+                                 "] = ", I32(*gi, i), ", not ", i / group,
+                                 ": permuted (act-order) groups are not supported");
+        }
+      }
+    }
+    return qw;
+  }
 
   // The tensor with its shape checked against `shape`.
   StatusOr<const TensorInfo*> Tensor(const std::string& name,
@@ -109,6 +154,7 @@ class Loader {
 
   // Builds a matrix from the shards of one or more [rows][cols] tensors, stacked by rows.
   StatusOr<LinearWeight> Linear(const std::vector<Part>& parts, DType dtype) const {
+    if (parts[0].t->dtype == TensorDType::kI32) return CheckpointInt4(parts);
     int64_t rows = 0, cols = -1;
     for (const Part& p : parts) {
       const int64_t pr = p.shard.split == Shard::Split::kRows ? p.shard.count : p.t->shape[0];
@@ -194,6 +240,86 @@ class Loader {
     return w;
   }
 
+  static int32_t I32(const TensorInfo& t, int64_t index) {
+    int32_t v;
+    std::memcpy(&v, t.data.data() + index * 4, 4);
+    return v;
+  }
+
+  // A GPTQ/AWQ matrix (parts: the ".qweight" tensors Matrix() returned) unpacked into the
+  // kernels' int4 layout with zero points. GPTQ: qweight [in/8][out], nibble i % 8 of row i / 8
+  // is input i; qzeros [groups][out/8], nibble o % 8 is output o, stored as zero - 1. AWQ (GEMM):
+  // qweight [in][out/8] and qzeros [groups][out/8], output 8j + k in nibble kAwqNibble[k]. Both:
+  // scales F16 [groups][out], w = (q - zero) * scale. A row-parallel shard must start and end on
+  // group boundaries.
+  StatusOr<LinearWeight> CheckpointInt4(const std::vector<Part>& parts) const {
+    static constexpr int kAwqNibble[8] = {0, 4, 1, 5, 2, 6, 3, 7};
+    const bool gptq = ckpt_quant_->method == "gptq";
+    int64_t rows = 0, cols = -1, group = 0;
+    for (const Part& p : parts) {
+      const int64_t out = gptq ? p.t->shape[1] : p.t->shape[1] * 8;
+      const int64_t in = gptq ? p.t->shape[0] * 8 : p.t->shape[0];
+      const int64_t g = ckpt_quant_->group_size > 0 ? ckpt_quant_->group_size : in;
+      const int64_t pc = p.shard.split == Shard::Split::kCols ? p.shard.count : in;
+      const int64_t pr = p.shard.split == Shard::Split::kRows ? p.shard.count : out;
+      if (p.shard.split == Shard::Split::kCols &&
+          (p.shard.begin % g != 0 || (p.shard.count % g != 0 && p.shard.begin + pc != in))) {
+        return InvalidArgument(p.t->name, ": input columns [", p.shard.begin, ", ",
+                               p.shard.begin + pc, ") of this rank do not start and end on ",
+                               "groups of ", g, " (choose a tensor-parallel size that does)");
+      }
+      if ((cols >= 0 && pc != cols) || (group > 0 && g != group)) {
+        return Internal("fused quantized parts disagree on columns or group size");
+      }
+      cols = pc;
+      group = g;
+      rows += pr;
+    }
+    MIES_ASSIGN_OR_RETURN(kernels::Int4Layout layout,
+                          kernels::MakeInt4Layout(rows, cols, group, /*zero_points=*/true));
+    LinearWeight w;
+    w.data = AlignedBuffer(static_cast<size_t>(layout.total_bytes));
+    std::memset(w.data.data(), 0, w.data.size());
+    std::vector<uint8_t> q(static_cast<size_t>(cols)), z(static_cast<size_t>(layout.groups));
+    std::vector<float> sc(static_cast<size_t>(layout.groups));
+    int64_t r = 0;
+    for (const Part& p : parts) {
+      const std::string base =
+          p.t->name.substr(0, p.t->name.size() - std::string(".qweight").size());
+      const TensorInfo* qz = ckpt_.Find(base + ".qzeros");
+      const TensorInfo* scales = ckpt_.Find(base + ".scales");
+      const int64_t out = gptq ? p.t->shape[1] : p.t->shape[1] * 8;
+      const int64_t o0 = p.shard.split == Shard::Split::kRows ? p.shard.begin : 0;
+      const int64_t no = p.shard.split == Shard::Split::kRows ? p.shard.count : out;
+      const int64_t c0 = p.shard.split == Shard::Split::kCols ? p.shard.begin : 0;
+      auto nibble = [](int32_t word, int k) {
+        return static_cast<uint8_t>((word >> (4 * k)) & 15);
+      };
+      for (int64_t o = o0; o < o0 + no; ++o, ++r) {
+        for (int64_t c = 0; c < cols; ++c) {
+          const int64_t i = c0 + c;
+          q[static_cast<size_t>(c)] =
+              gptq ? nibble(I32(*p.t, (i / 8) * out + o), static_cast<int>(i % 8))
+                   : nibble(I32(*p.t, i * (out / 8) + o / 8), kAwqNibble[o % 8]);
+        }
+        for (int64_t g = 0; g < layout.groups; ++g) {
+          const int64_t gg = c0 / group + g;
+          const int32_t zw = I32(*qz, gg * (out / 8) + o / 8);
+          // GPTQ stores zero - 1 and dequantizes with the nibble + 1 (so 15 reads as 16).
+          z[static_cast<size_t>(g)] = static_cast<uint8_t>(
+              gptq ? nibble(zw, static_cast<int>(o % 8)) + 1 : nibble(zw, kAwqNibble[o % 8]));
+          uint16_t h;
+          std::memcpy(&h, scales->data.data() + (gg * out + o) * 2, 2);
+          sc[static_cast<size_t>(g)] = kernels::F16ToF32(h);
+        }
+        kernels::PackInt4Row(r, q.data(), z.data(), sc.data(), layout, w.data.data());
+      }
+    }
+    w.view = kernels::Int4View(layout, w.data.data());
+    MIES_RETURN_IF_ERROR(kernels::ValidateWeightView(w.view));
+    return w;
+  }
+
   // Converts `count` elements starting at element `offset` of `t` to f32. The source may be
   // unaligned inside the mapping, so it is copied to aligned scratch first.
   void ReadRow(const TensorInfo& t, int64_t offset, int64_t count, float* dst) const {
@@ -206,6 +332,7 @@ class Loader {
  private:
   const Checkpoint& ckpt_;
   QuantOptions quant_;
+  std::optional<QuantizationConfig> ckpt_quant_;
   mutable std::vector<std::byte> scratch_;
 };
 
@@ -315,9 +442,17 @@ StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
                            "] (vocab_size, hidden_size)");
   }
   w.dtype = dtype_opt ? *dtype_opt : FromTensorDType(embed->dtype);
+  if (c.quantization) {  // GPTQ / AWQ: the checkpoint's own 4-bit weights
+    if (dtype_opt && *dtype_opt != DType::kInt4) {
+      return InvalidArgument("checkpoint ", ckpt.dir(), " is ", c.quantization->method,
+                             "-quantized (4-bit): dtype must be auto or int4, got ",
+                             std::string(kernels::DTypeName(*dtype_opt)));
+    }
+    w.dtype = DType::kInt4;
+  }
   const bool quantized = w.dtype == DType::kInt8 || w.dtype == DType::kInt4;
   w.embed_dtype = quantized ? DType::kF32 : w.dtype;
-  Loader ld(ckpt, quant);
+  Loader ld(ckpt, quant, c);
 
   {  // Embedding table, replicated.
     MIES_ASSIGN_OR_RETURN(LinearWeight e, ld.Linear({{embed, {}}}, w.embed_dtype));
@@ -346,9 +481,9 @@ StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
     MIES_ASSIGN_OR_RETURN(L.input_norm, ld.Vector(p + "input_layernorm.weight", D));
     MIES_ASSIGN_OR_RETURN(L.post_attention_norm,
                           ld.Vector(p + "post_attention_layernorm.weight", D));
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* q, ld.Tensor(a + "q_proj.weight", {H * hd, D}));
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* k, ld.Tensor(a + "k_proj.weight", {KV * hd, D}));
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* v, ld.Tensor(a + "v_proj.weight", {KV * hd, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* q, ld.Matrix(a + "q_proj", {H * hd, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* k, ld.Matrix(a + "k_proj", {KV * hd, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* v, ld.Matrix(a + "v_proj", {KV * hd, D}));
     const Shard sq = ShardFor(Role::kQ, c, l), sk = ShardFor(Role::kK, c, l),
                 sv = ShardFor(Role::kV, c, l);
     MIES_ASSIGN_OR_RETURN(L.qkv, ld.Linear({{q, sq}, {k, sk}, {v, sv}}, w.dtype));
@@ -364,16 +499,16 @@ StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& c,
       MIES_ASSIGN_OR_RETURN(L.q_norm, ld.Vector(a + "q_norm.weight", hd));
       MIES_ASSIGN_OR_RETURN(L.k_norm, ld.Vector(a + "k_norm.weight", hd));
     }
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* o, ld.Tensor(a + "o_proj.weight", {D, H * hd}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* o, ld.Matrix(a + "o_proj", {D, H * hd}));
     MIES_ASSIGN_OR_RETURN(L.o, ld.Linear({{o, ShardFor(Role::kO, c, l)}}, w.dtype));
     if (c.o_bias) {
       MIES_ASSIGN_OR_RETURN(L.o_bias, ld.Vector(a + "o_proj.bias", D));
     }
 
     const std::string m = p + "mlp.";
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* g, ld.Tensor(m + "gate_proj.weight", {I, D}));
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* u, ld.Tensor(m + "up_proj.weight", {I, D}));
-    MIES_ASSIGN_OR_RETURN(const TensorInfo* dn, ld.Tensor(m + "down_proj.weight", {D, I}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* g, ld.Matrix(m + "gate_proj", {I, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* u, ld.Matrix(m + "up_proj", {I, D}));
+    MIES_ASSIGN_OR_RETURN(const TensorInfo* dn, ld.Matrix(m + "down_proj", {D, I}));
     MIES_ASSIGN_OR_RETURN(
         L.gate_up,
         ld.Linear({{g, ShardFor(Role::kGate, c, l)}, {u, ShardFor(Role::kUp, c, l)}}, w.dtype));

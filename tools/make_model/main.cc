@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   std::optional<double> rope_theta, rope_factor, init_std, norm_jitter;
   std::optional<uint64_t> seed;
   std::optional<int> shards;
+  std::optional<std::string> quant;
+  std::optional<int64_t> quant_group;
   bool qkv_bias = false, qk_norm = false, tie = false;
   app.add_option("--arch", arch,
                  "LlamaForCausalLM | MistralForCausalLM | Qwen2ForCausalLM | "
@@ -48,6 +50,8 @@ int main(int argc, char** argv) {
   app.add_option("--std", init_std, "standard deviation of matrix weights");
   app.add_option("--norm-jitter", norm_jitter, "norm weights = 1 + jitter * N(0,1)");
   app.add_option("--shards", shards, "write N safetensors shards plus an index");
+  app.add_option("--quant", quant, "none | gptq | awq: 4-bit projection matrices as published");
+  app.add_option("--quant-group", quant_group, "group size of --quant (default 128)");
   app.add_option("--tokenizer", tokenizer, "tokenizer.json to copy into the directory")
       ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
@@ -79,6 +83,8 @@ int main(int argc, char** argv) {
   if (init_std) s.init_std = *init_std;
   if (norm_jitter) s.norm_jitter = *norm_jitter;
   if (shards) s.shards = *shards;
+  if (quant) s.quant = *quant;
+  if (quant_group) s.quant_group_size = *quant_group;
   if (tokenizer) s.tokenizer_json = *tokenizer;
   mies::Status st = mies::tools::WriteSyntheticModel(s, out);
   if (!st.ok()) {

@@ -38,7 +38,12 @@ struct SyntheticModelSpec {
   double init_std = 0.02;
   double norm_jitter = 0.0;
   double rms_norm_eps = 1e-5;
-  int shards = 1;              // > 1: sharded checkpoint with an index
+  int shards = 1;  // > 1: sharded checkpoint with an index
+  // "gptq" or "awq": the q/k/v/o/gate/up/down matrices are written 4-bit as those tools publish
+  // them (GPTQ: symmetric, zero 8 stored as 7, g_idx; AWQ: asymmetric, GEMM packing), from the
+  // same seeded values a float model would hold; embeddings, norms and lm_head stay float.
+  std::string quant = "none";
+  int64_t quant_group_size = 128;
   std::string tokenizer_json;  // copied to the directory when not empty
 };
 
