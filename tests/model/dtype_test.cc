@@ -1,4 +1,5 @@
-// Reduced-precision weight storage (bf16, f16, int8 W8A16) on the real stories260K weights,
+// Reduced-precision weight storage (bf16, f16, int8, int4) and activations (bf16, int8) on the
+// real stories260K weights and on a synthetic model (the generator's "tiny" preset, f32),
 // against the same model in f32.
 //
 // Tolerance, derived: a stored weight carries a relative error of at most ε (bf16: 2^-8,
@@ -18,6 +19,7 @@
 
 #include <cmath>
 
+#include "make_model/synthetic_model.h"
 #include "model/llama_model.h"
 #include "model_test_util.h"
 #include "support/shared_data.h"
@@ -32,13 +34,22 @@ struct DtypeCase {
   double epsilon;         // relative error of one product (weight and activation; see above)
   double min_top1_agree;  // teacher-forced argmax agreement required
   std::string activations = "float32";
+  std::string model = "stories260K";  // or "tiny": the generator's preset
 };
 
-void PrintTo(const DtypeCase& c, std::ostream* os) { *os << c.dtype << "/" << c.activations; }
+void PrintTo(const DtypeCase& c, std::ostream* os) {
+  *os << c.model << "/" << c.dtype << "/" << c.activations;
+}
 
 class DtypeTest : public ::testing::TestWithParam<DtypeCase> {
  protected:
   void SetUp() override {
+    if (GetParam().model == "tiny") {
+      auto spec = tools::PresetSpec("tiny");
+      ASSERT_TRUE(spec.ok());
+      ASSERT_TRUE(tools::WriteSyntheticModel(*spec, dir_.path()).ok());
+      return;
+    }
     MIES_REQUIRE_SHARED_DATA(HaveShared(), "shared dir " + SharedDir());
     CopyModelDir(Stories260KDir(), dir_.path());
   }
@@ -63,7 +74,7 @@ TEST_P(DtypeTest, LogitsWithinDerivedToleranceOfF32) {
   ASSERT_TRUE(f32 && low);
   EXPECT_LT(low->weights().MatmulWeightBytes(), f32->weights().MatmulWeightBytes());
   std::vector<int32_t> prompt{1};
-  auto rest = PseudoRandomIds(63, 3, 512, 21);
+  auto rest = PseudoRandomIds(63, 3, static_cast<int32_t>(f32->config().vocab_size), 21);
   prompt.insert(prompt.end(), rest.begin(), rest.end());
   constexpr int kSteps = 256;
 
@@ -108,7 +119,7 @@ TEST_P(DtypeTest, LogitsWithinDerivedToleranceOfF32) {
   RecordProperty("worst_diff_over_tolerance", std::to_string(worst_ratio));
   RecordProperty("teacher_forced_top1_agreement", std::to_string(agreement));
   RecordProperty("greedy_first_divergence_step", std::to_string(first_divergence));
-  std::cout << c.dtype << " (activations " << c.activations << "): max |dlogit| " << worst_abs
+  std::cout << c.model << " " << c.dtype << " (activations " << c.activations << "): max |dlogit| " << worst_abs
             << ", worst diff/tolerance " << worst_ratio << ", top-1 agreement " << agreement
             << ", greedy identical for " << first_divergence << " of " << kSteps << " steps\n";
   EXPECT_LE(worst_ratio, 1.0);
@@ -133,6 +144,21 @@ INSTANTIATE_TEST_SUITE_P(
                       DtypeCase{"int8", 3.5 / 254 + 8.0 / 254, 0.90, "auto"},
                       DtypeCase{"int4", 2.5 / 16 + 8.0 / 254, 0.60, "auto"},
                       DtypeCase{"int4-g128", 3.0 / 16 + 8.0 / 254, 0.50, "auto"}),
+    [](const auto& info) {
+      std::string name = info.param.dtype + "_" + info.param.activations;
+      for (char& ch : name) ch = ch == '-' ? '_' : ch;
+      return name;
+    });
+
+// The same modes on the synthetic "tiny" model (random weights with std 0.15: peaked logits, but
+// no structure, so 4-bit weights move its argmax more often than a trained model's; the floors
+// are set below what this model measured: int4 47%, int4-g128 41%).
+INSTANTIATE_TEST_SUITE_P(
+    Synthetic, DtypeTest,
+    ::testing::Values(DtypeCase{"bfloat16", 1.0 / 256 + 1.0 / 512, 0.95, "auto", "tiny"},
+                      DtypeCase{"int8", 3.5 / 254 + 8.0 / 254, 0.90, "auto", "tiny"},
+                      DtypeCase{"int4", 2.5 / 16 + 8.0 / 254, 0.40, "auto", "tiny"},
+                      DtypeCase{"int4-g128", 3.0 / 16 + 8.0 / 254, 0.35, "auto", "tiny"}),
     [](const auto& info) {
       std::string name = info.param.dtype + "_" + info.param.activations;
       for (char& ch : name) ch = ch == '-' ? '_' : ch;
