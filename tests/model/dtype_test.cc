@@ -119,9 +119,10 @@ TEST_P(DtypeTest, LogitsWithinDerivedToleranceOfF32) {
   RecordProperty("worst_diff_over_tolerance", std::to_string(worst_ratio));
   RecordProperty("teacher_forced_top1_agreement", std::to_string(agreement));
   RecordProperty("greedy_first_divergence_step", std::to_string(first_divergence));
-  std::cout << c.model << " " << c.dtype << " (activations " << c.activations << "): max |dlogit| " << worst_abs
-            << ", worst diff/tolerance " << worst_ratio << ", top-1 agreement " << agreement
-            << ", greedy identical for " << first_divergence << " of " << kSteps << " steps\n";
+  std::cout << c.model << " " << c.dtype << " (activations " << c.activations << "): max |dlogit| "
+            << worst_abs << ", worst diff/tolerance " << worst_ratio << ", top-1 agreement "
+            << agreement << ", greedy identical for " << first_divergence << " of " << kSteps
+            << " steps\n";
   EXPECT_LE(worst_ratio, 1.0);
   EXPECT_GE(agreement, c.min_top1_agree);
 }

@@ -103,7 +103,8 @@ TEST(QuantCheckpointRules, ActOrderAndOtherDtypesAreRefusedByName) {
   opt.dtype = "bfloat16";
   auto m = LlamaModel::Load(q.path(), opt, &one);
   ASSERT_FALSE(m.ok());
-  EXPECT_THAT(std::string(m.status().message()), ::testing::HasSubstr("dtype must be auto or int4"));
+  EXPECT_THAT(std::string(m.status().message()),
+              ::testing::HasSubstr("dtype must be auto or int4"));
 
   // desc_act true: the config is refused before any weight is read.
   std::ifstream in(q / "config.json");
