@@ -70,7 +70,7 @@ void RoundRowsToBf16(const float* x, int64_t m, int64_t cols, int64_t ldx, uint1
           16);
       const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(u, abs_mask), inf);
       const __m512i h = _mm512_mask_or_epi32(rounded, nan, _mm512_srli_epi32(u, 16), qnan_bit);
-      _mm256_store_si256(reinterpret_cast<__m256i*>(oi + c), _mm512_cvtepi32_epi16(h));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(oi + c), _mm512_cvtepi32_epi16(h));
     }
   }
 }

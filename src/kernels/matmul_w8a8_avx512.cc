@@ -97,8 +97,8 @@ void QuantizeRowsInt8(const float* x, int64_t m, int64_t cols, int64_t ldx, bool
       __m512i qv = _mm512_cvtps_epi32(_mm512_mul_ps(v, inv));  // round to nearest even
       qv = _mm512_min_epi32(hi, _mm512_max_epi32(lo, qv));
       sum = _mm512_add_epi32(sum, qv);
-      _mm_store_si128(reinterpret_cast<__m128i*>(qi + c),
-                      _mm_xor_si128(_mm512_cvtepi32_epi8(qv), _mm512_castsi512_si128(offset)));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(qi + c),
+                       _mm_xor_si128(_mm512_cvtepi32_epi8(qv), _mm512_castsi512_si128(offset)));
     }
     sums[i] = _mm512_reduce_add_epi32(sum);
   }
