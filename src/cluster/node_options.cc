@@ -51,6 +51,7 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   o.topology = topology;
   o.model_dir = config.ModelWeightPath();
   o.dtype = mc.dtype;
+  if (auto a = mc.extra.find("activationDtype"); a != mc.extra.end()) o.activations = a->second;
   o.control_port = config.backend.multi_nodes_infer_port;
   o.tls.enabled = config.backend.inter_node_tls_enabled;
   o.tls.material = certs::MaterialFromConfig(config, certs::Plane::kInterNode);

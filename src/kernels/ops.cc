@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -102,6 +103,9 @@ void ConvertRow(const void* src, DType dtype, int64_t n, float* dst, float scale
       for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(q[i]) * scale;
       return;
     }
+    case DType::kInt4:  // not a row-major array: never an embedding table
+      std::fill(dst, dst + n, 0.0f);
+      return;
   }
 }
 

@@ -348,10 +348,7 @@ Status ParseQuantization(const Reader& r, HfConfig& c) {
   const json* method = qr.Get("quant_method");
   const std::string name =
       method != nullptr && method->is_string() ? method->get<std::string>() : "";
-  if (name != "fp8") {
-    return InvalidArgument(source, ": quant_method ", method ? method->dump() : "(missing)",
-                           " is not supported (supported: fp8)");
-  }
+  if (name != "fp8") return OkStatus();  // 4-bit methods: ParseQuantizationConfig
   if (const json* fmt = qr.Get("fmt"); fmt != nullptr && *fmt != "e4m3") {
     return InvalidArgument(source, ": fmt ", fmt->dump(), " is not supported (supported: e4m3)");
   }
@@ -461,6 +458,58 @@ double HfConfig::SoftmaxScale() const {
   }
   return scale;
 }
+namespace {
+
+// quantization_config: GPTQ (qweight/qzeros/scales/g_idx, zeros stored minus one) and AWQ
+// (GEMM packing), 4 bits; anything else is refused by name.
+StatusOr<QuantizationConfig> ParseQuantizationConfig(const json& q, const std::string& source) {
+  if (!q.is_object()) return InvalidArgument(source, ": quantization_config must be an object");
+  QuantizationConfig out;
+  auto method = q.find("quant_method");
+  if (method == q.end() || !method->is_string()) {
+    return InvalidArgument(source, ": quantization_config.quant_method is missing");
+  }
+  out.method = method->get<std::string>();
+  if (out.method != "gptq" && out.method != "awq") {
+    return InvalidArgument(source, ": quantization_config.quant_method \"", out.method,
+                           "\" is not supported (supported: gptq, awq, fp8)");
+  }
+  auto bits = q.find("bits");
+  if (bits == q.end()) bits = q.find("w_bit");
+  if (bits == q.end() || !bits->is_number_integer() || bits->get<int64_t>() != 4) {
+    return InvalidArgument(source, ": quantization_config.bits must be 4, got ",
+                           bits == q.end() ? "nothing" : bits->dump());
+  }
+  auto group = q.find("group_size");
+  if (group == q.end()) group = q.find("q_group_size");
+  if (group == q.end() || !group->is_number_integer()) {
+    return InvalidArgument(source, ": quantization_config.group_size is missing");
+  }
+  const int64_t g = group->get<int64_t>();
+  if (g != -1 && (g <= 0 || g % 8 != 0 || g > (1 << 20))) {
+    return InvalidArgument(source, ": quantization_config.group_size ", g,
+                           " must be -1 or a positive multiple of 8");
+  }
+  out.group_size = g == -1 ? 0 : g;
+  if (auto d = q.find("desc_act"); d != q.end() && d->is_boolean()) out.desc_act = d->get<bool>();
+  if (out.desc_act) {
+    return InvalidArgument(source,
+                           ": quantization_config.desc_act true (GPTQ act-order, input "
+                           "channels permuted by g_idx) is not supported; use a checkpoint "
+                           "quantized with desc_act false");
+  }
+  if (out.method == "awq") {
+    auto v = q.find("version");
+    const std::string version = v != q.end() && v->is_string() ? v->get<std::string>() : "gemm";
+    if (version != "gemm" && version != "GEMM") {
+      return InvalidArgument(source, ": AWQ version \"", version,
+                             "\" is not supported (supported: gemm)");
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string& source) {
   MIES_ASSIGN_OR_RETURN(json j, ParseObject(json_text, source));
@@ -601,6 +650,10 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
   }
   MIES_ASSIGN_OR_RETURN(c.bos_token_id, r.OptInt("bos_token_id"));
   MIES_ASSIGN_OR_RETURN(c.eos_token_ids, r.IntOrList("eos_token_id"));
+  if (const json* q = r.Get("quantization_config");
+      q != nullptr && !q->is_null() && c.fp8_block_rows == 0) {
+    MIES_ASSIGN_OR_RETURN(c.quantization, ParseQuantizationConfig(*q, source));
+  }
   return c;
 }
 

@@ -89,6 +89,14 @@ struct MoeConfig {
   bool deepseek_routing = false;       // the rules above (else: softmax, top-k, renormalize)
 };
 
+// quantization_config of a published 4-bit checkpoint (GPTQ, AWQ); see model/weights.h.
+struct QuantizationConfig {
+  std::string method;  // "gptq" | "awq"
+  int64_t bits = 4;
+  int64_t group_size = 0;  // -1 (GPTQ: one group per column) is stored as 0
+  bool desc_act = false;   // GPTQ act-order (g_idx not monotonic): refused
+};
+
 struct HfConfig {
   std::string architecture_name;  // as written in config.json, e.g. "LlamaForCausalLM"
   Architecture architecture = Architecture::kLlama;
@@ -123,6 +131,7 @@ struct HfConfig {
     return is_moe() && moe.sparse_layers[static_cast<size_t>(layer)];
   }
   std::string torch_dtype;  // "float32" | "bfloat16" | "float16" | "" when absent
+  std::optional<QuantizationConfig> quantization;  // quantization_config, when present
   std::optional<int64_t> bos_token_id;
   std::vector<int64_t> eos_token_ids;
 

@@ -62,8 +62,8 @@ StatusOr<KvCacheShape> CacheShapeFor(const HfConfig& config, const ParallelConfi
 KvCacheShape CacheShapeFor(const HfConfig& config, const ShardLayout& layout, int64_t block_size) {
   if (config.is_mla()) {
     // The compressed latent and the rotary key, replicated on every rank (heads are split).
-    return {config.num_hidden_layers, 1,
-            config.mla.kv_lora_rank + config.mla.qk_rope_head_dim, block_size, 0};
+    return {config.num_hidden_layers, 1, config.mla.kv_lora_rank + config.mla.qk_rope_head_dim,
+            block_size, 0};
   }
   return {config.num_hidden_layers, layout.num_kv_heads, config.head_dim, block_size};
 }

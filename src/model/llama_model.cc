@@ -24,9 +24,10 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& model_
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   MIES_ASSIGN_OR_RETURN(m->config_, LoadHfConfig(model_dir));
   MIES_ASSIGN_OR_RETURN(m->generation_, LoadGenerationDefaults(model_dir, m->config_));
-  MIES_ASSIGN_OR_RETURN(std::optional<kernels::DType> dtype, ParseWeightDType(options.dtype));
+  MIES_ASSIGN_OR_RETURN(WeightFormat format, ParseWeightFormat(options.dtype, options.activations));
   MIES_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::Open(model_dir));
-  MIES_ASSIGN_OR_RETURN(m->weights_, LoadWeights(*ckpt, m->config_, options.parallel, dtype));
+  MIES_ASSIGN_OR_RETURN(
+      m->weights_, LoadWeights(*ckpt, m->config_, options.parallel, format.dtype, format.quant));
   m->inv_freq_ = m->config_.RopeInvFreq(m->config_.is_mla() ? m->config_.mla.qk_rope_head_dim : 0);
   m->collective_ = collective;
   m->pool_ = std::make_unique<ThreadPool>(options.num_threads, options.pin_cpus);

@@ -29,7 +29,7 @@ struct ParsedHeaderEntry {
 
 // Known safetensors dtype names we do not load, so the error can say "unsupported" rather
 // than "unknown".
-constexpr const char* kOtherDtypes[] = {"F64", "F8_E5M2", "I64", "I32", "I16", "I8",
+constexpr const char* kOtherDtypes[] = {"F64", "F8_E5M2", "I64", "I16", "I8",
                                         "U64", "U32",     "U16", "U8",  "BOOL"};
 
 StatusOr<TensorDType> ParseDType(const std::string& s, const std::string& where) {
@@ -37,14 +37,15 @@ StatusOr<TensorDType> ParseDType(const std::string& s, const std::string& where)
   if (s == "F16") return TensorDType::kF16;
   if (s == "BF16") return TensorDType::kBF16;
   if (s == "F8_E4M3") return TensorDType::kF8E4M3;
+  if (s == "I32") return TensorDType::kI32;
   for (const char* other : kOtherDtypes) {
     if (s == other) {
       return InvalidArgument(where, ": dtype ", s,
-                             " is not supported (supported: F32, F16, BF16, F8_E4M3)");
+                             " is not supported (supported: F32, F16, BF16, F8_E4M3, I32)");
     }
   }
   return InvalidArgument(where, ": unknown dtype \"", s,
-                         "\" (supported: F32, F16, BF16, F8_E4M3)");
+                         "\" (supported: F32, F16, BF16, F8_E4M3, I32)");
 }
 
 // Reads a non-negative integer that fits in int64 from a JSON value.
@@ -171,6 +172,8 @@ const char* TensorDTypeName(TensorDType dtype) {
       return "BF16";
     case TensorDType::kF8E4M3:
       return "F8_E4M3";
+    case TensorDType::kI32:
+      return "I32";
   }
   return "?";
 }
@@ -178,6 +181,7 @@ const char* TensorDTypeName(TensorDType dtype) {
 int64_t TensorDTypeSize(TensorDType dtype) {
   switch (dtype) {
     case TensorDType::kF32:
+    case TensorDType::kI32:
       return 4;
     case TensorDType::kF8E4M3:
       return 1;

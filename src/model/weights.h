@@ -41,11 +41,17 @@
 // [gate_local; up_local] matrix, so a layer runs four matmuls instead of seven.
 //
 // Storage dtype (ModelConfig key `dtype`): "auto" (the checkpoint's dtype, read from
-// embed_tokens), "float32", "bfloat16", "float16", or "int8" (W8A16: one f32 scale per output
-// row, symmetric, quantized after sharding so a row-parallel shard has its own row scales).
-// Norm weights and biases are always f32. The embedding table is stored in the matmul dtype,
-// except for int8 where it stays f32 (a lookup reads one row per token; the table's size is
-// what int8 would save, not bandwidth).
+// embed_tokens), "float32", "bfloat16", "float16", "int8" (one f32 scale per output row,
+// symmetric, quantized after sharding so a row-parallel shard has its own row scales), or "int4"
+// / "int4-g128" (group-wise 4-bit, groups of 32 / 128 columns, symmetric, kernels/int4.h; the
+// lm_head stays int8). Norm weights and biases are always f32. The embedding table is stored in
+// the matmul dtype, except for int8 and int4 where it stays f32 (a lookup reads one row per
+// token; the table's size is what they would save, not bandwidth).
+//
+// Activations (ModelConfig key `activationDtype`, kernels/matmul.h): "auto" lets bf16 weights
+// run with bf16-rounded activations and int8 weights with int8 ones (W8A8) in prefill and batched
+// decode; "float32" (the precise mode) keeps f32 activations (bf16 x f32, W8A16). int4 always
+// takes int8 activations.
 #pragma once
 
 #include <cstddef>
@@ -66,8 +72,21 @@
 namespace mies::model {
 
 // Parses the `dtype` option: "auto" -> nullopt (use the checkpoint's dtype), else one of the
-// kernels' dtypes (float32 | bfloat16 | float16 | int8 and their short forms).
+// kernels' dtypes (float32 | bfloat16 | float16 | int8 | int4 and their short forms).
 StatusOr<std::optional<kernels::DType>> ParseWeightDType(std::string_view name);
+
+// The rest of the storage choice: int4 group size and the activations the kernels may use.
+struct QuantOptions {
+  int64_t int4_group_size = 32;
+  kernels::Activations activations = kernels::Activations::kReduced;
+};
+struct WeightFormat {
+  std::optional<kernels::DType> dtype;
+  QuantOptions quant;
+};
+// `dtype` as ParseWeightDType plus "int4-g<N>" (group size N); `activations` "auto" (reduced
+// where a kernel exists) or "float32" (precise).
+StatusOr<WeightFormat> ParseWeightFormat(std::string_view dtype, std::string_view activations);
 
 // 64-byte aligned heap memory (RAII).
 class AlignedBuffer {
@@ -87,7 +106,7 @@ class AlignedBuffer {
 };
 
 struct LinearWeight {
-  AlignedBuffer data;
+  AlignedBuffer data;         // int4: the whole packed blob (kernels/int4.h)
   std::vector<float> scales;  // int8 only
   kernels::WeightView view;   // points into data / scales
   int64_t bytes() const { return static_cast<int64_t>(data.size() + scales.size() * 4); }
@@ -184,6 +203,7 @@ struct ModelWeights {
 // checkpoint's own dtype). Reads only the slices it keeps from the memory map.
 StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& config,
                                    const ParallelConfig& parallel,
-                                   std::optional<kernels::DType> dtype);
+                                   std::optional<kernels::DType> dtype,
+                                   const QuantOptions& quant = {});
 
 }  // namespace mies::model

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 
 #include "kernels/dtype.h"
 #include "model/safetensors_writer.h"
@@ -340,6 +341,20 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   } else {
     return InvalidArgument("dtype \"", s.dtype, "\" (supported: float32, bfloat16, float16)");
   }
+  const bool gptq = s.quant == "gptq", awq = s.quant == "awq";
+  if (!gptq && !awq && s.quant != "none") {
+    return InvalidArgument("quant \"", s.quant, "\" (supported: none, gptq, awq)");
+  }
+  if ((gptq || awq) &&
+      (s.quant_group_size <= 0 || s.quant_group_size % 8 != 0 || s.hidden_size % 8 != 0 ||
+       s.intermediate_size % s.quant_group_size != 0 || s.hidden_size % s.quant_group_size != 0 ||
+       (s.num_attention_heads * hd) % s.quant_group_size != 0 ||
+       (s.num_key_value_heads * hd) % 8)) {
+    return InvalidArgument(
+        "4-bit checkpoints need matrix dimensions that are multiples of 8 and "
+        "of the group size ",
+        s.quant_group_size);
+  }
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return Internal("cannot create ", dir, ": ", ec.message());
@@ -437,6 +452,17 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
   }
   cfg["tie_word_embeddings"] = s.tie_word_embeddings;
   cfg["torch_dtype"] = s.dtype;
+  if (gptq) {
+    cfg["quantization_config"] = {
+        {"quant_method", "gptq"}, {"bits", 4},   {"group_size", s.quant_group_size},
+        {"desc_act", false},      {"sym", true}, {"checkpoint_format", "gptq"}};
+  } else if (awq) {
+    cfg["quantization_config"] = {{"quant_method", "awq"},
+                                  {"bits", 4},
+                                  {"group_size", s.quant_group_size},
+                                  {"zero_point", true},
+                                  {"version", "gemm"}};
+  }
   cfg["bos_token_id"] = 1;
   cfg["eos_token_id"] = 2;
   MIES_RETURN_IF_ERROR(
@@ -517,6 +543,77 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
                                     std::memcpy(dst, sc.data(), size);
                                   });
   };
+  // A 4-bit matrix [out][in] under `base` (--quant gptq|awq; else a float `base`.weight): quantized
+  // round-to-nearest per (output, group) from the values add() would write for base + ".weight",
+  // packed as GPTQ or AWQ publish them.
+  auto add_quantized = [&](int shard, const std::string& base, int64_t out, int64_t in) -> Status {
+    if (!gptq && !awq) return add(shard, base + ".weight", {out, in}, 0, s.init_std);
+    const int64_t g = s.quant_group_size, groups = in / g;
+    std::vector<float> wv(static_cast<size_t>(out * in));
+    FillNormal(base + ".weight", s.seed, 0, s.init_std, out * in, wv.data());
+    auto qw = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(out * in / 8), 0);
+    auto qz = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(groups * out / 8), 0);
+    auto sc = std::make_shared<std::vector<uint16_t>>(static_cast<size_t>(groups * out));
+    static constexpr int kAwqSlot[8] = {0, 2, 4, 6, 1, 3, 5, 7};  // nibble j holds column slot[j]
+    int awq_nibble[8];
+    for (int j = 0; j < 8; ++j) awq_nibble[kAwqSlot[j]] = j;
+    auto put = [](int32_t& word, int nibble, int v) {
+      word = static_cast<int32_t>(static_cast<uint32_t>(word) |
+                                  (static_cast<uint32_t>(v & 15) << (4 * nibble)));
+    };
+    for (int64_t o = 0; o < out; ++o) {
+      for (int64_t gi = 0; gi < groups; ++gi) {
+        const float* w = wv.data() + o * in + gi * g;
+        float lo = 0, hi = 0;
+        for (int64_t k = 0; k < g; ++k) lo = std::min(lo, w[k]), hi = std::max(hi, w[k]);
+        int zero;
+        float scale;
+        if (gptq) {  // symmetric: zero 8
+          scale = kernels::F16ToF32(kernels::F32ToF16(2 * std::max(-lo, hi) / 15));
+          zero = 8;
+        } else {
+          scale = kernels::F16ToF32(kernels::F32ToF16((hi - lo) / 15));
+          zero =
+              scale == 0 ? 0 : static_cast<int>(std::clamp(std::nearbyint(-lo / scale), 0.f, 15.f));
+        }
+        (*sc)[static_cast<size_t>(gi * out + o)] = kernels::F32ToF16(scale);
+        const int stored_zero = gptq ? zero - 1 : zero;
+        put((*qz)[static_cast<size_t>(gi * (out / 8) + o / 8)],
+            gptq ? static_cast<int>(o % 8) : awq_nibble[o % 8], stored_zero);
+        for (int64_t k = 0; k < g; ++k) {
+          const int64_t i = gi * g + k;
+          const int q =
+              scale == 0
+                  ? zero
+                  : static_cast<int>(std::clamp(std::nearbyint(w[k] / scale) + zero, 0.f, 15.f));
+          if (gptq) {
+            put((*qw)[static_cast<size_t>((i / 8) * out + o)], static_cast<int>(i % 8), q);
+          } else {
+            put((*qw)[static_cast<size_t>(i * (out / 8) + o / 8)], awq_nibble[o % 8], q);
+          }
+        }
+      }
+    }
+    auto write_vec = [&](const std::string& name, TensorDType dt, std::vector<int64_t> shape,
+                         auto data) -> Status {
+      weight_map[name] = shard;
+      return writers[shard].AddLazy(name, dt, shape, [data](std::byte* dst, size_t size) {
+        std::memcpy(dst, data->data(), size);
+      });
+    };
+    MIES_RETURN_IF_ERROR(write_vec(
+        base + ".qweight", TensorDType::kI32,
+        gptq ? std::vector<int64_t>{in / 8, out} : std::vector<int64_t>{in, out / 8}, qw));
+    MIES_RETURN_IF_ERROR(write_vec(base + ".qzeros", TensorDType::kI32, {groups, out / 8}, qz));
+    MIES_RETURN_IF_ERROR(write_vec(base + ".scales", TensorDType::kF16, {groups, out}, sc));
+    if (gptq) {
+      auto gidx = std::make_shared<std::vector<int32_t>>(static_cast<size_t>(in));
+      for (int64_t i = 0; i < in; ++i)
+        (*gidx)[static_cast<size_t>(i)] = static_cast<int32_t>(i / g);
+      MIES_RETURN_IF_ERROR(write_vec(base + ".g_idx", TensorDType::kI32, {in}, gidx));
+    }
+    return OkStatus();
+  };
   const int64_t D = s.hidden_size, I = s.intermediate_size, V = s.vocab_size;
   const int64_t H = s.num_attention_heads, KV = s.num_key_value_heads;
   const double w = s.init_std, nj = s.norm_jitter;
@@ -546,10 +643,10 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
           k, a + "kv_b_proj.weight", {H * (s.qk_nope_head_dim + s.v_head_dim), s.kv_lora_rank}, w));
       MIES_RETURN_IF_ERROR(add_matrix(k, a + "o_proj.weight", {D, H * s.v_head_dim}, w));
     } else {
-      MIES_RETURN_IF_ERROR(add(k, p + "self_attn.q_proj.weight", {H * hd, D}, 0, w));
-      MIES_RETURN_IF_ERROR(add(k, p + "self_attn.k_proj.weight", {KV * hd, D}, 0, w));
-      MIES_RETURN_IF_ERROR(add(k, p + "self_attn.v_proj.weight", {KV * hd, D}, 0, w));
-      MIES_RETURN_IF_ERROR(add(k, p + "self_attn.o_proj.weight", {D, H * hd}, 0, w));
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "self_attn.q_proj", H * hd, D));
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "self_attn.k_proj", KV * hd, D));
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "self_attn.v_proj", KV * hd, D));
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "self_attn.o_proj", D, H * hd));
     }
     if (s.qkv_bias) {
       MIES_RETURN_IF_ERROR(add(k, p + "self_attn.q_proj.bias", {H * hd}, 0, w));
@@ -572,10 +669,16 @@ Status WriteSyntheticModel(const SyntheticModelSpec& s, const std::string& dir) 
       MIES_RETURN_IF_ERROR(add(k, p + "hnorm.weight", {D}, 1, nj));
       MIES_RETURN_IF_ERROR(add_matrix(k, p + "eh_proj.weight", {D, 2 * D}, w));
     }
-    if (!sparse) {
+    if (!sparse && deepseek) {
       MIES_RETURN_IF_ERROR(add_matrix(k, p + "mlp.gate_proj.weight", {I, D}, w));
       MIES_RETURN_IF_ERROR(add_matrix(k, p + "mlp.up_proj.weight", {I, D}, w));
       MIES_RETURN_IF_ERROR(add_matrix(k, p + "mlp.down_proj.weight", {D, I}, w));
+      continue;
+    }
+    if (!sparse) {
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "mlp.gate_proj", I, D));
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "mlp.up_proj", I, D));
+      MIES_RETURN_IF_ERROR(add_quantized(k, p + "mlp.down_proj", D, I));
       continue;
     }
     const int64_t Ie = mixtral ? I : s.moe_intermediate_size, E = s.num_experts;

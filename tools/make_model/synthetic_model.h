@@ -72,7 +72,12 @@ struct SyntheticModelSpec {
   double yarn_beta_fast = 32, yarn_beta_slow = 1, yarn_mscale = 1.0, yarn_mscale_all_dim = 1.0;
   // Matrices stored as float8_e4m3fn with f32 weight_scale_inv per fp8_block x fp8_block tile
   // (DeepSeek's published format): every linear weight but embeddings, lm_head and the router.
-  int64_t fp8_block = 0;       // 0: not FP8
+  int64_t fp8_block = 0;  // 0: not FP8
+  // "gptq" or "awq": the q/k/v/o/gate/up/down matrices are written 4-bit as those tools publish
+  // them (GPTQ: symmetric, zero 8 stored as 7, g_idx; AWQ: asymmetric, GEMM packing), from the
+  // same seeded values a float model would hold; embeddings, norms and lm_head stay float.
+  std::string quant = "none";
+  int64_t quant_group_size = 128;
   std::string tokenizer_json;  // copied to the directory when not empty
 };
 
