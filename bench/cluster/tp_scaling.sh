@@ -39,16 +39,21 @@ TIMEOUTS=(--collective-timeout-ms 120000 --plan-wait-ms 120000 --heartbeat-timeo
           --connect-timeout-ms 60000 --ready-timeout-ms 600000 --join-timeout-ms 600000)
 
 # Samples /proc/PID/status until PID exits; prints "<label>: peak X MiB, steady Y MiB".
+# "steady" is the next-to-last sample: the last one may fall in the exit's teardown, when the
+# weights are being freed.
 watch_rss() {
-  local pid=$1 label=$2 hwm=0 rss=0 h r
+  local pid=$1 label=$2 hwm=0 rss=0 prev=0 h r
   while kill -0 "$pid" 2>/dev/null; do
     h=$(awk '/^VmHWM/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
     r=$(awk '/^VmRSS/{print $2}' "/proc/$pid/status" 2>/dev/null || true)
     [[ -n "$h" ]] && hwm=$h
-    [[ -n "$r" && "$r" -gt 0 ]] && rss=$r
+    if [[ -n "$r" && "$r" -gt 0 ]]; then
+      prev=$rss
+      rss=$r
+    fi
     sleep 0.5
   done
-  echo "rss $label: peak $((hwm / 1024)) MiB, steady $((rss / 1024)) MiB"
+  echo "rss $label: peak $((hwm / 1024)) MiB, steady $((prev / 1024)) MiB"
 }
 
 echo "== 1 process, core 0 ($MODEL, dtype $DTYPE)"

@@ -19,10 +19,15 @@ class TempDir {
  public:
   TempDir() {
     const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = std::filesystem::temp_directory_path() /
-            ("mies_model_" + std::to_string(::getpid()) + "_" +
-             (info ? std::string(info->test_suite_name()) + "_" + info->name() : "x") + "_" +
-             std::to_string(counter_++));
+    std::string name = "mies_model_" + std::to_string(::getpid()) + "_" +
+                       (info ? std::string(info->test_suite_name()) + "_" + info->name() : "x") +
+                       "_" + std::to_string(counter_++);
+    // Parameterized names hold '/' ("Presets/Suite", "Test/0"): one flat directory, or removing
+    // it would leave the parents behind.
+    for (char& c : name) {
+      if (c == '/') c = '_';
+    }
+    path_ = std::filesystem::temp_directory_path() / name;
     std::filesystem::remove_all(path_);
     std::filesystem::create_directories(path_);
   }

@@ -11,11 +11,11 @@
 int main(int argc, char** argv) {
   CLI::App app{"Write a synthetic Hugging Face model directory (random weights, seeded)"};
   std::string preset = "tiny", out;
-  app.add_option("--preset", preset,
-                 "tinyllama-1.1b | moe-4b | tiny | tiny-gqa4 | tiny-qwen2 | tiny-qwen3 | "
-                 "tiny-tied | tiny-llama3 | tiny-mistral-window | tiny-qwen3-moe | "
-                 "tiny-qwen2-moe | tiny-mixtral")
-      ->capture_default_str();
+  std::string preset_list;
+  for (const std::string& name : mies::tools::PresetNames()) {
+    preset_list += (preset_list.empty() ? "" : " | ") + name;
+  }
+  app.add_option("--preset", preset, preset_list)->capture_default_str();
   app.add_option("--out", out, "output directory")->required();
   // Overrides, applied on top of the preset; unset ones keep the preset's value.
   std::optional<std::string> arch, dtype, rope_scaling, tokenizer;
