@@ -54,6 +54,10 @@ class MasterImpl {
     setup.num_kv_blocks = o_.num_kv_blocks;
     setup.block_size = o_.block_size;
     setup.shutdown = &state_.shutdown;
+    if (o_.weights_from_master) {
+      model_source_ = std::make_unique<ModelSource>(o_.model_dir);
+      setup.model = model_source_.get();
+    }
     service_ = std::make_unique<ControlService>(std::move(setup));
 
     grpc::ServerBuilder b;
@@ -125,7 +129,8 @@ class MasterImpl {
   std::unique_ptr<TlsContext> tls_;
   std::unique_ptr<Membership> membership_;
   std::vector<std::unique_ptr<RankWorker>> workers_;
-  RankWorker* root_ = nullptr;  // rank 0's worker (runs Submit)
+  RankWorker* root_ = nullptr;                 // rank 0's worker (runs Submit)
+  std::unique_ptr<ModelSource> model_source_;  // weights_from_master: what slaves fetch
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread monitor_;
