@@ -41,7 +41,8 @@ class MasterImpl {
     if (o_.weights_from_master) {
       // Hashed while this node loads its own ranks, so the manifest is ready when the control
       // plane opens and the slaves ask for it.
-      model_source_ = std::make_unique<ModelSource>(o_.model_dir);
+      model_source_ = std::make_unique<ModelSource>(o_.model_dir, o_.weights_test_chunk_bytes,
+                                                    o_.weights_test_pause);
       manifest_thread_ = std::thread([src = model_source_.get()] { (void)src->Manifest(); });
     }
     MIES_ASSIGN_OR_RETURN(workers_, LoadLocalRanks(o_, &state_));

@@ -317,6 +317,7 @@ StatusOr<CacheSync> SyncModelCache(const std::string& root, ModelFeed& feed, mil
   CacheSync out;
   milliseconds backoff(200);
   auto last_log = start - std::chrono::hours(1);
+  std::string last_error;
   while (true) {
     Status s = SyncOnce(root, feed, &verified, &out);
     if (s.ok()) return out;
@@ -328,9 +329,11 @@ StatusOr<CacheSync> SyncModelCache(const std::string& root, ModelFeed& feed, mil
           " s (a partial file is never loaded; the next start keeps the verified files): ",
           s.message()));
     }
-    if (Clock::now() - last_log > std::chrono::seconds(10)) {
+    // Each new failure is logged; the same one again at most every 10 s.
+    if (s.message() != last_error || Clock::now() - last_log > std::chrono::seconds(10)) {
       MIES_LOG_WARN("weight cache: {}; retrying", std::string(s.message()));
       last_log = Clock::now();
+      last_error = std::string(s.message());
     }
     std::this_thread::sleep_for(backoff);
     backoff = std::min(backoff * 2, milliseconds(1000));

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <thread>
 
 #include "cluster/digest.h"
 #include "common/logging.h"
@@ -105,7 +106,7 @@ Status ModelSource::Stream(const std::string& key, const std::string& name,
   const std::string path = (fs::path(dir_) / name).string();
   Fd f{::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW)};
   if (f.fd < 0) return NotFound("cannot open ", path, ": ", std::strerror(errno));
-  std::string buf(kModelChunkBytes, '\0');
+  std::string buf(chunk_bytes_, '\0');
   while (true) {
     const ssize_t n = ::read(f.fd, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
@@ -114,6 +115,7 @@ Status ModelSource::Stream(const std::string& key, const std::string& name,
     if (!sink(std::string_view(buf.data(), static_cast<size_t>(n)))) {
       return absl::CancelledError(absl::StrCat("the receiver of ", name, " went away"));
     }
+    if (pause_.count() > 0) std::this_thread::sleep_for(pause_);
   }
 }
 

@@ -8,6 +8,8 @@
 // SHA-256 of the listing, names the slave's cache directory.
 #pragma once
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -43,7 +45,13 @@ inline constexpr size_t kModelChunkBytes = 4 << 20;
 
 class ModelSource {
  public:
-  explicit ModelSource(std::string model_dir) : dir_(std::move(model_dir)) {}
+  // `chunk_bytes` (0: kModelChunkBytes) and `pause` after each chunk: tests slow a transfer
+  // down this way to kill a node in the middle of it.
+  explicit ModelSource(std::string model_dir, size_t chunk_bytes = 0,
+                       std::chrono::milliseconds pause = std::chrono::milliseconds(0))
+      : dir_(std::move(model_dir)),
+        chunk_bytes_(chunk_bytes > 0 ? std::min(chunk_bytes, kModelChunkBytes) : kModelChunkBytes),
+        pause_(pause) {}
 
   // The manifest of the model directory, computed once.
   StatusOr<ModelManifest> Manifest();
@@ -54,6 +62,8 @@ class ModelSource {
 
  private:
   const std::string dir_;
+  const size_t chunk_bytes_;
+  const std::chrono::milliseconds pause_;
   std::mutex mu_;  // guards manifest_ (the first request hashes the model)
   std::optional<ModelManifest> manifest_;
 };

@@ -50,6 +50,10 @@ struct NodeOptions {
   // it is created, and its model_dir is then the cache's directory.
   bool weights_from_master = false;
   std::string weight_cache_dir;  // slave: the cache root
+  // Test only: the master sends the model in chunks of this many bytes (0: 4 MiB) and pauses
+  // after each, so a test can kill a node in the middle of a transfer.
+  size_t weights_test_chunk_bytes = 0;
+  std::chrono::milliseconds weights_test_pause{0};
 };
 
 // Fills NodeOptions from the daemon's parsed configuration: model path and dtype from

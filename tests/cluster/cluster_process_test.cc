@@ -565,6 +565,79 @@ TEST_F(ClusterProcessTest, CacheOfAnotherModelIsNotLoadedAndAMasterMayRefuse) {
   master.WaitForExit(milliseconds(10000));
 }
 
+// Waits until the child's stderr holds `text`.
+bool StderrHas(ChildProcess& child, const std::string& text, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (child.Stderr().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+// A node killed in the middle of a transfer (the master slowed down to about 2 s for the
+// model's 1.2 MB): a killed slave leaves only a partial file, which its next start removes
+// before fetching the rest; a killed master makes the slave retry until a new master serves
+// it. Either way the cluster then gives the single node's tokens.
+TEST_F(ClusterProcessTest, NodeKilledMidTransferEndsInACleanFetch) {
+  const std::string model = Stories();
+  const std::string cache = (dir_ / "cache").string();
+  const Output ref = RunLocal(model, kStoriesPrompts, 8);
+  const std::string rt = Ranktable(2, 1);
+  const std::string out = (dir_ / "killed.bin").string();
+  auto master_args = [&](int port, bool slow) {
+    auto a = NodeArgs(rt, 0, model, port);
+    a.insert(a.end(), {"--weights-from-master", "--prompts", kStoriesPrompts, "--new-tokens", "8",
+                       "--logits-out", out});
+    if (slow)
+      a.insert(a.end(), {"--weights-test-chunk", "65536", "--weights-test-pause-ms", "100"});
+    return a;
+  };
+  {
+    SCOPED_TRACE("slave killed");
+    const int port = NextPort();
+    ChildProcess master(NodeBinary(), master_args(port, true));
+    auto slave =
+        std::make_unique<ChildProcess>(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    ASSERT_TRUE(StderrHas(master, "sending model.safetensors", milliseconds(20000)))
+        << master.Stderr();
+    std::this_thread::sleep_for(milliseconds(500));
+    slave->Signal(SIGKILL);
+    slave->WaitForExit(milliseconds(5000));
+    const fs::path cached = CachedModelDir(cache);
+    EXPECT_TRUE(fs::exists(cached / "model.safetensors.partial"));
+    EXPECT_FALSE(fs::exists(cached / "model.safetensors"));
+    slave = std::make_unique<ChildProcess>(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    EXPECT_EQ(master.WaitForExit(milliseconds(60000)), 0) << master.Stderr();
+    EXPECT_EQ(slave->WaitForExit(milliseconds(10000)), 0) << slave->Stderr();
+    EXPECT_NE(slave->Stdout().find("weights: fetched 1 of 3"), std::string::npos)
+        << slave->Stdout();
+    EXPECT_FALSE(fs::exists(cached / "model.safetensors.partial"));
+    ExpectClose({ReadFloats(out), TokenLines(master.Stdout())}, ref, kTol);
+  }
+  {
+    SCOPED_TRACE("master killed");
+    fs::remove_all(cache);
+    const int port = NextPort();
+    auto master = std::make_unique<ChildProcess>(NodeBinary(), master_args(port, true));
+    ChildProcess slave(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    ASSERT_TRUE(StderrHas(*master, "sending model.safetensors", milliseconds(20000)))
+        << master->Stderr();
+    std::this_thread::sleep_for(milliseconds(500));
+    master->Signal(SIGKILL);
+    master->WaitForExit(milliseconds(5000));
+    ASSERT_TRUE(StderrHas(slave, "fetching model.safetensors from the master 127.0.1.1",
+                          milliseconds(10000)))
+        << slave.Stderr();
+    EXPECT_FALSE(fs::exists(CachedModelDir(cache) / "model.safetensors"));
+    master = std::make_unique<ChildProcess>(NodeBinary(), master_args(port, false));
+    EXPECT_EQ(master->WaitForExit(milliseconds(60000)), 0) << master->Stderr();
+    EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
+    EXPECT_NE(slave.Stdout().find("weights: fetched"), std::string::npos) << slave.Stdout();
+    ExpectClose({ReadFloats(out), TokenLines(master->Stdout())}, ref, kTol);
+  }
+}
+
 TEST_F(ClusterProcessTest, KilledSlaveFailsStepsQuicklyAndRejoinsAfterRestart) {
   const std::string model = Stories();
   const std::string rt = Ranktable(2, 1);

@@ -200,6 +200,12 @@ int main(int argc, char** argv) {
   app.add_flag("--weights-from-master", weights_from_master,
                "the master serves its model; a slave fetches it into --weight-cache");
   app.add_option("--weight-cache", weight_cache, "slave: the weight cache root");
+  size_t weights_chunk = 0;
+  int weights_pause_ms = 0;
+  app.add_option("--weights-test-chunk", weights_chunk,
+                 "test: the master sends the model in chunks of this many bytes");
+  app.add_option("--weights-test-pause-ms", weights_pause_ms,
+                 "test: the master pauses this long after each chunk it sends");
   app.add_option("--dtype", dtype, "weight dtype: auto | float32 | bfloat16 | float16 | int8");
   app.add_option("--port", port, "multiNodesInferPort");
   app.add_option("--threads", threads, "threads per rank");
@@ -317,6 +323,8 @@ int main(int argc, char** argv) {
     o.timeouts.connect_timeout = std::chrono::milliseconds(connect_ms);
 
     o.weights_from_master = weights_from_master;
+    o.weights_test_chunk_bytes = weights_chunk;
+    o.weights_test_pause = std::chrono::milliseconds(weights_pause_ms);
     if (!topo->is_master && weights_from_master) {
       o.weight_cache_dir = weight_cache;
       const auto t0 = Clock::now();
