@@ -1,6 +1,8 @@
 #include "cluster/control_plane.h"
 
 #include <absl/strings/str_cat.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/support/channel_arguments.h>
 #include <unistd.h>
 
 #include <random>
@@ -27,6 +29,16 @@ std::string RankList(const std::vector<int>& ranks) {
 
 std::chrono::system_clock::time_point DeadlineIn(std::chrono::milliseconds d) {
   return std::chrono::system_clock::now() + d;
+}
+
+std::shared_ptr<grpc::Channel> NewControlChannel(const std::string& target, const TlsContext& tls) {
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(kMaxMessageBytes);
+  args.SetMaxSendMessageSize(kMaxMessageBytes);
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  return grpc::CreateCustomChannel(target, tls.ChannelCredentials(), args);
 }
 
 StatusOr<Fingerprint> NodeFingerprint(const NodeOptions& o) {

@@ -61,4 +61,62 @@ grpc::Status ControlService::StoreGet(grpc::ServerContext*, const v1::StoreGetRe
   return grpc::Status::OK;
 }
 
+std::string ControlService::ModelRefusal(const std::string& node) const {
+  if (s_.model == nullptr) {
+    return "this master does not serve its weights (its ModelConfig weightSource is not "
+           "\"master\")";
+  }
+  if (s_.membership->RanksOf(node) == nullptr) {
+    return absl::StrCat("node ", node, " is not a slave of the ranktable");
+  }
+  return "";
+}
+
+grpc::Status ControlService::ModelManifest(grpc::ServerContext* ctx,
+                                           const v1::ModelManifestRequest* req,
+                                           v1::ModelManifestReply* rep) {
+  const std::string refusal = ModelRefusal(req->node_address());
+  if (!refusal.empty()) {
+    MIES_LOG_ERROR("master: refused the model manifest to node {} (peer {}): {}",
+                   req->node_address(), ctx->peer(), refusal);
+    rep->set_message(refusal);
+    return grpc::Status::OK;
+  }
+  auto m = s_.model->Manifest();
+  if (!m.ok()) {
+    rep->set_message(absl::StrCat("the master cannot list its model: ", m.status().message()));
+    return grpc::Status::OK;
+  }
+  rep->set_served(true);
+  rep->set_model_key(m->key);
+  for (const auto& f : m->files) {
+    auto* e = rep->add_files();
+    e->set_name(f.name);
+    e->set_size(f.size);
+    e->set_sha256(f.sha256);
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ControlService::FetchFile(grpc::ServerContext* ctx, const v1::FetchFileRequest* req,
+                                       grpc::ServerWriter<v1::FileChunk>* writer) {
+  const std::string refusal = ModelRefusal(req->node_address());
+  if (!refusal.empty()) return grpc::Status(grpc::StatusCode::PERMISSION_DENIED, refusal);
+  MIES_LOG_INFO("master: sending {} to node {}", req->name(), req->node_address());
+  v1::FileChunk chunk;
+  Status s = s_.model->Stream(req->model_key(), req->name(), [&](std::string_view bytes) {
+    if (ctx->IsCancelled()) return false;
+    chunk.set_data(bytes.data(), bytes.size());
+    return writer->Write(chunk);
+  });
+  if (!s.ok()) {
+    MIES_LOG_WARN("master: sending {} to node {} stopped: {}", req->name(), req->node_address(),
+                  std::string(s.message()));
+    return grpc::Status(absl::IsFailedPrecondition(s) ? grpc::StatusCode::FAILED_PRECONDITION
+                                                      : grpc::StatusCode::UNAVAILABLE,
+                        std::string(s.message()));
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace mies::cluster

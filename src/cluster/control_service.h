@@ -4,6 +4,8 @@
 //   Heartbeat  Membership::Heartbeat; the reply is the heartbeat in the other direction, with
 //              the epoch to form and the shutdown flag.
 //   StoreSet / StoreGet  the Gloo rendezvous store (store.h), served from memory.
+//   ModelManifest / FetchFile  the model's files for slaves without a copy (model_source.h),
+//              to nodes of the ranktable only, when the master serves weights.
 // Internal to the cluster library (master.cc).
 #pragma once
 
@@ -14,6 +16,7 @@
 #include "cluster.grpc.pb.h"
 #include "cluster/fingerprint.h"
 #include "cluster/membership.h"
+#include "cluster/model_source.h"
 #include "cluster/store.h"
 
 namespace mies::cluster {
@@ -29,6 +32,7 @@ class ControlService final : public v1::Control::Service {
     int64_t num_kv_blocks = 0;
     int64_t block_size = 0;
     const std::atomic<bool>* shutdown = nullptr;  // the cluster is shutting down
+    ModelSource* model = nullptr;                 // null: weights are not served
   };
   explicit ControlService(Setup setup) : s_(std::move(setup)) {}
 
@@ -40,8 +44,14 @@ class ControlService final : public v1::Control::Service {
                         v1::StoreSetReply* rep) override;
   grpc::Status StoreGet(grpc::ServerContext* ctx, const v1::StoreGetRequest* req,
                         v1::StoreGetReply* rep) override;
+  grpc::Status ModelManifest(grpc::ServerContext* ctx, const v1::ModelManifestRequest* req,
+                             v1::ModelManifestReply* rep) override;
+  grpc::Status FetchFile(grpc::ServerContext* ctx, const v1::FetchFileRequest* req,
+                         grpc::ServerWriter<v1::FileChunk>* writer) override;
 
  private:
+  // Why `node` may not have the model's files ("" when it may).
+  std::string ModelRefusal(const std::string& node) const;
   const Setup s_;
 };
 

@@ -1,7 +1,5 @@
 #include "cluster/fingerprint.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -9,38 +7,13 @@
 #include <map>
 #include <sstream>
 
+#include "cluster/digest.h"
 #include "model/hf_config.h"
 
 namespace mies::cluster {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Hex(const unsigned char* p, size_t n) {
-  static const char* k = "0123456789abcdef";
-  std::string s;
-  for (size_t i = 0; i < n; ++i) {
-    s.push_back(k[p[i] >> 4]);
-    s.push_back(k[p[i] & 15]);
-  }
-  return s;
-}
-
-class Sha256 {
- public:
-  Sha256() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~Sha256() { EVP_MD_CTX_free(ctx_); }
-  void Update(const std::string& s) { EVP_DigestUpdate(ctx_, s.data(), s.size()); }
-  std::string Final() {
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int n = 0;
-    EVP_DigestFinal_ex(ctx_, md, &n);
-    return Hex(md, n);
-  }
-
- private:
-  EVP_MD_CTX* ctx_;
-};
 
 StatusOr<std::string> ReadAll(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);

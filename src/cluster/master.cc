@@ -38,6 +38,13 @@ class MasterImpl {
                                                [this](const std::string& why) {
                                                  if (root_ != nullptr) root_->AbandonInFlight(why);
                                                });
+    if (o_.weights_from_master) {
+      // Hashed while this node loads its own ranks, so the manifest is ready when the control
+      // plane opens and the slaves ask for it.
+      model_source_ = std::make_unique<ModelSource>(o_.model_dir, o_.weights_test_chunk_bytes,
+                                                    o_.weights_test_pause);
+      manifest_thread_ = std::thread([src = model_source_.get()] { (void)src->Manifest(); });
+    }
     MIES_ASSIGN_OR_RETURN(workers_, LoadLocalRanks(o_, &state_));
     for (auto& w : workers_) {
       MIES_RETURN_IF_ERROR(w->AllocateCache(o_.num_kv_blocks, o_.block_size, o_.kv_reserve));
@@ -54,6 +61,7 @@ class MasterImpl {
     setup.num_kv_blocks = o_.num_kv_blocks;
     setup.block_size = o_.block_size;
     setup.shutdown = &state_.shutdown;
+    setup.model = model_source_.get();  // null unless weights_from_master
     service_ = std::make_unique<ControlService>(std::move(setup));
 
     grpc::ServerBuilder b;
@@ -76,6 +84,7 @@ class MasterImpl {
   }
 
   void Shutdown() {
+    if (manifest_thread_.joinable()) manifest_thread_.join();
     if (shut_) return;
     shut_ = true;
     state_.shutdown = true;
@@ -126,7 +135,9 @@ class MasterImpl {
   std::unique_ptr<TlsContext> tls_;
   std::unique_ptr<Membership> membership_;
   std::vector<std::unique_ptr<RankWorker>> workers_;
-  RankWorker* root_ = nullptr;  // rank 0's worker (runs Submit)
+  RankWorker* root_ = nullptr;                 // rank 0's worker (runs Submit)
+  std::unique_ptr<ModelSource> model_source_;  // weights_from_master: what slaves fetch
+  std::thread manifest_thread_;                // hashes the model at start
   std::unique_ptr<ControlService> service_;
   std::unique_ptr<grpc::Server> server_;
   std::thread monitor_;

@@ -37,6 +37,15 @@ StatusOr<int> MoeExpertGroups(const config::ModelConfig& model, bool model_is_mo
   return static_cast<int>(groups);
 }
 
+Status SetNodeModel(NodeOptions* o, const std::string& model_dir, const config::ModelConfig& mc,
+                    std::optional<bool> expert_parallel) {
+  o->model_dir = model_dir;
+  MIES_ASSIGN_OR_RETURN(model::HfConfig hf, model::LoadHfConfig(o->model_dir));
+  MIES_ASSIGN_OR_RETURN(
+      o->moe_ep, MoeExpertGroups(mc, hf.is_moe(), o->ranktable.WorldSize(), expert_parallel));
+  return OkStatus();
+}
+
 StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
                                             const config::RankTable& ranktable,
                                             const config::Topology& topology,
@@ -49,7 +58,6 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   NodeOptions o;
   o.ranktable = ranktable;
   o.topology = topology;
-  o.model_dir = config.ModelWeightPath();
   o.dtype = mc.dtype;
   if (auto a = mc.extra.find("activationDtype"); a != mc.extra.end()) o.activations = a->second;
   o.control_port = config.backend.multi_nodes_infer_port;
@@ -59,9 +67,18 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   o.schedule = config.backend.schedule;
   o.deterministic = DeterministicFromEnv(env);
   o.num_kv_blocks = num_kv_blocks;
-  MIES_ASSIGN_OR_RETURN(model::HfConfig hf, model::LoadHfConfig(o.model_dir));
-  MIES_ASSIGN_OR_RETURN(o.moe_ep,
-                        MoeExpertGroups(mc, hf.is_moe(), ranktable.WorldSize(), expert_parallel));
+  o.weights_from_master = config.WeightsFromMaster();
+  if (o.weights_from_master && !topology.is_master) {
+    o.weight_cache_dir = config.WeightCachePath();
+  } else {
+    if (config.ModelWeightPath().empty()) {
+      return InvalidArgument(
+          "ModelConfig[0].modelWeightPath is empty: the master (the node of rank 0) reads the "
+          "model from it",
+          o.weights_from_master ? " and sends it to the slaves (weightSource \"master\")" : "");
+    }
+    MIES_RETURN_IF_ERROR(SetNodeModel(&o, config.ModelWeightPath(), mc, expert_parallel));
+  }
   o.block_size = config.backend.schedule.cache_block_size;
   MIES_ASSIGN_OR_RETURN(o.kv_reserve, runner::ParseKvReserve(mc.kv_cache_reserve));
   const int local = std::max<int>(1, topology.local_ranks.size());

@@ -49,11 +49,22 @@ struct NodeOptions {
   int64_t block_size = 128;          // master: cacheBlockSize
   runner::KvReserve kv_reserve = runner::KvReserve::kLazy;  // kvCacheReserve
   ClusterTimeouts timeouts;
+  // Weights from the master (ModelConfig weightSource "master"): the master serves model_dir to
+  // the slaves (model_source.h); a slave fetches it into weight_cache_dir (model_cache.h) before
+  // it is created, and its model_dir is then the cache's directory.
+  bool weights_from_master = false;
+  std::string weight_cache_dir;  // slave: the cache root
+  // Test only: the master sends the model in chunks of this many bytes (0: 4 MiB) and pauses
+  // after each, so a test can kill a node in the middle of a transfer.
+  size_t weights_test_chunk_bytes = 0;
+  std::chrono::milliseconds weights_test_pause{0};
 };
 
 // Fills NodeOptions from the daemon's parsed configuration: model path and dtype from
 // ModelConfig[0], multiNodesInferPort, interNode TLS material, ScheduleConfig, cpuThreads and
-// cpuBindCores, the MoE layout (MoeExpertGroups), HCCL_DETERMINISTIC from `env`.
+// cpuBindCores, the MoE layout (MoeExpertGroups), HCCL_DETERMINISTIC from `env`, weightSource
+// and weightCachePath (a slave with weightSource "master" gets weight_cache_dir and no
+// model_dir yet: see SetNodeModel).
 // `num_kv_blocks` is the master's KV pool per rank (slaves learn it when they join: pass 0);
 // `expert_parallel` is the daemon's --expert-parallel flag (nullopt when not given).
 StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
@@ -61,6 +72,12 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
                                             const config::Topology& topology,
                                             const config::Environment& env, int64_t num_kv_blocks,
                                             std::optional<bool> expert_parallel = std::nullopt);
+
+// The model's part of NodeOptions once its directory is known: model_dir and, for a MoE model,
+// moe_ep (from config.json). NodeOptionsFromConfig calls it, except on a slave that fetches the
+// model from the master: its caller calls it after FetchModelFromMaster (model_cache.h).
+Status SetNodeModel(NodeOptions* options, const std::string& model_dir,
+                    const config::ModelConfig& model, std::optional<bool> expert_parallel);
 
 // How a MoE model's experts are split over `world` ranks (model::ParallelConfig::moe_ep):
 //   ModelConfig moe_ep / moe_tp (MindIE's keys; moe_ep x moe_tp = world) when given, else

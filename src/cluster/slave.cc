@@ -84,19 +84,10 @@ class SlaveImpl {
 
   void Stop() { stop_ = true; }
 
-  // A fresh channel to the master. gRPC 1.51's pick_first can stay in TRANSIENT_FAILURE after
-  // a refused first connect even once the server listens (seen here: a slave started a few ms
-  // before its master never joined), so every failed join attempt starts over with a new one.
+  // A fresh channel to the master (see NewControlChannel: every failed join starts over).
   void NewChannel() {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(kMaxMessageBytes);
-    args.SetMaxSendMessageSize(kMaxMessageBytes);
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    // Distinct channels must not share a (possibly stuck) subchannel from the global pool.
-    args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-    auto channel = grpc::CreateCustomChannel(master_, tls_->ChannelCredentials(), args);
-    std::shared_ptr<pb::Control::Stub> stub = pb::Control::NewStub(channel);
+    std::shared_ptr<pb::Control::Stub> stub =
+        pb::Control::NewStub(NewControlChannel(master_, *tls_));
     std::lock_guard lock(stub_mu_);
     stub_ = std::move(stub);
   }

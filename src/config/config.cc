@@ -179,9 +179,20 @@ ModelConfig ReadModel(JsonReader r) {
                          "\" must match ^[a-zA-Z0-9_.-]{1,256}$ and start and end with a letter "
                          "or digit"));
   }
-  m.model_weight_path = r.String("modelWeightPath", kRequired, "");
-  if (r.Has("modelWeightPath") && m.model_weight_path.empty()) {
-    r.Error("modelWeightPath", "must not be empty");
+  m.weight_source = r.String("weightSource", kOptional, m.weight_source);
+  if (m.weight_source != "local" && m.weight_source != "master") {
+    r.Error("weightSource",
+            absl::StrCat("\"", m.weight_source,
+                         "\" is not one of local (every node reads modelWeightPath), master (the "
+                         "slaves fetch the model from the master)"));
+  }
+  m.weight_cache_path = r.String("weightCachePath", kOptional, "");
+  // With weights from the master a slave needs no modelWeightPath (only the master reads it).
+  const bool from_master = m.weight_source == "master";
+  m.model_weight_path = r.String("modelWeightPath", from_master ? kOptional : kRequired, "");
+  if (r.Has("modelWeightPath") && m.model_weight_path.empty() && !from_master) {
+    r.Error("modelWeightPath",
+            "must not be empty (a slave without the model sets weightSource \"master\")");
   }
   m.world_size = static_cast<int>(r.Int("worldSize", kRequired, m.world_size, 1, 1 << 20));
   m.cpu_mem_size_gb = static_cast<int>(r.Int("cpuMemSize", kRequired, 0, 0, INT32_MAX));
@@ -594,6 +605,17 @@ std::string Config::ModelWeightPath() const {
   return Resolve(backend.model_deploy.model_config[0].model_weight_path);
 }
 
+bool Config::WeightsFromMaster() const {
+  return !backend.model_deploy.model_config.empty() &&
+         backend.model_deploy.model_config[0].weight_source == "master";
+}
+
+std::string Config::WeightCachePath() const {
+  if (backend.model_deploy.model_config.empty()) return "";
+  const std::string& p = backend.model_deploy.model_config[0].weight_cache_path;
+  return Resolve(p.empty() ? "cache/weights" : p);
+}
+
 StatusOr<Config> ParseConfig(const nlohmann::json& document, const Environment& env) {
   if (!document.is_object()) {
     return InvalidArgument("config: the top level must be a JSON object, got ",
@@ -636,10 +658,11 @@ StatusOr<Config> LoadConfigFile(const std::string& path, const std::string& home
   return parsed;
 }
 
-Status CheckReferencedFiles(const Config& c) {
+Status CheckReferencedFiles(const Config& c, bool model_from_master) {
   std::vector<std::string> errors;
   for (size_t i = 0; i < c.backend.model_deploy.model_config.size(); ++i) {
     const auto& m = c.backend.model_deploy.model_config[i];
+    if (model_from_master) continue;  // fetched at join into the weight cache (its own rules)
     std::string dir = c.Resolve(m.model_weight_path);
     std::string field =
         absl::StrCat("BackendConfig.ModelDeployConfig.ModelConfig[", i, "].modelWeightPath");

@@ -76,6 +76,10 @@ struct ModelConfig {
   bool cpu_bind_cores = false;  // pin each rank's threads to its own cores
   // KV pool pages at startup: "touch" (reserve now), "lock" (reserve and mlock), "lazy".
   std::string kv_cache_reserve = "touch";
+  // "local": every node reads modelWeightPath (MindIE); "master": the master reads it and the
+  // slaves fetch the model from it at join into weightCachePath (src/cluster/model_cache.h).
+  std::string weight_source = "local";
+  std::string weight_cache_path;  // "" = <home>/cache/weights
   // Any other key, passed through as a string (MindIE casts numbers/bools to int32 text).
   std::map<std::string, std::string> extra;
 };
@@ -155,6 +159,10 @@ struct Config {
   // Absolute form of a path from config.json (relative ones resolve against `home`).
   std::string Resolve(const std::string& path) const;
   std::string ModelWeightPath() const;
+  // ModelConfig[0] weightSource is "master".
+  bool WeightsFromMaster() const;
+  // ModelConfig[0] weightCachePath, resolved (default <home>/cache/weights).
+  std::string WeightCachePath() const;
 
   // The effective configuration as JSON, in MindIE's key names (printed at startup).
   nlohmann::json ToJson() const;
@@ -172,7 +180,9 @@ StatusOr<Config> LoadConfigFile(const std::string& path, const std::string& home
 
 // Checks the files the configuration references (model directory and its config.json, TLS
 // material of enabled planes) against MindIE's file rules. Every problem is listed.
-Status CheckReferencedFiles(const Config& config);
+// `model_from_master`: a slave that fetches the model from the master (weightSource "master")
+// has no model directory to check.
+Status CheckReferencedFiles(const Config& config, bool model_from_master = false);
 
 // True for "0.0.0.0", "::", "[::]" and equivalent spellings.
 bool IsAllZeroAddress(const std::string& ip);

@@ -79,6 +79,9 @@ nlohmann::json Config::ToJson() const {
                          {"cpuThreads", m.cpu_threads},
                          {"cpuBindCores", m.cpu_bind_cores},
                          {"kvCacheReserve", m.kv_cache_reserve}};
+    // mies keys printed only when set, so a MindIE config's dump stays MindIE's.
+    if (m.weight_source != "local") mj["weightSource"] = m.weight_source;
+    if (!m.weight_cache_path.empty()) mj["weightCachePath"] = m.weight_cache_path;
     for (const auto& [k, v] : m.extra) mj[k] = v;
     models.push_back(mj);
   }

@@ -1,5 +1,6 @@
 #include "daemon/multi_node.h"
 
+#include "cluster/model_cache.h"
 #include "cluster/node_options.h"
 #include "common/logging.h"
 #include "model/hf_config.h"
@@ -44,6 +45,13 @@ StatusOr<std::unique_ptr<cluster::ClusterSlave>> CreateClusterSlave(
       cluster::NodeOptions options,
       cluster::NodeOptionsFromConfig(state.config, *state.rank_table, *state.topology, env,
                                      /*num_kv_blocks=*/0, state.expert_parallel));
+  if (!options.weight_cache_dir.empty()) {
+    // weightSource "master": the model comes from the master's control plane (model_cache.h).
+    MIES_ASSIGN_OR_RETURN(cluster::CacheSync sync, cluster::FetchModelFromMaster(options));
+    MIES_RETURN_IF_ERROR(cluster::SetNodeModel(&options, sync.model_dir,
+                                               state.config.backend.model_deploy.model_config[0],
+                                               state.expert_parallel));
+  }
   return cluster::ClusterSlave::Create(options);
 }
 

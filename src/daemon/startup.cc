@@ -78,7 +78,9 @@ StatusOr<StartupState> LoadStartupState(const StartupOptions& options,
       c.server.ip_address = state.topology->local_address;
     }
   }
-  MIES_RETURN_IF_ERROR(config::CheckReferencedFiles(c));
+  const bool model_from_master =
+      state.topology && !state.topology->is_master && c.WeightsFromMaster();
+  MIES_RETURN_IF_ERROR(config::CheckReferencedFiles(c, model_from_master));
   return state;
 }
 

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -210,6 +211,44 @@ class ClusterProcessTest : public ::testing::Test {
     return {ReadFloats(out), TokenLines(master.Stdout())};
   }
 
+  // A slave's arguments with its model from the master (--weights-from-master, no --model).
+  std::vector<std::string> FetchingSlaveArgs(const std::string& rt, int node, int port,
+                                             const std::string& cache) {
+    auto args = NodeArgs(rt, node, "unused", port);
+    auto m = std::find(args.begin(), args.end(), "--model");
+    args.erase(m, m + 2);
+    args.insert(args.end(), {"--weights-from-master", "--weight-cache", cache});
+    return args;
+  }
+
+  // A 2x1 cluster whose slave has no copy of the model: it fetches it from the master into
+  // `cache`. `slave_out` gets the slave's stdout ("weights: ..." lines).
+  Output RunClusterFromMaster(const std::string& model, const std::string& cache,
+                              const std::string& prompts, int new_tokens, std::string* slave_out) {
+    const std::string rt = Ranktable(2, 1);
+    const int port = NextPort();
+    ChildProcess slave(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    const std::string out = (dir_ / ("cluster" + std::to_string(++runs_) + ".bin")).string();
+    auto args = NodeArgs(rt, 0, model, port);
+    args.insert(args.end(), {"--weights-from-master", "--prompts", prompts, "--new-tokens",
+                             std::to_string(new_tokens), "--logits-out", out});
+    ChildProcess master(NodeBinary(), args);
+    EXPECT_EQ(master.WaitForExit(milliseconds(90000)), 0) << master.Stderr();
+    EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
+    *slave_out = slave.Stdout();
+    return {ReadFloats(out), TokenLines(master.Stdout())};
+  }
+
+  // The one model directory under a weight cache root.
+  static fs::path CachedModelDir(const std::string& cache) {
+    std::vector<fs::path> dirs;
+    for (const auto& e : fs::directory_iterator(cache)) {
+      if (e.is_directory()) dirs.push_back(e.path());
+    }
+    EXPECT_EQ(dirs.size(), 1u);
+    return dirs.empty() ? fs::path() : dirs[0];
+  }
+
   // |got - want| <= tol * max(1, |want|). Against the single-process model (tp 1) the bound is
   // 5e-5: tensor parallelism sums each row-parallel matmul's partial products across ranks, a
   // different float32 order, and the model library's own in-process TP already differs from
@@ -393,8 +432,8 @@ TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMis
   auto mtls = tls("server.pem", "server.key.enc.pem");
   margs.insert(margs.end(), mtls.begin(), mtls.end());
   margs.insert(margs.end(), {"--key-password", pki + "/key-password.txt", "--no-local-check"});
-  margs.insert(margs.end(),
-               {"--prompts", "1,403,407", "--new-tokens", "4", "--ready-timeout-ms", "150000"});
+  margs.insert(margs.end(), {"--prompts", "1,403,407", "--new-tokens", "4", "--ready-timeout-ms",
+                             "150000", "--weights-from-master"});
   ChildProcess master(NodeBinary(), margs);
 
   struct Bad {
@@ -424,13 +463,179 @@ TEST_F(ClusterProcessTest, MutualTlsAdmitsGoodNodeAndRefusesRevokedForeignAndMis
   EXPECT_NE(merr.find("grpc:"), std::string::npos) << merr;
   EXPECT_EQ(merr.find("joined (ranks"), std::string::npos) << merr;
 
-  auto gargs = NodeArgs(rt, 1, model, port);
+  // A revoked node gets no weights either.
+  {
+    auto sargs = FetchingSlaveArgs(rt, 1, port, (dir_ / "revoked-cache").string());
+    auto r = tls("revoked-client.pem", "revoked-client.key.pem");
+    sargs.insert(sargs.end(), r.begin(), r.end());
+    sargs.insert(sargs.end(), {"--no-local-check", "--join-timeout-ms", "2500"});
+    ChildProcess slave(NodeBinary(), sargs);
+    EXPECT_EQ(slave.WaitForExit(milliseconds(20000)), 1);
+    EXPECT_NE(slave.Stderr().find("could not fetch the model from the master 127.0.1.1"),
+              std::string::npos)
+        << slave.Stderr();
+    EXPECT_TRUE(fs::is_empty(dir_ / "revoked-cache"));
+  }
+
+  // The good node fetches the model over mutual TLS.
+  auto gargs = FetchingSlaveArgs(rt, 1, port, (dir_ / "cache").string());
   auto gtls = tls("node.pem", "node.key.pem");
   gargs.insert(gargs.end(), gtls.begin(), gtls.end());
   ChildProcess good(NodeBinary(), gargs);
   EXPECT_EQ(master.WaitForExit(milliseconds(150000)), 0) << master.Stderr();
   EXPECT_NE(master.Stdout().find("tokens 0:"), std::string::npos);
   EXPECT_EQ(good.WaitForExit(milliseconds(10000)), 0) << good.Stderr();
+  EXPECT_NE(good.Stdout().find("weights: fetched"), std::string::npos) << good.Stdout();
+}
+
+// weightSource "master": a slave without the model fetches it at join, gives the tokens of one
+// node, loads it from its cache on the next start (no transfer), and fetches again only the
+// file that is corrupt or truncated (a killed node's partial file is removed).
+TEST_F(ClusterProcessTest, SlaveWithoutWeightsFetchesThemOnceAndReusesItsVerifiedCache) {
+  const std::string model = Stories();
+  const std::string cache = (dir_ / "cache").string();
+  const Output ref = RunLocal(model, kStoriesPrompts, 12);
+  std::string slave_out;
+  const Output cold = RunClusterFromMaster(model, cache, kStoriesPrompts, 12, &slave_out);
+  ExpectClose(cold, ref, kTol);
+  ExpectBitwise(cold, RunLocal(model, kStoriesPrompts, 12, 2));
+  EXPECT_TRUE(std::regex_search(slave_out, std::regex("weights: fetched (\\d+) of \\1 files")))
+      << slave_out;
+  const fs::path cached = CachedModelDir(cache);
+  struct stat st {};
+  ASSERT_EQ(::lstat(cache.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0700u);
+  ASSERT_EQ(::lstat((cached / "model.safetensors").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+  EXPECT_FALSE(fs::exists(cached / "tokenizer.json"));  // slaves do not tokenize
+
+  ExpectBitwise(RunClusterFromMaster(model, cache, kStoriesPrompts, 12, &slave_out), cold);
+  EXPECT_NE(slave_out.find("weights: all "), std::string::npos) << slave_out;
+  EXPECT_EQ(slave_out.find("weights: fetched"), std::string::npos) << slave_out;
+
+  std::string bytes = ReadBytes((cached / "model.safetensors").string());
+  bytes[bytes.size() / 2] ^= 0x40;
+  WriteFile((cached / "model.safetensors").string(), bytes, 0600);
+  ExpectBitwise(RunClusterFromMaster(model, cache, kStoriesPrompts, 12, &slave_out), cold);
+  EXPECT_NE(slave_out.find("weights: fetched 1 of"), std::string::npos) << slave_out;
+
+  WriteFile((cached / "model.safetensors").string(), bytes.substr(0, bytes.size() / 3), 0600);
+  WriteFile((cached / "model.safetensors.partial").string(), "half", 0600);
+  ExpectBitwise(RunClusterFromMaster(model, cache, kStoriesPrompts, 12, &slave_out), cold);
+  EXPECT_NE(slave_out.find("weights: fetched 1 of"), std::string::npos) << slave_out;
+  EXPECT_FALSE(fs::exists(cached / "model.safetensors.partial"));
+}
+
+// A cache holding another model is never loaded: the new model gets its own directory, and a
+// foreign file under the right name is replaced. A master that does not serve its weights
+// refuses at once.
+TEST_F(ClusterProcessTest, CacheOfAnotherModelIsNotLoadedAndAMasterMayRefuse) {
+  const std::string stories = Stories();
+  const std::string gqa = SyntheticGqa();
+  const std::string cache = (dir_ / "cache").string();
+  const std::string prompts = "3,17,99,42;5,6,7";
+  std::string slave_out;
+  RunClusterFromMaster(stories, cache, prompts, 4, &slave_out);
+  const fs::path stories_dir = CachedModelDir(cache);
+  // The stories cache directory is renamed to the key of the other model, as if it were its.
+  fs::path gqa_dir;
+  {
+    const Output ref = RunLocal(gqa, prompts, 6);
+    fs::rename(stories_dir, dir_ / "stories-cache");
+    ExpectClose(RunClusterFromMaster(gqa, cache, prompts, 6, &slave_out), ref, kTol);
+    gqa_dir = CachedModelDir(cache);
+    fs::remove_all(gqa_dir);
+    fs::rename(dir_ / "stories-cache", gqa_dir);
+    ExpectClose(RunClusterFromMaster(gqa, cache, prompts, 6, &slave_out), ref, kTol);
+    EXPECT_NE(slave_out.find("weights: fetched"), std::string::npos) << slave_out;
+  }
+  const std::string rt = Ranktable(2, 1);
+  const int port = NextPort();
+  auto margs = NodeArgs(rt, 0, stories, port);  // no --weights-from-master
+  margs.insert(margs.end(),
+               {"--ready-timeout-ms", "3000", "--prompts", "1,2", "--new-tokens", "1"});
+  ChildProcess master(NodeBinary(), margs);
+  ChildProcess slave(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+  auto rc = slave.WaitForExit(milliseconds(15000));
+  ASSERT_TRUE(rc.has_value());
+  EXPECT_EQ(*rc, 1);
+  EXPECT_NE(slave.Stderr().find("does not send its model: this master does not serve its weights"),
+            std::string::npos)
+      << slave.Stderr();
+  master.WaitForExit(milliseconds(10000));
+}
+
+// Waits until the child's stderr holds `text`.
+bool StderrHas(ChildProcess& child, const std::string& text, milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (child.Stderr().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return true;
+}
+
+// A node killed in the middle of a transfer (the master slowed down to about 2 s for the
+// model's 1.2 MB): a killed slave leaves only a partial file, which its next start removes
+// before fetching the rest; a killed master makes the slave retry until a new master serves
+// it. Either way the cluster then gives the single node's tokens.
+TEST_F(ClusterProcessTest, NodeKilledMidTransferEndsInACleanFetch) {
+  const std::string model = Stories();
+  const std::string cache = (dir_ / "cache").string();
+  const Output ref = RunLocal(model, kStoriesPrompts, 8);
+  const std::string rt = Ranktable(2, 1);
+  const std::string out = (dir_ / "killed.bin").string();
+  auto master_args = [&](int port, bool slow) {
+    auto a = NodeArgs(rt, 0, model, port);
+    a.insert(a.end(), {"--weights-from-master", "--prompts", kStoriesPrompts, "--new-tokens", "8",
+                       "--logits-out", out});
+    if (slow)
+      a.insert(a.end(), {"--weights-test-chunk", "65536", "--weights-test-pause-ms", "100"});
+    return a;
+  };
+  {
+    SCOPED_TRACE("slave killed");
+    const int port = NextPort();
+    ChildProcess master(NodeBinary(), master_args(port, true));
+    auto slave =
+        std::make_unique<ChildProcess>(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    ASSERT_TRUE(StderrHas(master, "sending model.safetensors", milliseconds(20000)))
+        << master.Stderr();
+    std::this_thread::sleep_for(milliseconds(500));
+    slave->Signal(SIGKILL);
+    slave->WaitForExit(milliseconds(5000));
+    const fs::path cached = CachedModelDir(cache);
+    EXPECT_TRUE(fs::exists(cached / "model.safetensors.partial"));
+    EXPECT_FALSE(fs::exists(cached / "model.safetensors"));
+    slave = std::make_unique<ChildProcess>(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    EXPECT_EQ(master.WaitForExit(milliseconds(60000)), 0) << master.Stderr();
+    EXPECT_EQ(slave->WaitForExit(milliseconds(10000)), 0) << slave->Stderr();
+    EXPECT_NE(slave->Stdout().find("weights: fetched 1 of 3"), std::string::npos)
+        << slave->Stdout();
+    EXPECT_FALSE(fs::exists(cached / "model.safetensors.partial"));
+    ExpectClose({ReadFloats(out), TokenLines(master.Stdout())}, ref, kTol);
+  }
+  {
+    SCOPED_TRACE("master killed");
+    fs::remove_all(cache);
+    const int port = NextPort();
+    auto master = std::make_unique<ChildProcess>(NodeBinary(), master_args(port, true));
+    ChildProcess slave(NodeBinary(), FetchingSlaveArgs(rt, 1, port, cache));
+    ASSERT_TRUE(StderrHas(*master, "sending model.safetensors", milliseconds(20000)))
+        << master->Stderr();
+    std::this_thread::sleep_for(milliseconds(500));
+    master->Signal(SIGKILL);
+    master->WaitForExit(milliseconds(5000));
+    ASSERT_TRUE(StderrHas(slave, "fetching model.safetensors from the master 127.0.1.1",
+                          milliseconds(10000)))
+        << slave.Stderr();
+    EXPECT_FALSE(fs::exists(CachedModelDir(cache) / "model.safetensors"));
+    master = std::make_unique<ChildProcess>(NodeBinary(), master_args(port, false));
+    EXPECT_EQ(master->WaitForExit(milliseconds(60000)), 0) << master->Stderr();
+    EXPECT_EQ(slave.WaitForExit(milliseconds(10000)), 0) << slave.Stderr();
+    EXPECT_NE(slave.Stdout().find("weights: fetched"), std::string::npos) << slave.Stdout();
+    ExpectClose({ReadFloats(out), TokenLines(master->Stdout())}, ref, kTol);
+  }
 }
 
 TEST_F(ClusterProcessTest, KilledSlaveFailsStepsQuicklyAndRejoinsAfterRestart) {

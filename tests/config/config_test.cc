@@ -123,6 +123,14 @@ std::vector<BadCase> BadCases() {
       {"ModelWeightPathMissing", "/BackendConfig/ModelDeployConfig/ModelConfig/0/modelWeightPath",
        J(), true,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].modelWeightPath: missing compulsory field"},
+      {"ModelWeightPathEmpty", "/BackendConfig/ModelDeployConfig/ModelConfig/0/modelWeightPath", "",
+       false,
+       "BackendConfig.ModelDeployConfig.ModelConfig[0].modelWeightPath: must not be empty (a "
+       "slave without the model sets weightSource \"master\")"},
+      {"WeightSource", "/BackendConfig/ModelDeployConfig/ModelConfig/0/weightSource", "peer", false,
+       "BackendConfig.ModelDeployConfig.ModelConfig[0].weightSource: \"peer\" is not one of "
+       "local (every node reads modelWeightPath), master (the slaves fetch the model from the "
+       "master)"},
       {"NpuMemSizeZero", "/BackendConfig/ModelDeployConfig/ModelConfig/0/npuMemSize", 0, false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].npuMemSize: value 0 is not allowed"},
       {"NpuMemSizeMinusTwo", "/BackendConfig/ModelDeployConfig/ModelConfig/0/npuMemSize", -2, false,
@@ -330,6 +338,32 @@ TEST(ConfigTest, ResolvesRelativePathsAgainstHome) {
   config->home = "/opt/mies";
   EXPECT_EQ(config->ModelWeightPath(), "/opt/mies/models/stories260K");
   EXPECT_EQ(config->Resolve("/abs/path"), "/abs/path");
+}
+
+// weightSource "master": a slave needs no modelWeightPath; its cache defaults under home.
+TEST(ConfigTest, WeightsFromMasterMakeModelWeightPathOptional) {
+  MapEnvironment env;
+  nlohmann::json doc = ShippedConfig();
+  auto& model = doc["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0];
+  model.erase("modelWeightPath");
+  model["weightSource"] = "master";
+  auto config = ParseConfig(doc, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  config->home = "/opt/mies";
+  EXPECT_TRUE(config->WeightsFromMaster());
+  EXPECT_EQ(config->ModelWeightPath(), "");
+  EXPECT_EQ(config->WeightCachePath(), "/opt/mies/cache/weights");
+  model["modelWeightPath"] = "";
+  model["weightCachePath"] = "/var/cache/mies";
+  config = ParseConfig(doc, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->WeightCachePath(), "/var/cache/mies");
+  // A slave that fetches its model has no model directory to check.
+  EXPECT_TRUE(CheckReferencedFiles(*config, /*model_from_master=*/true).ok());
+  EXPECT_FALSE(CheckReferencedFiles(*config).ok());
+  auto again = ParseConfig(config->ToJson(), env);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->ToJson(), config->ToJson());
 }
 
 TEST(ConfigTest, ConfigPathPrecedence) {

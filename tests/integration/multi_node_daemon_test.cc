@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -207,6 +208,72 @@ TEST_P(MultiNodeDaemonTest, ClusterMatchesSingleNodeGreedyText) {
   for (size_t i = 0; i + 1 < daemons.size(); ++i) {
     EXPECT_EQ(daemons[i]->WaitForExit(30s), 0) << daemons[i]->Stderr();
   }
+}
+
+// weightSource "master": the slave's home has no model at all; it fetches the master's at start
+// into its weight cache, and the cluster answers as one node does. A second start of the slave
+// loads the cache without a transfer.
+TEST(MultiNodeDaemonWeightsTest, SlaveWithoutModelFetchesItFromTheMaster) {
+  std::string reference;
+  {
+    TestHome home;
+    home.WriteConfig();
+    ChildProcess single(TestHome::DaemonPath(), {}, {{"MINDIE_LLM_HOME_PATH", home.path()}});
+    ASSERT_TRUE(single.WaitForStdout("Daemon start success!", 60s)) << single.Stderr();
+    reference = CompletionText(home.config()["ServerConfig"]["ipAddress"],
+                               home.config()["ServerConfig"]["port"]);
+  }
+  const int base = 60;
+  const std::string master_ip = "127.0.1." + std::to_string(base);
+  const std::string slave_ip = "127.0.1." + std::to_string(base + 1);
+  TestHome master_home, slave_home;
+  auto& c = master_home.config();
+  master_home.UseFreePorts(master_ip, master_ip);
+  c["BackendConfig"]["multiNodesInferEnabled"] = true;
+  c["BackendConfig"]["interNodeTLSEnabled"] = false;
+  c["BackendConfig"]["multiNodesInferPort"] = TestHome::FreePort(master_ip);
+  c["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["cpuThreads"] = 1;
+  c["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["weightSource"] = "master";
+  slave_home.config() = c;
+  master_home.WriteConfig();
+  slave_home.WriteConfig();
+  std::filesystem::remove_all(slave_home.path() + "/models");
+  const std::string table_text = RankTable(2, 1, base);
+  auto start = [&](TestHome& home, const std::string& ip) {
+    const std::string table = home.WriteFile("conf/ranktable.json", table_text, 0640);
+    return std::make_unique<ChildProcess>(
+        TestHome::DaemonPath(), std::vector<std::string>{},
+        std::map<std::string, std::string>{{"MINDIE_LLM_HOME_PATH", home.path()},
+                                           {"RANK_TABLE_FILE", table},
+                                           {"MIES_CONTAINER_IP", ip},
+                                           {"MIES_CONTAINER_MANAGEMENT_IP", ip}});
+  };
+  auto slave = start(slave_home, slave_ip);
+  auto master = start(master_home, master_ip);
+  ASSERT_TRUE(slave->WaitForStdout("Daemon start success!", 120s)) << slave->Stderr();
+  ASSERT_TRUE(master->WaitForStdout("Daemon start success!", 120s)) << master->Stderr();
+  EXPECT_THAT(slave->Stderr(), HasSubstr("weight cache: fetched"));
+  const int port = c["ServerConfig"]["port"];
+  EXPECT_EQ(CompletionText(master_ip, port), reference);
+  EXPECT_TRUE(std::filesystem::is_directory(slave_home.path() + "/cache/weights"));
+
+  // The slave restarts: its cache is verified and loaded, nothing is fetched.
+  slave->Signal(SIGKILL);
+  slave->WaitForExit(10s);
+  slave = start(slave_home, slave_ip);
+  ASSERT_TRUE(slave->WaitForStdout("Daemon start success!", 120s)) << slave->Stderr();
+  EXPECT_THAT(slave->Stderr(), HasSubstr("nothing fetched"));
+  bool healthy = false;
+  const int mgmt_port = c["ServerConfig"]["managementPort"];
+  for (int i = 0; i < 300 && !healthy; ++i) {
+    healthy = Request(master_ip, mgmt_port, "GET", "/health", "", 5s).status == 200;
+    if (!healthy) std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_TRUE(healthy);
+  EXPECT_EQ(CompletionText(master_ip, port), reference);
+  master->Signal(SIGTERM);
+  EXPECT_EQ(master->WaitForExit(30s), 0) << master->Stderr();
+  EXPECT_EQ(slave->WaitForExit(30s), 0) << slave->Stderr();
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, MultiNodeDaemonTest,

@@ -4,6 +4,9 @@
 //   master: mies-cluster-node --ranktable rt.json --address 127.0.1.1 --model DIR --port 23100
 //             --prompts "1,2,3;4,5" --new-tokens 8 --logits-out /tmp/x.bin
 //   local reference (one process, no cluster): --local --model DIR --prompts ... --logits-out ...
+//   weights from the master: --weights-from-master on every node; a slave then takes no --model
+//     but --weight-cache DIR, and prints "weights: fetched N of M files ..." or "weights: all M
+//     files from the cache ...".
 //
 // The master's workload is greedy generation of every prompt together (one prefill step, then
 // one decode step per token), printing "tokens <i>: ..." per prompt and writing every step's
@@ -26,6 +29,7 @@
 
 #include "cluster/fingerprint.h"
 #include "cluster/master.h"
+#include "cluster/model_cache.h"
 #include "cluster/slave.h"
 #include "common/logging.h"
 #include "config/ranktable.h"
@@ -190,7 +194,18 @@ int main(int argc, char** argv) {
   bool no_identity = false;
   app.add_option("--ranktable", ranktable_path, "ranktable.json");
   app.add_option("--address", address, "this node's container_ip ($MIES_CONTAINER_IP)");
-  app.add_option("--model", model_dir, "model directory")->required();
+  app.add_option("--model", model_dir, "model directory");
+  bool weights_from_master = false;
+  std::string weight_cache;
+  app.add_flag("--weights-from-master", weights_from_master,
+               "the master serves its model; a slave fetches it into --weight-cache");
+  app.add_option("--weight-cache", weight_cache, "slave: the weight cache root");
+  size_t weights_chunk = 0;
+  int weights_pause_ms = 0;
+  app.add_option("--weights-test-chunk", weights_chunk,
+                 "test: the master sends the model in chunks of this many bytes");
+  app.add_option("--weights-test-pause-ms", weights_pause_ms,
+                 "test: the master pauses this long after each chunk it sends");
   app.add_option("--dtype", dtype, "weight dtype: auto | float32 | bfloat16 | float16 | int8");
   app.add_option("--port", port, "multiNodesInferPort");
   app.add_option("--threads", threads, "threads per rank");
@@ -307,7 +322,34 @@ int main(int argc, char** argv) {
     o.timeouts.plan_wait = std::chrono::milliseconds(plan_wait_ms);
     o.timeouts.connect_timeout = std::chrono::milliseconds(connect_ms);
 
+    o.weights_from_master = weights_from_master;
+    o.weights_test_chunk_bytes = weights_chunk;
+    o.weights_test_pause = std::chrono::milliseconds(weights_pause_ms);
+    if (!topo->is_master && weights_from_master) {
+      o.weight_cache_dir = weight_cache;
+      const auto t0 = Clock::now();
+      auto sync = cluster::FetchModelFromMaster(o);
+      if (!sync.ok()) {
+        std::cerr << "slave: " << sync.status().message() << "\n";
+        return 1;
+      }
+      o.model_dir = sync->model_dir;
+      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+      if (sync->fetched > 0) {
+        std::printf("weights: fetched %d of %d files (%llu bytes) in %.3f s\n", sync->fetched,
+                    sync->files, static_cast<unsigned long long>(sync->bytes_fetched), s);
+      } else {
+        std::printf("weights: all %d files from the cache (%llu bytes) in %.3f s\n", sync->files,
+                    static_cast<unsigned long long>(sync->bytes), s);
+      }
+      std::fflush(stdout);
+    } else if (model_dir.empty()) {
+      std::cerr << "--model is required (a slave with --weights-from-master takes --weight-cache "
+                   "instead)\n";
+      return 2;
+    }
     if (!topo->is_master) {
+      const auto started = Clock::now();
       auto slave = cluster::ClusterSlave::Create(o);
       if (!slave.ok()) {
         std::cerr << "slave: " << slave.status().message() << "\n";
@@ -319,6 +361,9 @@ int main(int argc, char** argv) {
         (*slave)->Stop();
       });
       sig.detach();
+      std::printf("slave loaded its ranks in %.3f s\n",
+                  std::chrono::duration<double>(Clock::now() - started).count());
+      std::fflush(stdout);
       Status s = (*slave)->Run([] { std::cout << "slave joined" << std::endl; });
       if (!s.ok()) {
         std::cerr << "slave: " << s.message() << "\n";
