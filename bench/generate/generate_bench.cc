@@ -185,10 +185,10 @@ int main(int argc, char** argv) {
         return 1;
       }
       const auto& cfg = (*model)->config();
-      const double gb = static_cast<double>(
-                            cfg.is_moe() ? (*model)->weights().ActiveWeightBytes(cfg.moe.top_k)
-                                         : (*model)->weights().MatmulWeightBytes()) /
-                        1e9;
+      const double gb =
+          static_cast<double>(cfg.is_moe() ? (*model)->weights().ActiveWeightBytes(cfg.moe.top_k)
+                                           : (*model)->weights().MatmulWeightBytes()) /
+          1e9;
       const double bound = bw / gb;  // tokens/s if weights stream at the measured bandwidth
       std::printf("%-9s %3d %10.2f %7.1f %10.1f %11.2f %8.0f%% %12.2f %8.1fx %8.1f\n",
                   dtype.c_str(), threads[ti], gb, bw, r->prefill_tps, r->decode1_tps,

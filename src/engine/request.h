@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -30,6 +31,8 @@ struct SamplingParams {
   std::optional<int> best_of;          // sequences generated (>= n); best by cumulative logprob
   std::optional<int> logprobs;         // top logprobs per generated token (0..20); unset: none
   std::optional<int> prompt_logprobs;  // top logprobs per prompt token
+  // Added to the logits of these ids before sampling (OpenAI's logit_bias, [-100, 100]).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 struct StopConditions {

@@ -84,6 +84,9 @@ SampleResult Sample(const ResolvedSampling& p, std::span<const float> logits,
       x[id] -= static_cast<float>(p.presence_penalty + p.frequency_penalty * count);
     }
   }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id >= 0 && id < vocab) x[id] += bias;
+  }
   for (int32_t id : masked) {
     if (id >= 0 && id < vocab) x[id] = kNegInf;
   }

@@ -5,6 +5,7 @@
 //   1. min_tokens: EOS and stop ids are masked while fewer than min_tokens were generated;
 //   2. repetition_penalty over prompt + generated ids (positive logits divided, negative
 //      multiplied); presence/frequency penalties over generated ids (OpenAI's definition);
+//      logit_bias added;
 //   3. greedy: argmax (lowest id on ties). Otherwise temperature, top_k, top_p, min_p,
 //      typical_p (each renormalizing over the survivors), then one draw from the sequence's
 //      own RNG.
@@ -21,6 +22,7 @@
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "engine/request.h"
@@ -41,8 +43,9 @@ struct ResolvedSampling {
   uint64_t seed = 0;
   int n = 1;
   int best_of = 1;
-  int logprobs = -1;         // -1: none
-  int prompt_logprobs = -1;  // -1: none
+  int logprobs = -1;                                  // -1: none
+  int prompt_logprobs = -1;                           // -1: none
+  std::vector<std::pair<int32_t, float>> logit_bias;  // ids in the vocabulary
 };
 
 // Per-sequence state the penalties need.

@@ -259,6 +259,10 @@ StatusOr<std::string> ReadTextInput(const json& v, const char* key) {
 // Builds the job for a text API after its fields were parsed.
 RouteResult TextJob(ServingContext& ctx, engine::GenerateRequest req, const ApiOptions& opt,
                     Flavor flavor, std::string public_id, std::string prompt_text) {
+  // TGI's grammar, vLLM's guided_* and structured_outputs.
+  if (auto st = AttachConstraint(ctx.constraints, opt.constraint, &req); !st.ok()) {
+    return FailWith(st);
+  }
   if (!req.sampling.seed) req.sampling.seed = RandomSeed();
   req.request_id = ctx.NewRequestId();
   req.stream = opt.stream;

@@ -77,10 +77,23 @@ for (const t of content) {
   assert.ok(Math.abs(t.top_logprobs[0].logprob - t.logprob) < 1e-4);
 }
 
-// Errors surface as the client's typed errors with the server's message.
+// Errors surface as the client's typed errors with the server's message; an unknown model is
+// NotFoundError, as with OpenAI and vLLM.
 await assert.rejects(
   client.completions.create({ model: 'no-such-model', prompt, max_tokens: 2 }),
-  (e) => e instanceof OpenAI.UnprocessableEntityError && /Not found given model/.test(e.message));
+  (e) => e instanceof OpenAI.NotFoundError && /Not found given model/.test(e.message));
+await assert.rejects(
+  client.completions.create({ model, prompt, max_tokens: 2, logit_bias: { 99999: 5 } }),
+  (e) => e instanceof OpenAI.BadRequestError && /99999/.test(e.message));
+
+// Without a model the only one served answers; empty content is a message like any other; tools
+// the model's template ignores do no harm.
+const anon = await client.chat.completions.create({
+  messages: [{ role: 'system', content: '' }, { role: 'user', content: 'Hi' }], max_tokens: 4,
+  temperature: 0, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+});
+assert.equal(anon.model, model);
+assert.equal(anon.choices[0].message.role, 'assistant');
 await assert.rejects(
   client.completions.create({ model, prompt, max_tokens: 2, temperature: -1 }),
   (e) => e.status === 422 && /temperature/.test(e.message));

@@ -224,7 +224,7 @@ TEST_F(ServerProcessTest, AbusiveRequestsGetTheRightStatusAndTheServerKeepsServi
   EXPECT_EQ(Post("/v1/completions", R"({"model":"stories260K","prompt":7})").status, 422);
   EXPECT_EQ(Post("/v1/completions", "{\"model\":\"stories260K\",\"prompt\":\"\xc3\x28\"}").status,
             422);
-  EXPECT_EQ(Post("/v1/completions", R"({"model":"other","prompt":"x"})").status, 422);
+  EXPECT_EQ(Post("/v1/completions", R"({"model":"other","prompt":"x"})").status, 404);
   EXPECT_EQ(
       Post("/v1/completions", R"({"model":"stories260K","prompt":"x","temperature":-0.5})").status,
       422);
