@@ -12,6 +12,10 @@
 
 #include "common/status.h"
 
+namespace mies::grammar {
+class CompiledGrammar;
+}  // namespace mies::grammar
+
 namespace mies::engine {
 
 // Sampling parameters of one request. Unset optionals take the model's
@@ -51,6 +55,9 @@ struct GenerateRequest {
   StopConditions stop;
   bool skip_special_tokens = true;  // for detokenized text
   bool stream = false;              // the sink wants every token as it comes
+  // Structured output: every sequence's tokens must keep this grammar alive (src/grammar);
+  // null: unconstrained. Compiled by the caller (errors are the caller's 4xx).
+  std::shared_ptr<const grammar::CompiledGrammar> constraint;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };

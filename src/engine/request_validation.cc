@@ -171,6 +171,7 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
   out.min_tokens = sc.min_tokens;
   out.skip_special_tokens = req.skip_special_tokens;
   out.stream = req.stream;
+  out.constraint = req.constraint;
 
   // Prompt: ids in range, length against maxInputTokenLen/maxSeqLen with the truncation rule.
   if (req.prompt_ids.empty()) return InvalidArgument("prompt must contain at least one token");
