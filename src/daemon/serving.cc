@@ -14,6 +14,7 @@
 #include "jinja/chat_template.h"
 #include "model/hf_config.h"
 #include "server/chat_output.h"
+#include "server/grammar_constraints.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
@@ -81,6 +82,7 @@ class ServingImpl : public Serving {
   engine::ServingEngine engine;
   std::optional<jinja::ChatTemplate> chat_template;
   std::unique_ptr<server::Metrics> metrics;
+  std::unique_ptr<server::GrammarConstraintCompiler> constraints;
   std::unique_ptr<server::ServingContext> ctx;
   std::unique_ptr<server::Router> router;
   std::unique_ptr<server::HttpServer> http;
@@ -129,6 +131,10 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   ctx.config = &config;
   ctx.tokenizer = s->engine.tokenizer.get();
   ctx.chat_template = &*s->chat_template;
+  // The vocabulary's byte strings and trie are built now, not on the first constrained request.
+  MIES_ASSIGN_OR_RETURN(s->constraints,
+                        server::GrammarConstraintCompiler::ForTokenizer(s->engine.tokenizer));
+  ctx.constraints = s->constraints.get();
   ctx.engine = s->engine.engine.get();
   ctx.metrics = s->metrics.get();
   ctx.monitor_mode = env.Get("MIES_SERVICE_MONITOR_MODE").value_or("") == "1";
