@@ -9,6 +9,7 @@
 namespace mies::server {
 
 using nlohmann::json;
+using nlohmann::ordered_json;
 using Kind = ConstraintSpec::Kind;
 
 namespace {
@@ -191,10 +192,41 @@ StatusOr<ConstraintSpec> ParseTgiGrammar(const json& value) {
   return InvalidArgument("grammar.type must be one of json, regex, json_schema; got ", *type);
 }
 
-json ConstraintFormat(const ConstraintSpec& spec) {
+void KeepSchemaKeyOrder(std::string_view body_text, std::optional<ConstraintSpec>* spec) {
+  if (!spec->has_value() || (*spec)->kind != Kind::kJsonSchema) return;
+  const ordered_json body = ordered_json::parse(body_text, nullptr, /*allow_exceptions=*/false);
+  auto at = [](const ordered_json* o, const char* key) -> const ordered_json* {
+    if (o == nullptr || !o->is_object()) return nullptr;
+    auto it = o->find(key);
+    return it == o->end() ? nullptr : &*it;
+  };
+  const std::string& f = (*spec)->field;
+  const ordered_json* v = nullptr;
+  if (f == "response_format") {
+    v = at(at(at(&body, "response_format"), "json_schema"), "schema");
+  } else if (f == "guided_json") {
+    v = at(&body, "guided_json");
+  } else if (f == "structured_outputs.json") {
+    v = at(at(&body, "structured_outputs"), "json");
+  } else if (f == "grammar") {  // TGI: parameters.grammar.value (.schema for json_schema)
+    const ordered_json* g = at(at(&body, "parameters"), "grammar");
+    v = at(g, "value");
+    const ordered_json* type = at(g, "type");
+    if (type != nullptr && *type == "json_schema") v = at(v, "schema");
+  }
+  if (v == nullptr) return;
+  ordered_json schema =
+      v->is_string() ? ordered_json::parse(v->get<std::string>(), nullptr, false) : *v;
+  if (!schema.is_object() && !schema.is_boolean()) return;
+  std::string text = schema.dump();
+  if (json::parse(text) != json::parse((*spec)->source)) return;
+  (*spec)->source = std::move(text);
+}
+
+ordered_json ConstraintFormat(const ConstraintSpec& spec) {
   switch (spec.kind) {
     case Kind::kJsonSchema:
-      return {{"type", "json_schema"}, {"json_schema", json::parse(spec.source)}};
+      return {{"type", "json_schema"}, {"json_schema", ordered_json::parse(spec.source)}};
     case Kind::kJsonObject:
       return {{"type", "json_schema"}, {"json_schema", {{"type", "object"}}}};
     case Kind::kRegex:
@@ -202,51 +234,51 @@ json ConstraintFormat(const ConstraintSpec& spec) {
     case Kind::kGrammar:
       return {{"type", "grammar"}, {"grammar", spec.source}};
     case Kind::kChoice: {
-      json elements = json::array();
-      for (const json& c : json::parse(spec.source)) {
+      ordered_json elements = ordered_json::array();
+      for (const ordered_json& c : ordered_json::parse(spec.source)) {
         elements.push_back({{"type", "const_string"}, {"value", c}});
       }
       return {{"type", "or"}, {"elements", std::move(elements)}};
     }
     case Kind::kStructuralTag: {
-      json tag = json::parse(spec.source);
+      ordered_json tag = ordered_json::parse(spec.source);
       if (tag.contains("format")) return tag["format"];
       // vLLM's older form: free text, and at each trigger one of the structures.
-      json tags = json::array();
-      for (const json& s : tag.value("structures", json::array())) {
-        tags.push_back(
-            {{"begin", s.value("begin", "")},
-             {"content",
-              {{"type", "json_schema"}, {"json_schema", s.value("schema", json::object())}}},
-             {"end", s.value("end", "")}});
+      ordered_json tags = ordered_json::array();
+      for (const ordered_json& s : tag.value("structures", ordered_json::array())) {
+        tags.push_back({{"begin", s.value("begin", "")},
+                        {"content",
+                         {{"type", "json_schema"},
+                          {"json_schema", s.value("schema", ordered_json::object())}}},
+                        {"end", s.value("end", "")}});
       }
       return {{"type", "triggered_tags"},
-              {"triggers", tag.value("triggers", json::array())},
+              {"triggers", tag.value("triggers", ordered_json::array())},
               {"tags", std::move(tags)}};
     }
   }
-  return json::object();
+  return ordered_json::object();
 }
 
-ConstraintSpec StructuralTagSpec(json format, std::string field) {
-  json tag = {{"type", "structural_tag"}, {"format", std::move(format)}};
+ConstraintSpec StructuralTagSpec(ordered_json format, std::string field) {
+  ordered_json tag = {{"type", "structural_tag"}, {"format", std::move(format)}};
   return Spec(Kind::kStructuralTag, tag.dump(), std::move(field));
 }
 
 ConstraintSpec AfterReasoning(const ConstraintSpec& spec, ReasoningStart start) {
   if (start == ReasoningStart::kClosed) return spec;
-  json think = {{"type", "tag"},
-                {"begin", start == ReasoningStart::kOpen ? "" : "<think>"},
-                {"content", {{"type", "any_text"}}},
-                {"end", "</think>"}};
-  json after = {{"type", "sequence"},
-                {"elements",
-                 {std::move(think),
-                  {{"type", "regex"}, {"pattern", "[ \\t\\r\\n]*"}},
-                  ConstraintFormat(spec)}}};
+  ordered_json think = {{"type", "tag"},
+                        {"begin", start == ReasoningStart::kOpen ? "" : "<think>"},
+                        {"content", {{"type", "any_text"}}},
+                        {"end", "</think>"}};
+  ordered_json after = {{"type", "sequence"},
+                        {"elements",
+                         {std::move(think),
+                          {{"type", "regex"}, {"pattern", "[ \\t\\r\\n]*"}},
+                          ConstraintFormat(spec)}}};
   if (start == ReasoningStart::kOpen) return StructuralTagSpec(std::move(after), spec.field);
   // The model may or may not think first.
-  json either = {{"type", "or"}, {"elements", {std::move(after), ConstraintFormat(spec)}}};
+  ordered_json either = {{"type", "or"}, {"elements", {std::move(after), ConstraintFormat(spec)}}};
   return StructuralTagSpec(std::move(either), spec.field);
 }
 

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "common/status.h"
 #include "engine/request.h"
@@ -60,10 +61,15 @@ StatusOr<ConstraintSpec> ParseStructuredOutputs(const nlohmann::json& value);
 // TGI's parameters.grammar {"type": "json" | "json_object" | "regex" | "json_schema", "value"}.
 StatusOr<ConstraintSpec> ParseTgiGrammar(const nlohmann::json& value);
 
+// nlohmann::json, the parsed body, sorts object keys, and a JSON schema generates its properties
+// in its own key order: `spec`'s schema is read again from the body's text, keeping the client's
+// order (nothing changes when the text does not hold the same schema).
+void KeepSchemaKeyOrder(std::string_view body_text, std::optional<ConstraintSpec>* spec);
+
 // `spec` as a structural-tag format object (the "format" member).
-nlohmann::json ConstraintFormat(const ConstraintSpec& spec);
+nlohmann::ordered_json ConstraintFormat(const ConstraintSpec& spec);
 // A structural tag of `format`, from `field`.
-ConstraintSpec StructuralTagSpec(nlohmann::json format, std::string field);
+ConstraintSpec StructuralTagSpec(nlohmann::ordered_json format, std::string field);
 // For models that think first: the constraint applies after the <think> block, which the
 // prompt may already have opened (or closed: then `spec` is returned as it is).
 ConstraintSpec AfterReasoning(const ConstraintSpec& spec, ReasoningStart start);

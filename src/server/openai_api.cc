@@ -386,6 +386,17 @@ StatusOr<std::string> RenderChatPrompt(const ServingContext& ctx, const ordered_
   if (tools.active()) render.tools = tools.tools;
   if (auto it = raw.find("chat_template_kwargs"); it != raw.end() && !it->is_null()) {
     if (!it->is_object()) return FieldTypeError("chat_template_kwargs", "object");
+    if (auto t = it->find("enable_thinking"); t != it->end() && !t->is_boolean()) {
+      return InvalidArgument("chat_template_kwargs.enable_thinking must be boolean type, got ",
+                             t->dump());
+    }
+    // MindIE's cap on reasoning tokens needs the engine to close the think block; refused rather
+    // than passed to a template that ignores it.
+    if (it->contains("thinking_budget")) {
+      return InvalidArgument(
+          "chat_template_kwargs.thinking_budget is not supported by mies (reasoning is not "
+          "capped); leave it out");
+    }
     render.extra_context = *it;
   }
   if (raw.contains("chat_template") && !raw["chat_template"].is_null()) {
@@ -405,10 +416,13 @@ StatusOr<std::string> RenderChatPrompt(const ServingContext& ctx, const ordered_
 
 }  // namespace
 
-RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
+RouteResult HandleChatCompletions(ServingContext& ctx, const json& body,
+                                  std::string_view body_text) {
   const auto style = ErrorStyle::kOpenAi;
   if (auto st = CheckModelField(ctx, body, true); !st.ok()) return FailWith(st, style);
-  ordered_json raw = ordered_json::parse(body.dump());
+  // Messages and tools in the client's key order (templates' tojson prints them as given).
+  ordered_json raw = ordered_json::parse(body_text, nullptr, /*allow_exceptions=*/false);
+  if (!raw.is_object()) raw = ordered_json::parse(body.dump());
   auto tools = ParseToolRequest(raw);
   if (!tools.ok()) return FailWith(tools.status(), style);
   auto prompt = RenderChatPrompt(ctx, raw, *tools);
@@ -422,6 +436,7 @@ RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
   if (auto st = ParseOpenAiCommon(ctx, body, true, &req, &opt, &include_usage); !st.ok()) {
     return FailWith(st, style);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   // logprobs: bool; top_logprobs [0, 20] and only with logprobs true.
   auto logprobs = GetBool(body, "logprobs");
   if (!logprobs.ok()) return FailWith(logprobs.status(), style);
@@ -482,7 +497,7 @@ RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
   return MakeJob(ctx, std::move(req), opt, true, include_usage, want_logprobs, output);
 }
 
-RouteResult HandleCompletions(ServingContext& ctx, const json& body) {
+RouteResult HandleCompletions(ServingContext& ctx, const json& body, std::string_view body_text) {
   const auto style = ErrorStyle::kOpenAi;
   if (auto st = CheckModelField(ctx, body, false); !st.ok()) return FailWith(st, style);
   engine::GenerateRequest req;
@@ -513,6 +528,7 @@ RouteResult HandleCompletions(ServingContext& ctx, const json& body) {
   if (auto st = ParseOpenAiCommon(ctx, body, false, &req, &opt, &include_usage); !st.ok()) {
     return FailWith(st, style);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   auto logprobs = GetInt(body, "logprobs");
   if (!logprobs.ok()) return FailWith(logprobs.status(), style);
   bool want_logprobs = false;

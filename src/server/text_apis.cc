@@ -299,7 +299,8 @@ const std::regex& IdPattern() {
 
 }  // namespace
 
-RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route) {
+RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route,
+                      std::string_view body_text) {
   auto inputs = body.find("inputs");
   if (inputs == body.end() || inputs->is_null()) {
     return Fail(422,
@@ -314,6 +315,7 @@ RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route) {
   if (auto st = ParseGenerationParams(params, Api::kTgi, ctx.model, &req, &opt); !st.ok()) {
     return FailWith(st);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   Flavor flavor = Flavor::kTgi;
   if (route == TgiRoute::kRoot) {
     auto stream = GetBool(body, "stream");
@@ -329,7 +331,7 @@ RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route) {
   return TextJob(ctx, std::move(req), opt, flavor, "", text);
 }
 
-RouteResult HandleVllmGenerate(ServingContext& ctx, const json& body) {
+RouteResult HandleVllmGenerate(ServingContext& ctx, const json& body, std::string_view body_text) {
   engine::GenerateRequest req;
   std::string text;
   if (auto st = ParseTextPrompt(ctx, body["prompt"], "prompt", &req, &text); !st.ok()) {
@@ -339,6 +341,7 @@ RouteResult HandleVllmGenerate(ServingContext& ctx, const json& body) {
   if (auto st = ParseGenerationParams(body, Api::kVllm, ctx.model, &req, &opt); !st.ok()) {
     return FailWith(st);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   auto stream = GetBool(body, "stream");
   if (!stream.ok()) return FailWith(stream.status());
   opt.stream = stream->value_or(false);

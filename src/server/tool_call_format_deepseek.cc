@@ -128,7 +128,8 @@ class DeepSeekFormat : public ToolCallFormat {
   std::unique_ptr<ToolCallParser> NewParser() const override {
     return std::make_unique<DeepSeekParser>();
   }
-  nlohmann::json CallsFormat(std::span<const FunctionTool> tools, bool parallel) const override {
+  nlohmann::ordered_json CallsFormat(std::span<const FunctionTool> tools,
+                                     bool parallel) const override {
     auto begin = [this](const FunctionTool& t) {
       return std::string(kCallBegin) +
              (v31_ ? t.name + std::string(kSep)

@@ -45,7 +45,8 @@ class HermesFormat : public ToolCallFormat {
   std::unique_ptr<ToolCallParser> NewParser() const override {
     return std::make_unique<HermesParser>();
   }
-  nlohmann::json CallsFormat(std::span<const FunctionTool> tools, bool parallel) const override {
+  nlohmann::ordered_json CallsFormat(std::span<const FunctionTool> tools,
+                                     bool parallel) const override {
     auto begin = [](const FunctionTool& t) {
       return std::string(kBegin) + "\n" + CallObjectPrefix(t.name, "arguments");
     };

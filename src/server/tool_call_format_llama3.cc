@@ -76,7 +76,8 @@ class Llama3JsonFormat : public ToolCallFormat {
   std::unique_ptr<ToolCallParser> NewParser() const override {
     return std::make_unique<Llama3JsonParser>();
   }
-  nlohmann::json CallsFormat(std::span<const FunctionTool> tools, bool parallel) const override {
+  nlohmann::ordered_json CallsFormat(std::span<const FunctionTool> tools,
+                                     bool parallel) const override {
     auto begin = [](const FunctionTool& t) { return CallObjectPrefix(t.name, "parameters"); };
     return CallTags(tools, begin, "}", "; ", parallel);
   }

@@ -124,7 +124,8 @@ class MistralFormat : public ToolCallFormat {
     return std::make_unique<MistralParser>();
   }
   // The list form, which every Mistral tokenizer version reads back.
-  nlohmann::json CallsFormat(std::span<const FunctionTool> tools, bool parallel) const override {
+  nlohmann::ordered_json CallsFormat(std::span<const FunctionTool> tools,
+                                     bool parallel) const override {
     auto begin = [](const FunctionTool& t) { return CallObjectPrefix(t.name, "arguments"); };
     return {{"type", "tag"},
             {"begin", std::string(kToolCalls) + "["},

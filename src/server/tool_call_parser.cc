@@ -6,6 +6,7 @@
 namespace mies::server {
 
 using nlohmann::json;
+using nlohmann::ordered_json;
 
 namespace {
 
@@ -282,15 +283,16 @@ std::string RandomAlnum(size_t n) {
 
 std::string ToolCallFormat::NewCallId() const { return "call_" + RandomAlnum(24); }
 
-json JsonSchemaFormat(const json& schema) {
-  json s = schema.is_object() && !schema.empty() ? schema : json{{"type", "object"}};
+ordered_json JsonSchemaFormat(const ordered_json& schema) {
+  ordered_json s =
+      schema.is_object() && !schema.empty() ? schema : ordered_json{{"type", "object"}};
   return {{"type", "json_schema"}, {"json_schema", std::move(s)}};
 }
 
-json CallTags(std::span<const FunctionTool> tools,
-              const std::function<std::string(const FunctionTool&)>& begin, std::string_view end,
-              std::string_view separator, bool parallel) {
-  json tags = json::array();
+ordered_json CallTags(std::span<const FunctionTool> tools,
+                      const std::function<std::string(const FunctionTool&)>& begin,
+                      std::string_view end, std::string_view separator, bool parallel) {
+  ordered_json tags = ordered_json::array();
   for (const FunctionTool& t : tools) {
     tags.push_back({{"type", "tag"},
                     {"begin", begin(t)},

@@ -50,7 +50,7 @@ struct ToolParseEvent {
 // A function the request offers (`tools[i].function`).
 struct FunctionTool {
   std::string name;
-  nlohmann::json parameters;  // JSON schema of the arguments; an empty object when absent
+  nlohmann::ordered_json parameters;  // JSON schema of the arguments; an empty object when absent
 };
 
 class ToolCallParser {
@@ -142,7 +142,8 @@ class ToolCallFormat {
   virtual std::unique_ptr<ToolCallParser> NewParser() const = 0;
   // A structural-tag format (xgrammar's "format" object) that admits only calls to `tools` in
   // this family's syntax: at least one, and exactly one unless `parallel`.
-  virtual nlohmann::json CallsFormat(std::span<const FunctionTool> tools, bool parallel) const = 0;
+  virtual nlohmann::ordered_json CallsFormat(std::span<const FunctionTool> tools,
+                                             bool parallel) const = 0;
   // The detokenizer must keep special tokens, because the markers are ones (Mistral).
   virtual bool needs_special_tokens() const { return false; }
   // The id of a new call: "call_" and 24 alphanumerics (Mistral's templates take only 9).
@@ -164,12 +165,12 @@ const ToolCallFormat& DeepSeekV3ToolCallFormat();
 const ToolCallFormat& DeepSeekV31ToolCallFormat();
 
 // Helpers for the formats' CallsFormat.
-nlohmann::json JsonSchemaFormat(const nlohmann::json& schema);
+nlohmann::ordered_json JsonSchemaFormat(const nlohmann::ordered_json& schema);
 // One "tag" per tool: `begin(tool)`, the arguments per the tool's parameters schema, `end`; in a
 // {"type":"tags_with_separator", separator, at_least_one: true, stop_after_first: !parallel}.
-nlohmann::json CallTags(std::span<const FunctionTool> tools,
-                        const std::function<std::string(const FunctionTool&)>& begin,
-                        std::string_view end, std::string_view separator, bool parallel);
+nlohmann::ordered_json CallTags(std::span<const FunctionTool> tools,
+                                const std::function<std::string(const FunctionTool&)>& begin,
+                                std::string_view end, std::string_view separator, bool parallel);
 // `{"name": "<name>", "<key>": `, as the templates write it.
 std::string CallObjectPrefix(std::string_view name, std::string_view key);
 // Random alphanumerics.

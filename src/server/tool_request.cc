@@ -59,9 +59,15 @@ StatusOr<ToolRequest> ParseToolRequest(const ordered_json& body) {
       if (auto p = fn.find("parameters"); p != fn.end() && !p->is_null()) {
         if (!p->is_object())
           return InvalidArgument(where, ".function.parameters must be object type.");
-        f.parameters = json::parse(p->dump());
+        f.parameters = *p;
       } else {
-        f.parameters = json::object();
+        f.parameters = ordered_json::object();
+      }
+      for (const FunctionTool& other : req.functions) {
+        if (other.name == f.name) {
+          return InvalidArgument(where, ".function.name ", f.name,
+                                 " is given twice; function names must be unique");
+        }
       }
       req.functions.push_back(std::move(f));
     }
@@ -78,7 +84,8 @@ StatusOr<ToolRequest> ParseToolRequest(const ordered_json& body) {
       } else if (c == "required") {
         req.choice = ToolRequest::Choice::kRequired;
       } else {
-        return InvalidArgument("tool_choice must be none, auto, required or a function object");
+        return InvalidArgument(
+            "tool_choice must be none, auto, required or a function object, got \"", c, "\"");
       }
     } else if (it->is_object()) {
       const ordered_json& fn = it->value("function", ordered_json());

@@ -12,6 +12,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "server/constraint_spec.h"
@@ -193,6 +195,19 @@ TEST_F(ChatToolsTest, EveryApisStructuredOutputFieldsBecomeOneSpec) {
   EXPECT_EQ(SpecOf("/generate_stream",
                    R"({"inputs":"x","parameters":{"grammar":{"type":"regex","value":"\\d+"}}})"),
             (ConstraintSpec{Kind::kRegex, "\\d+", "grammar"}));
+  // A schema keeps the client's key order (properties are generated in it), on every route.
+  const std::string unsorted =
+      R"({"type":"object","properties":{"z":{"type":"integer"},"a":{"type":"string"}}})";
+  const std::pair<std::string, std::string> ordered[] = {
+      {"/v1/chat/completions",
+       ChatBody(R"(,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":)" +
+                unsorted + "}}")},
+      {"/v1/completions", R"({"prompt":"x","guided_json":)" + unsorted + "}"},
+      {"/generate", R"({"prompt":"x","structured_outputs":{"json":)" + unsorted + "}}"},
+      {"/generate", R"({"inputs":"x","parameters":{"grammar":{"type":"json_schema",)"
+                    R"("value":{"name":"n","schema":)" +
+                        unsorted + "}}}}"}};
+  for (const auto& [path, body] : ordered) EXPECT_EQ(SpecOf(path, body).source, unsorted) << body;
   // No constraint: nothing to compile.
   compiler_.specs.clear();
   EXPECT_TRUE(Post("/v1/chat/completions", ChatBody(R"(,"response_format":{"type":"text"})"))
@@ -276,11 +291,13 @@ TEST_F(ChatToolsTest, ToolChoiceRequiredAndNamedForceCallsInTheModelsSyntax) {
   json tag = json::parse(s.source);
   EXPECT_EQ(tag["type"], "structural_tag");
   EXPECT_EQ(tag["format"],
-            HermesToolCallFormat().CallsFormat(
+            json(HermesToolCallFormat().CallsFormat(
                 std::vector<FunctionTool>{
                     {"get_weather", json::parse(kTools)[0]["function"]["parameters"]},
                     {"get_time", {{"type", "object"}}}},
-                /*parallel=*/true));
+                /*parallel=*/true)));
+  // The tool's schema keeps the client's key order (properties are generated in it).
+  EXPECT_LT(s.source.find(R"("type":"object","properties")"), s.source.find(R"("required")"));
   // A named function: that one only, once.
   ctx_.model.tool_format = &Llama3JsonToolCallFormat();
   s = SpecOf("/v1/chat/completions",
@@ -311,7 +328,10 @@ TEST_F(ChatToolsTest, ToolChoiceRequiredAndNamedForceCallsInTheModelsSyntax) {
                 std::string(kTools)),
        "tool_choice names nope, which is not in tools"},
       {ChatBody(R"(,"tool_choice":"any","tools":)" + std::string(kTools)),
-       "tool_choice must be none, auto, required or a function object"},
+       R"(tool_choice must be none, auto, required or a function object, got \"any\")"},
+      {ChatBody(R"(,"tools":[{"type":"function","function":{"name":"f"}},)"
+                R"({"type":"function","function":{"name":"f"}}])"),
+       "tools[1].function.name f is given twice; function names must be unique"},
       {ChatBody(R"(,"tools":[{"type":"function","function":{"name":"bad name"}}])"),
        "tools[0].function.name must match"},
       {ChatBody(R"(,"tools":[{"type":"function","function":{"name":"f","parameters":[]}}])"),
@@ -437,6 +457,21 @@ TEST_F(ChatToolsTest, ReasoningGoesToReasoningContentAndReasoning) {
   EXPECT_EQ(reasoning, "The user says hi.");
   EXPECT_EQ(reasoning2, reasoning);
   EXPECT_EQ(content, "Hello!");
+}
+
+TEST_F(ChatToolsTest, ChatTemplateKwargsAreCheckedAndThinkingBudgetIsRefusedByName) {
+  EXPECT_TRUE(
+      Post("/v1/chat/completions", ChatBody(R"(,"chat_template_kwargs":{"enable_thinking":false})"))
+          .job.has_value());
+  auto [status, body] = Answer("/v1/chat/completions",
+                               ChatBody(R"(,"chat_template_kwargs":{"enable_thinking":"no"})"));
+  EXPECT_EQ(status, 422);
+  EXPECT_THAT(
+      body, HasSubstr(R"(chat_template_kwargs.enable_thinking must be boolean type, got \"no\")"));
+  std::tie(status, body) = Answer("/v1/chat/completions",
+                                  ChatBody(R"(,"chat_template_kwargs":{"thinking_budget":100})"));
+  EXPECT_EQ(status, 422);
+  EXPECT_THAT(body, HasSubstr("chat_template_kwargs.thinking_budget is not supported by mies"));
 }
 
 TEST_F(ChatToolsTest, MistralCallsKeepSpecialTokensAndTokenizeTakesTools) {
