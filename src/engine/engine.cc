@@ -407,6 +407,13 @@ void Engine::Loop() {
     }
     scheduler_.Complete(step);
     ProcessResult(step, *result);
+    // Sequences that finished in this step leave the batch at once; the others of an n > 1
+    // request go on (a finished one must not be sampled again: its grammar has ended).
+    for (Group* g : touched_) {
+      for (auto& s : g->seqs) {
+        if (s->finish != FinishReason::kNone) scheduler_.Remove(s->seq.get());
+      }
+    }
     // Requests that failed on their own in this step (a grammar dead end).
     std::vector<std::string> failed;
     for (auto& [id, g] : groups_) {
@@ -475,7 +482,7 @@ void Engine::ProcessResult(const ScheduleOutput& step, const StepResult& r) {
     if (!item.sample) continue;
     seq.prompt_logprobs_pending = false;
     const float* row = r.logits.data() + (r.first_row[i] + r.num_rows[i] - 1) * r.vocab;
-    if (!g->error.ok()) continue;
+    if (!g->error.ok() || s->finish != FinishReason::kNone) continue;
     if (seq.fork_width > 1) {
       // First token of an n / best_of request: the other sequences start here, sharing the
       // prompt's blocks, each with its own RNG.

@@ -78,7 +78,10 @@ struct Pieces {
   ExprPtr number;
 
   explicit Pieces(int max_ws) {
-    ws = Repeat(Chars({{' ', ' '}, {'\t', '\t'}, {'\n', '\n'}, {'\r', '\r'}}), 0, max_ws);
+    // llama.cpp's rule: nothing, one space, or one newline and an indent. Pretty-printed JSON
+    // fits; a model that loves newlines or spaces cannot spend its token budget on them.
+    ws = Opt(
+        Alt({Lit(" "), Seq({Lit("\n"), Repeat(Chars({{' ', ' '}, {'\t', '\t'}}), 0, max_ws)})}));
     raw_char = Chars({{0x20, 0x21}, {0x23, 0x5B}, {0x5D, kMaxCodePoint}});
     const ExprPtr hex = Chars({{'0', '9'}, {'A', 'F'}, {'a', 'f'}});
     auto hex_n = [&](int n) { return Repeat(hex, n, n); };

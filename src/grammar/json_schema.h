@@ -16,9 +16,9 @@
 //    are generated, whatever additionalProperties says, unless the schema lists none: then
 //    additionalProperties (a schema, true or absent) gives a map of any keys. Required names
 //    missing from `properties` are generated with the additionalProperties schema (or any value).
-//  * Whitespace: between JSON tokens at most `max_whitespace` bytes of [ \t\n\r] (default 20,
-//    room for pretty-printing a few levels deep), none before or after the top value, so a
-//    model cannot loop in whitespace.
+//  * Whitespace between JSON tokens (llama.cpp's rule): nothing, one space, or one newline and
+//    at most `max_whitespace` spaces/tabs of indent (default 20: pretty-printing a few levels
+//    deep); none before or after the top value. So a model cannot loop in whitespace.
 //  * Strings: any character (raw, or as a JSON escape; \u escapes never form lone surrogates).
 //    minLength/maxLength count characters (an escape is one). `pattern` is searched (unanchored
 //    unless it has ^/$) over the string's characters, written escaped where JSON needs it.
@@ -35,7 +35,7 @@
 namespace mies::grammar {
 
 struct JsonSchemaOptions {
-  int max_whitespace = 20;  // bytes of whitespace allowed between two JSON tokens
+  int max_whitespace = 20;  // indent bytes allowed after the one newline between JSON tokens
 };
 
 StatusOr<Grammar> JsonSchemaToGrammar(const nlohmann::ordered_json& schema,

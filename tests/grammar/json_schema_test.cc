@@ -168,8 +168,9 @@ const Case kCases[] = {
      {"null"}},
     {"WhitespaceBounded",
      R"({"type":"array","items":{"type":"integer"}})",
-     {"[ 1 ]", "[\n" + std::string(19, ' ') + "1]"},
-     {"[\n" + std::string(20, ' ') + "1]", " [1]", "[1] "}},
+     {"[ 1 ]", "[\n" + std::string(20, ' ') + "1\n]", "[\n\t\t1,\n\t\t2\n]"},
+     {"[\n" + std::string(21, ' ') + "1]", "[  1]", "[\n\n1]", "[ \n1]", "[\r\n1]", " [1]",
+      "[1] "}},
 };
 
 INSTANTIATE_TEST_SUITE_P(Keywords, JsonSchemaKeywordTest, ::testing::ValuesIn(kCases),

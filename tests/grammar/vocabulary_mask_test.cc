@@ -192,3 +192,52 @@ TEST(RealVocabularyFlagsTest, FirstTokenSpaceIsStrippedOnSentencePiece) {
 
 }  // namespace
 }  // namespace mies::grammar
+
+namespace mies::grammar {
+namespace {
+
+// Bounded strings and arrays, a date and an integer range: walks that pick any allowed token
+// (EOS only when complete) always finish, never meeting a state no token continues.
+const char* kBoundedSchema = R"({
+  "type": "object",
+  "properties": {
+    "name": {"type": "string", "maxLength": 8},
+    "age": {"type": "integer", "minimum": 0, "maximum": 120},
+    "color": {"enum": ["red", "green", "blue"]},
+    "ok": {"type": "boolean"},
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 4}, "maxItems": 3},
+    "day": {"type": "string", "format": "date"}
+  },
+  "required": ["name", "age", "color", "tags"],
+  "additionalProperties": false
+})";
+
+TEST_P(RealVocabularyTest, RandomWalksFinishWithoutDeadEnds) {
+  const Loaded& l = Load(GetParam());
+  const int32_t n = l.vocab->size();
+  const std::vector<int32_t> eos(l.tokenizer->eos_ids().begin(), l.tokenizer->eos_ids().end());
+  auto g = testing::MustCompile(CompileJsonSchemaText(kBoundedSchema, l.vocab));
+  ASSERT_TRUE(g);
+  std::mt19937 rng(11);
+  std::vector<uint64_t> mask(Matcher::BitmaskWords(n));
+  for (int walk = 0; walk < 20; ++walk) {
+    Matcher m(g, eos);
+    std::string text;
+    int step = 0;
+    for (; step < 2000 && !m.IsTerminated(); ++step) {
+      std::vector<int32_t> allowed;
+      ASSERT_GT(m.FillNextTokenBitmask(mask), 0)
+          << GetParam() << " walk " << walk << " dead end after \"" << text << "\"";
+      for (int32_t id = 0; id < n; ++id) {
+        if (Matcher::IsSet(mask, id)) allowed.push_back(id);
+      }
+      const int32_t pick = allowed[rng() % allowed.size()];
+      text += l.vocab->TokenBytes(pick);
+      ASSERT_TRUE(m.Accept(pick).ok());
+    }
+    EXPECT_TRUE(m.IsTerminated()) << text;
+  }
+}
+
+}  // namespace
+}  // namespace mies::grammar
