@@ -274,7 +274,7 @@ ConstraintSpec AfterReasoning(const ConstraintSpec& spec, ReasoningStart start) 
   ordered_json after = {{"type", "sequence"},
                         {"elements",
                          {std::move(think),
-                          {{"type", "regex"}, {"pattern", "[ \\t\\r\\n]*"}},
+                          {{"type", "regex"}, {"pattern", "[ \\t\\r\\n]{0,4}"}},
                           ConstraintFormat(spec)}}};
   if (start == ReasoningStart::kOpen) return StructuralTagSpec(std::move(after), spec.field);
   // The model may or may not think first.

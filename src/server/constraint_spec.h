@@ -71,7 +71,8 @@ nlohmann::ordered_json ConstraintFormat(const ConstraintSpec& spec);
 // A structural tag of `format`, from `field`.
 ConstraintSpec StructuralTagSpec(nlohmann::ordered_json format, std::string field);
 // For models that think first: the constraint applies after the <think> block, which the
-// prompt may already have opened (or closed: then `spec` is returned as it is).
+// prompt may already have opened (or closed: then `spec` is returned as it is). Up to 4
+// whitespace characters may follow </think>, so a model cannot loop there.
 ConstraintSpec AfterReasoning(const ConstraintSpec& spec, ReasoningStart start);
 
 }  // namespace mies::server
