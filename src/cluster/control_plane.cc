@@ -37,6 +37,7 @@ StatusOr<Fingerprint> NodeFingerprint(const NodeOptions& o) {
   in.schedule = o.schedule ? &*o.schedule : nullptr;
   in.deterministic = o.deterministic;
   in.moe_ep = o.moe_ep;
+  in.activations = o.activations;
   return ComputeFingerprint(in);
 }
 

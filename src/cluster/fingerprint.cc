@@ -157,7 +157,8 @@ StatusOr<Fingerprint> ComputeFingerprint(const FingerprintInputs& in) {
                                " kv_heads=", hf.num_key_value_heads, " head_dim=", hf.head_dim,
                                " vocab=", hf.vocab_size));
   fp.emplace_back("model.weight_dtype",
-                  absl::StrCat("dtype=", in.dtype, " torch_dtype=", hf.torch_dtype));
+                  absl::StrCat("dtype=", in.dtype, " torch_dtype=", hf.torch_dtype,
+                               " activations=", in.activations));
   fp.emplace_back("generation.do_sample", Opt(gen.do_sample));
   fp.emplace_back("generation.temperature", Opt(gen.temperature));
   fp.emplace_back("generation.top_k", Opt(gen.top_k));

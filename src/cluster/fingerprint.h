@@ -23,6 +23,7 @@ struct FingerprintInputs {
   const config::ScheduleConfig* schedule = nullptr;  // null: not part of the fingerprint
   bool deterministic = false;                        // $HCCL_DETERMINISTIC
   int moe_ep = 1;  // MoE expert groups (ParallelConfig::moe_ep): ranks must agree on the split
+  std::string activations = "auto";  // activationDtype: every rank must compute alike
 };
 
 // Fields: model.config_json.sha256, model.generation_config.sha256, model.files (name:size of

@@ -119,7 +119,7 @@ StatusOr<DataPlane> ConnectDataPlane(int rank, int size,
                                      KvStore* store, const std::string& prefix,
                                      std::chrono::milliseconds connect_timeout,
                                      std::chrono::milliseconds collective_timeout,
-                                     std::function<bool()> cancelled) {
+                                     const std::function<bool()>& cancelled) {
   DataPlane plane;
   MIES_ASSIGN_OR_RETURN(plane.control,
                         ConnectContext(rank, size, device, store, prefix, connect_timeout,

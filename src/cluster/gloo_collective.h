@@ -82,7 +82,7 @@ StatusOr<DataPlane> ConnectDataPlane(int rank, int size,
                                      KvStore* store, const std::string& prefix,
                                      std::chrono::milliseconds connect_timeout,
                                      std::chrono::milliseconds collective_timeout,
-                                     std::function<bool()> cancelled = {});
+                                     const std::function<bool()>& cancelled = {});
 
 class GlooCollective final : public model::Collective {
  public:

@@ -50,7 +50,13 @@ StatusOr<std::vector<std::unique_ptr<RankWorker>>> LoadLocalRanks(const NodeOpti
     auto w = std::make_unique<RankWorker>(d.rank_id, o.ranktable.WorldSize(), bind, o.deterministic,
                                           o.timeouts, state);
     const std::vector<int> pin = i < o.pin_cpus.size() ? o.pin_cpus[i] : std::vector<int>{};
-    Status s = w->LoadModel(o.model_dir, o.dtype, o.threads_per_rank, pin, o.moe_ep);
+    model::ModelOptions mo;
+    mo.dtype = o.dtype;
+    mo.activations = o.activations;
+    mo.num_threads = o.threads_per_rank;
+    mo.pin_cpus = pin;
+    mo.parallel.moe_ep = o.moe_ep;
+    Status s = w->LoadModel(o.model_dir, mo);
     if (!s.ok()) {
       return FailedPrecondition("rank ", d.rank_id, ": loading its shard of ", o.model_dir,
                                 " failed: ", s.message());

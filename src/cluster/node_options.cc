@@ -51,6 +51,7 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   o.topology = topology;
   o.model_dir = config.ModelWeightPath();
   o.dtype = mc.dtype;
+  if (auto a = mc.extra.find("activationDtype"); a != mc.extra.end()) o.activations = a->second;
   o.control_port = config.backend.multi_nodes_infer_port;
   o.tls.enabled = config.backend.inter_node_tls_enabled;
   o.tls.material = certs::MaterialFromConfig(config, certs::Plane::kInterNode);
@@ -68,6 +69,7 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   if (mc.cpu_bind_cores) {
     for (int r = 0; r < local; ++r) {
       std::vector<int> cpus;
+      cpus.reserve(o.threads_per_rank);
       for (int t = 0; t < o.threads_per_rank; ++t) {
         cpus.push_back((r * o.threads_per_rank + t) % cores);
       }

@@ -40,9 +40,10 @@ struct NodeOptions {
   TlsSettings tls;
   std::optional<config::ScheduleConfig> schedule;  // part of the fingerprint when set
   bool deterministic = false;                      // $HCCL_DETERMINISTIC
-  int moe_ep = 1;             // MoE models: expert groups (model::ParallelConfig::moe_ep)
-  int64_t num_kv_blocks = 0;  // master: the KV pool of every rank
-  int64_t block_size = 128;   // master: cacheBlockSize
+  int moe_ep = 1;                    // MoE models: expert groups (model::ParallelConfig::moe_ep)
+  std::string activations = "auto";  // ModelConfig activationDtype (model::ModelOptions)
+  int64_t num_kv_blocks = 0;         // master: the KV pool of every rank
+  int64_t block_size = 128;          // master: cacheBlockSize
   ClusterTimeouts timeouts;
 };
 

@@ -17,13 +17,9 @@ RankWorker::RankWorker(int rank, int world, std::string bind_address, bool deter
 
 RankWorker::~RankWorker() { StopAndJoin(); }
 
-Status RankWorker::LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
-                             const std::vector<int>& pin, int moe_ep) {
-  model::ModelOptions mo;
-  mo.parallel = {rank_, world_, moe_ep};
-  mo.dtype = dtype;
-  mo.num_threads = threads;
-  mo.pin_cpus = pin;
+Status RankWorker::LoadModel(const std::string& model_dir, model::ModelOptions mo) {
+  mo.parallel.tp_rank = rank_;
+  mo.parallel.tp_size = world_;
   MIES_ASSIGN_OR_RETURN(auto model, model::LlamaModel::Load(model_dir, mo, &collective_));
   runner_ = std::make_unique<runner::ModelRunner>(std::move(model));
   return OkStatus();

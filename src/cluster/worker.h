@@ -37,8 +37,9 @@ class RankWorker {
              const ClusterTimeouts& timeouts, NodeState* state);
   ~RankWorker();
 
-  Status LoadModel(const std::string& model_dir, const std::string& dtype, int threads,
-                   const std::vector<int>& pin, int moe_ep);
+  // Loads this rank's shard; `options` says dtype, threads, pinning and moe_ep (the rank and
+  // world size are the worker's own).
+  Status LoadModel(const std::string& model_dir, model::ModelOptions options);
   // The KV pool; call only while the worker is not serving (before Start, or between epochs).
   Status AllocateCache(int64_t num_blocks, int64_t block_size);
   bool has_cache(int64_t num_blocks, int64_t block_size) const;

@@ -52,7 +52,10 @@ Status Unavailable(const Args&... args) {
 // Assigns the value of a StatusOr expression to `lhs`, or returns its error.
 #define MIES_ASSIGN_OR_RETURN(lhs, expr) \
   MIES_ASSIGN_OR_RETURN_IMPL_(MIES_CONCAT_(mies_statusor_, __LINE__), lhs, expr)
+// `lhs` may be a declaration (`auto x`), which parentheses would break.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define MIES_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.ok()) return tmp.status();               \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

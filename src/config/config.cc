@@ -195,10 +195,12 @@ ModelConfig ReadModel(JsonReader r) {
   }
   m.trust_remote_code = r.Bool("trustRemoteCode", kRequired, false);
   m.dtype = r.String("dtype", kOptional, m.dtype);
-  static const std::set<std::string> kDtypes = {"auto", "float32", "bfloat16", "float16", "int8"};
+  static const std::set<std::string> kDtypes = {"auto", "float32", "bfloat16", "float16",
+                                                "int8", "int4",    "int4-g128"};
   if (!kDtypes.count(m.dtype)) {
-    r.Error("dtype",
-            absl::StrCat("\"", m.dtype, "\" is not one of auto, float32, bfloat16, float16, int8"));
+    r.Error("dtype", absl::StrCat("\"", m.dtype,
+                                  "\" is not one of auto, float32, bfloat16, float16, int8, int4, "
+                                  "int4-g128"));
   }
   m.cpu_threads = static_cast<int>(r.Int("cpuThreads", kOptional, 0, 0, 1024));
   m.cpu_bind_cores = r.Bool("cpuBindCores", kOptional, false);

@@ -116,14 +116,14 @@ StatusOr<std::unique_ptr<Engine>> Engine::Create(
   options.limits.vocab_size = vocab_size;
   options.limits.pool_tokens = executor->num_kv_blocks() * executor->block_size();
   if (defaults.top_k && *defaults.top_k > 0) options.limits.top_k_cap = *defaults.top_k;
-  return std::unique_ptr<Engine>(new Engine(std::move(options), std::move(executor),
-                                            std::move(tokenizer), std::move(defaults)));
+  return std::unique_ptr<Engine>(
+      new Engine(options, std::move(executor), std::move(tokenizer), std::move(defaults)));
 }
 
 Engine::Engine(EngineOptions options, std::unique_ptr<Executor> executor,
                std::shared_ptr<const tokenizer::Tokenizer> tokenizer,
                model::GenerationDefaults defaults)
-    : options_(std::move(options)),
+    : options_(options),
       executor_(std::move(executor)),
       tokenizer_(std::move(tokenizer)),
       defaults_(std::move(defaults)),

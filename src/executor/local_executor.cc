@@ -25,6 +25,8 @@ StatusOr<std::unique_ptr<LocalExecutor>> LocalExecutor::FromConfig(const config:
   }
   model::ModelOptions options;
   options.dtype = mc.dtype;
+  if (auto a = mc.extra.find("activationDtype"); a != mc.extra.end())
+    options.activations = a->second;
   options.num_threads = mc.cpu_threads > 0
                             ? mc.cpu_threads
                             : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));

@@ -231,6 +231,7 @@ StatusOr<Value> GetSlice(const Value& obj, const Value& start_v, const Value& st
     return Value::String(out);
   }
   std::vector<Value> out;
+  out.reserve(idx.size());
   for (int64_t i : idx) out.push_back(obj.items()[static_cast<size_t>(i)]);
   return Value::MakeList(std::move(out), obj.as_list().is_tuple);
 }

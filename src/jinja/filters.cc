@@ -198,6 +198,7 @@ StatusOr<std::vector<Value>> SortedValues(std::vector<Value> items, bool reverse
   });
   MIES_RETURN_IF_ERROR(error);
   std::vector<Value> out;
+  out.reserve(keyed.size());
   for (auto& kv : keyed) out.push_back(std::move(kv.second));
   return out;
 }

@@ -232,7 +232,7 @@ Status ImmutableError(const Value& obj, const std::string& name) {
 }
 
 std::optional<Value> StringMethod(const Value& obj, const std::string& name) {
-  const std::string s = obj.as_string();
+  const std::string& s = obj.as_string();
   auto method = [&](NativeFunction fn) {
     return Value::MakeFunction("str." + name, std::move(fn));
   };

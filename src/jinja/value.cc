@@ -199,10 +199,10 @@ std::string FloatRepr(double d) {
   // Python's repr switches to exponent notation outside 1e-4 <= |x| < 1e16.
   if (exp >= -4 && exp < 16) {
     if (exp >= 0) {
-      std::string int_part = digits.substr(0, std::min<size_t>(digits.size(), exp + 1));
-      while (int_part.size() < static_cast<size_t>(exp + 1)) int_part.push_back('0');
-      std::string frac =
-          digits.size() > static_cast<size_t>(exp + 1) ? digits.substr(exp + 1) : "0";
+      const size_t whole = static_cast<size_t>(exp) + 1;  // exp >= 0 here
+      std::string int_part = digits.substr(0, std::min(digits.size(), whole));
+      while (int_part.size() < whole) int_part.push_back('0');
+      std::string frac = digits.size() > whole ? digits.substr(whole) : "0";
       out += int_part + "." + frac;
     } else {
       out += "0." + std::string(-exp - 1, '0') + digits;

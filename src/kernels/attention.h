@@ -24,7 +24,8 @@
 namespace mies::kernels {
 
 // Copies the K and V rows of n_new tokens at positions start_pos .. start_pos+n_new-1
-// (k, v: [n_new][n_kv_heads][head_dim]) into their cache slots. Checks the table (long enough,
+// (k, v: [n_new][n_kv_heads][head_dim]) into their cache slots; v == nullptr writes K only (a
+// latent cache, which has no V). Checks the table (long enough,
 // ids in [0, num_blocks)) and the shapes, returning InvalidArgument naming the offending value
 // before writing anything.
 Status WriteKv(const float* k, const float* v, int64_t n_new, int64_t start_pos,
@@ -39,5 +40,14 @@ void PagedAttention(const float* q, int64_t n_new, int64_t start_pos, const floa
                     const float* v_cache, std::span<const int32_t> block_table, int64_t block_size,
                     int64_t n_heads, int64_t n_kv_heads, int64_t head_dim, float scale, float* out,
                     ThreadPool& pool, int64_t window = 0);
+
+// Multi-head latent attention in its absorbed form (DeepSeek MLA decode): every head attends over
+// one shared latent row per position, cache [num_blocks][block_size][k_dim], with queries
+// q [n_new][n_heads][k_dim] (the latent-space query and the rotary part) and values the first
+// v_dim floats of the same rows (the normalized latent); out [n_new][n_heads][v_dim]. The same
+// causal rule and online softmax as PagedAttention.
+void PagedLatentAttention(const float* q, int64_t n_new, int64_t start_pos, const float* cache,
+                          std::span<const int32_t> block_table, int64_t block_size, int64_t n_heads,
+                          int64_t k_dim, int64_t v_dim, float scale, float* out, ThreadPool& pool);
 
 }  // namespace mies::kernels

@@ -79,6 +79,26 @@ bool CpuSupports(KernelPath path) {
 #endif
 }
 
+bool CpuHasAvx512Bf16() {
+#if defined(__x86_64__)
+  static const bool has =
+      CpuSupports(KernelPath::kAvx512) && __builtin_cpu_supports("avx512bf16") != 0;
+  return has;
+#else
+  return false;
+#endif
+}
+
+bool CpuHasAvx512Vnni() {
+#if defined(__x86_64__)
+  static const bool has =
+      CpuSupports(KernelPath::kAvx512) && __builtin_cpu_supports("avx512vnni") != 0;
+  return has;
+#else
+  return false;
+#endif
+}
+
 KernelPath ActiveKernelPath() { return PathSlot().load(std::memory_order_relaxed); }
 
 Status SetKernelPath(KernelPath path) {

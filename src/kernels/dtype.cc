@@ -19,6 +19,8 @@ std::string_view DTypeName(DType dtype) {
       return "bfloat16";
     case DType::kInt8:
       return "int8";
+    case DType::kInt4:
+      return "int4";
   }
   return "unknown";
 }
@@ -32,6 +34,7 @@ int64_t DTypeSize(DType dtype) {
     case DType::kBF16:
       return 2;
     case DType::kInt8:
+    case DType::kInt4:
       return 1;
   }
   return 0;
@@ -43,8 +46,9 @@ StatusOr<DType> ParseDType(std::string_view name) {
   if (n == "float16" || n == "f16" || n == "fp16") return DType::kF16;
   if (n == "bfloat16" || n == "bf16") return DType::kBF16;
   if (n == "int8") return DType::kInt8;
+  if (n == "int4") return DType::kInt4;
   return InvalidArgument("unknown weight dtype '", std::string(name),
-                         "': expected float32, float16, bfloat16 or int8");
+                         "': expected float32, float16, bfloat16, int8 or int4");
 }
 
 float F16ToF32(uint16_t h) {

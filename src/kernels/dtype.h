@@ -13,11 +13,13 @@
 
 namespace mies::kernels {
 
-enum class DType : uint8_t { kF32, kF16, kBF16, kInt8 };
+// kInt4: group-wise 4-bit weights in the panel layout of int4.h (not a row-major array).
+enum class DType : uint8_t { kF32, kF16, kBF16, kInt8, kInt4 };
 
-// "float32", "float16", "bfloat16", "int8".
+// "float32", "float16", "bfloat16", "int8", "int4".
 std::string_view DTypeName(DType dtype);
-// Bytes per element: 4, 2, 2, 1.
+// Bytes per element of a row-major array: 4, 2, 2, 1 (int4: 1, but its storage size comes from
+// int4.h's Int4Layout).
 int64_t DTypeSize(DType dtype);
 // Accepts the names above and the short forms "f32", "f16", "bf16", "fp32", "fp16"
 // (case-insensitive). Anything else is InvalidArgument naming the value.

@@ -290,6 +290,8 @@ void GemvRows(const float* x, const WeightView& w, const float* bias, int64_t r0
       return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
     case DType::kInt8:
       return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
+    case DType::kInt4:  // Linear sends int4 to its own kernels
+      return;
   }
 }
 
@@ -304,6 +306,8 @@ void GemmRows(const float* x, int64_t m, const WeightView& w, const float* bias,
       return GemmRowsT<LoadBF16>(x, m, w, bias, r0, r1, y, panel);
     case DType::kInt8:
       return GemmRowsT<LoadI8>(x, m, w, bias, r0, r1, y, panel);
+    case DType::kInt4:  // Linear sends int4 to its own kernels
+      return;
   }
 }
 

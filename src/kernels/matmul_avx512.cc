@@ -34,6 +34,8 @@
 // unused merge operand, which -Wmaybe-uninitialized reports at every inlined use.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include "kernels/dot_gemm_avx512.h"
+
 namespace mies::kernels::avx512 {
 namespace {
 
@@ -83,35 +85,11 @@ struct LoadI8 {
 
 inline __mmask16 TailMask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
 
-// [Σa, Σb, Σc, Σd]: each lane sums one input's 16 lanes in a fixed tree.
-inline __m256 Fold(__m512 v) {
-  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1));
-}
-inline __m128 Reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-  __m256 t0 = _mm256_hadd_ps(Fold(a), Fold(b));
-  __m256 t1 = _mm256_hadd_ps(Fold(c), Fold(d));
-  __m256 t2 = _mm256_hadd_ps(t0, t1);
-  return _mm_add_ps(_mm256_castps256_ps128(t2), _mm256_extractf128_ps(t2, 1));
-}
-
-// The W rows of group g of a band [r0, r1) with `quarter` = (r1 - r0) / 4 full groups: row g of
-// each quarter; the last, partial group (g == quarter) takes the leftover rows and repeats its
-// last one to fill the group (`valid` says how many are real).
-struct Group {
-  int64_t row[kGroupRows];
-  int valid;
-};
+// The band's groups of 4 rows and the 4-way reduction are the dot-product GEMMs' (header below).
+using avx512dot::Group;
+using avx512dot::Reduce4;
 inline Group GroupRows(int64_t r0, int64_t r1, int64_t quarter, int64_t g) {
-  Group grp{};
-  if (g < quarter) {
-    for (int j = 0; j < kGroupRows; ++j) grp.row[j] = r0 + g + j * quarter;
-    grp.valid = kGroupRows;
-  } else {
-    const int64_t first = r0 + quarter * kGroupRows;
-    grp.valid = static_cast<int>(r1 - first);
-    for (int j = 0; j < kGroupRows; ++j) grp.row[j] = first + std::min<int64_t>(j, grp.valid - 1);
-  }
-  return grp;
+  return avx512dot::GroupRows<kGroupRows>(r0, r1, quarter, g);
 }
 
 inline int64_t GroupCount(int64_t r0, int64_t r1) {
@@ -294,6 +272,8 @@ void GemvRows(const float* x, const WeightView& w, const float* bias, int64_t r0
       return GemvRowsT<LoadBF16>(x, w, bias, r0, r1, y);
     case DType::kInt8:
       return GemvRowsT<LoadI8>(x, w, bias, r0, r1, y);
+    case DType::kInt4:  // Linear sends int4 to its own kernels
+      return;
   }
 }
 
@@ -308,6 +288,8 @@ void GemmSmallRows(const float* x, int64_t m, const WeightView& w, const float* 
       return GemmSmallRowsT<LoadBF16>(x, m, w, bias, r0, r1, y);
     case DType::kInt8:
       return GemmSmallRowsT<LoadI8>(x, m, w, bias, r0, r1, y);
+    case DType::kInt4:  // Linear sends int4 to its own kernels
+      return;
   }
 }
 

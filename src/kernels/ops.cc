@@ -1,5 +1,6 @@
 #include "kernels/ops.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -36,21 +37,32 @@ void SiluMul(const float* gate, const float* up, int64_t n, float* out) {
 
 void ApplyRope(float* x, int64_t tokens, int64_t heads, int64_t head_dim, const int32_t* positions,
                const double* inv_freq) {
-  const int64_t half = head_dim / 2;
+  ApplyRopeStrided(x, tokens, heads, heads * head_dim, head_dim, head_dim, positions, inv_freq,
+                   RopeLayout::kHalves, 1.0f);
+}
+
+void ApplyRopeStrided(float* x, int64_t tokens, int64_t heads, int64_t token_stride,
+                      int64_t head_stride, int64_t rot_dim, const int32_t* positions,
+                      const double* inv_freq, RopeLayout layout, float factor) {
+  const int64_t half = rot_dim / 2;
   std::vector<float> cos_t(half), sin_t(half);
   for (int64_t t = 0; t < tokens; ++t) {
     // One cos/sin table per token, shared by its heads; angles in double as the reference does.
     for (int64_t i = 0; i < half; ++i) {
       double angle = static_cast<double>(positions[t]) * inv_freq[i];
-      cos_t[i] = static_cast<float>(std::cos(angle));
-      sin_t[i] = static_cast<float>(std::sin(angle));
+      cos_t[i] = static_cast<float>(std::cos(angle) * factor);
+      sin_t[i] = static_cast<float>(std::sin(angle) * factor);
     }
     for (int64_t h = 0; h < heads; ++h) {
-      float* v = x + (t * heads + h) * head_dim;
+      float* v = x + t * token_stride + h * head_stride;
+      // kHalves pairs element i with i + half; kPairs pairs 2i with 2i + 1.
+      const int64_t step = layout == RopeLayout::kHalves ? 1 : 2;
+      const int64_t other = layout == RopeLayout::kHalves ? half : 1;
       for (int64_t i = 0; i < half; ++i) {
-        float a = v[i], b = v[i + half];
-        v[i] = a * cos_t[i] - b * sin_t[i];
-        v[i + half] = b * cos_t[i] + a * sin_t[i];
+        float* p = v + i * step;
+        const float a = p[0], b = p[other];
+        p[0] = a * cos_t[i] - b * sin_t[i];
+        p[other] = b * cos_t[i] + a * sin_t[i];
       }
     }
   }
@@ -91,6 +103,9 @@ void ConvertRow(const void* src, DType dtype, int64_t n, float* dst, float scale
       for (int64_t i = 0; i < n; ++i) dst[i] = static_cast<float>(q[i]) * scale;
       return;
     }
+    case DType::kInt4:  // not a row-major array: never an embedding table
+      std::fill(dst, dst + n, 0.0f);
+      return;
   }
 }
 

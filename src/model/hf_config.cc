@@ -2,6 +2,7 @@
 
 #include <absl/strings/str_cat.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <numbers>
@@ -167,8 +168,24 @@ StatusOr<RopeScaling> ParseRopeScaling(const json* v, const std::string& source)
     }
     return rs;
   }
+  if (kind == "yarn") {
+    rs.kind = RopeScaling::Kind::kYarn;
+    if (r.Get("factor") == nullptr) {
+      return InvalidArgument(source, ": rope_scaling type yarn needs \"factor\"");
+    }
+    MIES_ASSIGN_OR_RETURN(rs.factor, r.Double("factor", 0, true));
+    MIES_ASSIGN_OR_RETURN(rs.original_max_position_embeddings,
+                          r.Double("original_max_position_embeddings", 0, false));
+    MIES_ASSIGN_OR_RETURN(rs.beta_fast, r.Double("beta_fast", 32, true));
+    MIES_ASSIGN_OR_RETURN(rs.beta_slow, r.Double("beta_slow", 1, true));
+    MIES_ASSIGN_OR_RETURN(rs.mscale, r.Double("mscale", 0, false));
+    MIES_ASSIGN_OR_RETURN(rs.mscale_all_dim, r.Double("mscale_all_dim", 0, false));
+    MIES_ASSIGN_OR_RETURN(rs.attention_factor, r.Double("attention_factor", 0, false));
+    MIES_ASSIGN_OR_RETURN(rs.truncate, r.Bool("truncate", true));
+    return rs;
+  }
   return InvalidArgument(source, ": rope_scaling type \"", kind,
-                         "\" is not supported (supported: none, default, linear, llama3)");
+                         "\" is not supported (supported: none, default, linear, llama3, yarn)");
 }
 
 // The MoE fields of the three MoE architectures (MoeConfig in hf_config.h); nothing for dense
@@ -218,6 +235,79 @@ Status ParseMoe(const Reader& r, HfConfig& c) {
       if (c.architecture == Architecture::kQwen2Moe) {
         MIES_ASSIGN_OR_RETURN(m.shared_expert_intermediate_size,
                               r.Int("shared_expert_intermediate_size", 0, 0, kMaxHfDim));
+        m.shared_expert_gated = true;
+      }
+      return OkStatus();
+    }
+    case Architecture::kDeepseekV2:
+    case Architecture::kDeepseekV3: {
+      MIES_ASSIGN_OR_RETURN(m.num_experts, r.Int("n_routed_experts", 0, 0, 1 << 16));
+      if (m.num_experts == 0) return OkStatus();  // a dense DeepSeek
+      MIES_ASSIGN_OR_RETURN(m.top_k, r.Int("num_experts_per_tok", std::nullopt, 1, m.num_experts));
+      MIES_ASSIGN_OR_RETURN(m.expert_intermediate_size,
+                            r.Int("moe_intermediate_size", std::nullopt, 1, kMaxHfDim));
+      MIES_ASSIGN_OR_RETURN(int64_t shared, r.Int("n_shared_experts", 0, 0, 1 << 10));
+      m.shared_expert_intermediate_size = shared * m.expert_intermediate_size;
+      MIES_ASSIGN_OR_RETURN(m.norm_topk_prob, r.Bool("norm_topk_prob", false));
+      MIES_ASSIGN_OR_RETURN(m.routed_scaling_factor, r.Double("routed_scaling_factor", 1.0, true));
+      MIES_ASSIGN_OR_RETURN(int64_t first_dense,
+                            r.Int("first_k_dense_replace", 0, 0, c.num_hidden_layers));
+      MIES_ASSIGN_OR_RETURN(int64_t freq, r.Int("moe_layer_freq", 1, 1, kMaxHfLayers));
+      m.sparse_layers.resize(static_cast<size_t>(c.num_hidden_layers));
+      for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        m.sparse_layers[l] = l >= first_dense && l % freq == 0;
+      }
+      m.deepseek_routing = true;
+      m.scale_when_normalized = c.architecture == Architecture::kDeepseekV3;
+      const bool v3 = c.architecture == Architecture::kDeepseekV3;
+      std::string scoring = v3 ? "sigmoid" : "softmax", method = v3 ? "noaux_tc" : "greedy";
+      for (auto [key, out] : {std::pair{"scoring_func", &scoring}, {"topk_method", &method}}) {
+        if (const json* v = r.Get(key)) {
+          if (!v->is_string()) {
+            return InvalidArgument(source, ": field \"", key, "\" must be a string");
+          }
+          *out = v->get<std::string>();
+        }
+      }
+      if (scoring == "softmax") {
+        m.scoring = MoeConfig::Scoring::kSoftmax;
+      } else if (scoring == "sigmoid") {
+        m.scoring = MoeConfig::Scoring::kSigmoid;
+      } else {
+        return InvalidArgument(source, ": scoring_func \"", scoring,
+                               "\" is not supported (supported: softmax, sigmoid)");
+      }
+      // DeepSeek-V2's published code spells greedy "gready".
+      if (method == "greedy" || method == "gready") {
+        m.topk_method = MoeConfig::TopkMethod::kGreedy;
+      } else if (method == "group_limited_greedy") {
+        m.topk_method = MoeConfig::TopkMethod::kGroupLimitedGreedy;
+      } else if (method == "noaux_tc") {
+        m.topk_method = MoeConfig::TopkMethod::kNoauxTc;
+      } else {
+        return InvalidArgument(source, ": topk_method \"", method,
+                               "\" is not supported (supported: greedy, group_limited_greedy, "
+                               "noaux_tc)");
+      }
+      if (m.topk_method != MoeConfig::TopkMethod::kGreedy) {
+        MIES_ASSIGN_OR_RETURN(m.n_group, r.Int("n_group", std::nullopt, 1, m.num_experts));
+        MIES_ASSIGN_OR_RETURN(m.topk_group, r.Int("topk_group", std::nullopt, 1, m.n_group));
+        const int64_t per_group = m.num_experts / m.n_group;
+        if (m.num_experts % m.n_group != 0) {
+          return InvalidArgument(source, ": n_routed_experts ", m.num_experts,
+                                 " is not a multiple of n_group ", m.n_group);
+        }
+        if (m.top_k > m.topk_group * per_group) {
+          return InvalidArgument(source, ": num_experts_per_tok ", m.top_k, " exceeds the ",
+                                 m.topk_group * per_group, " experts of topk_group ", m.topk_group,
+                                 " groups");
+        }
+        if (m.topk_method == MoeConfig::TopkMethod::kNoauxTc && per_group < 2) {
+          return InvalidArgument(source,
+                                 ": noaux_tc scores a group by its best two experts; "
+                                 "n_group ",
+                                 m.n_group, " leaves ", per_group, " per group");
+        }
       }
       return OkStatus();
     }
@@ -226,23 +316,82 @@ Status ParseMoe(const Reader& r, HfConfig& c) {
   }
 }
 
+// DeepSeek's multi-head latent attention fields (MlaConfig).
+Status ParseMla(const Reader& r, HfConfig& c) {
+  if (c.architecture != Architecture::kDeepseekV2 && c.architecture != Architecture::kDeepseekV3) {
+    return OkStatus();
+  }
+  MlaConfig& a = c.mla;
+  if (r.Get("q_lora_rank") != nullptr) {
+    MIES_ASSIGN_OR_RETURN(a.q_lora_rank, r.Int("q_lora_rank", std::nullopt, 1, kMaxHfDim));
+  }
+  MIES_ASSIGN_OR_RETURN(a.kv_lora_rank, r.Int("kv_lora_rank", std::nullopt, 1, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(a.qk_nope_head_dim, r.Int("qk_nope_head_dim", std::nullopt, 1, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(a.qk_rope_head_dim, r.Int("qk_rope_head_dim", std::nullopt, 2, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(a.v_head_dim, r.Int("v_head_dim", std::nullopt, 1, kMaxHfDim));
+  MIES_ASSIGN_OR_RETURN(a.rope_interleave, r.Bool("rope_interleave", true));
+  if (a.qk_rope_head_dim % 2 != 0) {
+    return InvalidArgument(r.source(), ": qk_rope_head_dim ", a.qk_rope_head_dim,
+                           " must be even for RoPE");
+  }
+  c.head_dim = a.qk_nope_head_dim + a.qk_rope_head_dim;
+  return OkStatus();
+}
+
+// quantization_config: FP8 block-scaled weights (DeepSeek's published checkpoints).
+Status ParseQuantization(const Reader& r, HfConfig& c) {
+  const json* q = r.Get("quantization_config");
+  if (q == nullptr) return OkStatus();
+  const std::string source = r.source() + " quantization_config";
+  if (!q->is_object()) return InvalidArgument(source, " must be an object");
+  Reader qr(*q, source);
+  const json* method = qr.Get("quant_method");
+  const std::string name =
+      method != nullptr && method->is_string() ? method->get<std::string>() : "";
+  if (name != "fp8") return OkStatus();  // 4-bit methods: ParseQuantizationConfig
+  if (const json* fmt = qr.Get("fmt"); fmt != nullptr && *fmt != "e4m3") {
+    return InvalidArgument(source, ": fmt ", fmt->dump(), " is not supported (supported: e4m3)");
+  }
+  const json* block = qr.Get("weight_block_size");
+  if (block == nullptr || !block->is_array() || block->size() != 2 ||
+      !(*block)[0].is_number_integer() || !(*block)[1].is_number_integer() ||
+      (*block)[0].get<int64_t>() < 1 || (*block)[1].get<int64_t>() < 1) {
+    return InvalidArgument(source,
+                           ": weight_block_size must be [rows, cols] of positive "
+                           "integers (block-scaled FP8), got ",
+                           block ? block->dump() : "(missing)");
+  }
+  c.fp8_block_rows = (*block)[0].get<int64_t>();
+  c.fp8_block_cols = (*block)[1].get<int64_t>();
+  return OkStatus();
+}
+
 }  // namespace
 
-std::vector<double> HfConfig::RopeInvFreq() const {
-  std::vector<double> inv(static_cast<size_t>(head_dim / 2));
+namespace {
+
+double YarnMscale(double scale, double mscale) {
+  return scale <= 1 ? 1.0 : 0.1 * mscale * std::log(scale) + 1.0;
+}
+
+}  // namespace
+
+std::vector<double> HfConfig::RopeInvFreq(int64_t rotary_dim) const {
+  const int64_t dim = rotary_dim > 0 ? rotary_dim : head_dim;
+  std::vector<double> inv(static_cast<size_t>(dim / 2));
   for (size_t i = 0; i < inv.size(); ++i) {
-    inv[i] = 1.0 / std::pow(rope_theta, static_cast<double>(2 * i) / static_cast<double>(head_dim));
+    inv[i] = 1.0 / std::pow(rope_theta, static_cast<double>(2 * i) / static_cast<double>(dim));
   }
-  switch (rope_scaling.kind) {
+  const RopeScaling& rs = rope_scaling;
+  switch (rs.kind) {
     case RopeScaling::Kind::kNone:
       break;
     case RopeScaling::Kind::kLinear:
-      for (double& f : inv) f /= rope_scaling.factor;
+      for (double& f : inv) f /= rs.factor;
       break;
     case RopeScaling::Kind::kLlama3: {
       // Llama 3.1: long wavelengths are divided by factor, short ones kept, the band between
       // interpolated smoothly (transformers' _compute_llama3_parameters).
-      const RopeScaling& rs = rope_scaling;
       const double old = rs.original_max_position_embeddings;
       const double lo_wl = old / rs.low_freq_factor;
       const double hi_wl = old / rs.high_freq_factor;
@@ -259,9 +408,108 @@ std::vector<double> HfConfig::RopeInvFreq() const {
       }
       break;
     }
+    case RopeScaling::Kind::kYarn: {
+      // transformers' _compute_yarn_parameters: dimensions that rotate more than beta_fast times
+      // over the original context keep their frequency, those under beta_slow are divided by
+      // factor, a linear ramp between.
+      const double original = rs.original_max_position_embeddings > 0
+                                  ? rs.original_max_position_embeddings
+                                  : static_cast<double>(max_position_embeddings);
+      auto correction_dim = [&](double rotations) {
+        return (static_cast<double>(dim) *
+                std::log(original / (rotations * 2 * std::numbers::pi))) /
+               (2 * std::log(rope_theta));
+      };
+      double low = correction_dim(rs.beta_fast), high = correction_dim(rs.beta_slow);
+      if (rs.truncate) {
+        low = std::floor(low);
+        high = std::ceil(high);
+      }
+      low = std::max(low, 0.0);
+      high = std::min(high, static_cast<double>(dim - 1));
+      if (low == high) high += 0.001;
+      for (size_t i = 0; i < inv.size(); ++i) {
+        const double ramp = std::clamp((static_cast<double>(i) - low) / (high - low), 0.0, 1.0);
+        const double extrapolation = 1 - ramp;
+        inv[i] = inv[i] / rs.factor * (1 - extrapolation) + inv[i] * extrapolation;
+      }
+      break;
+    }
   }
   return inv;
 }
+
+double HfConfig::RopeAttentionFactor() const {
+  const RopeScaling& rs = rope_scaling;
+  if (rs.kind != RopeScaling::Kind::kYarn) return 1.0;
+  if (rs.attention_factor > 0) return rs.attention_factor;
+  if (rs.mscale > 0 && rs.mscale_all_dim > 0) {
+    return YarnMscale(rs.factor, rs.mscale) / YarnMscale(rs.factor, rs.mscale_all_dim);
+  }
+  return YarnMscale(rs.factor, 1.0);
+}
+
+double HfConfig::SoftmaxScale() const {
+  if (!is_mla()) return 1.0 / std::sqrt(static_cast<double>(head_dim));
+  double scale = 1.0 / std::sqrt(static_cast<double>(mla.qk_nope_head_dim + mla.qk_rope_head_dim));
+  if (rope_scaling.kind == RopeScaling::Kind::kYarn && rope_scaling.mscale_all_dim > 0) {
+    const double m = YarnMscale(rope_scaling.factor, rope_scaling.mscale_all_dim);
+    scale *= m * m;
+  }
+  return scale;
+}
+namespace {
+
+// quantization_config: GPTQ (qweight/qzeros/scales/g_idx, zeros stored minus one) and AWQ
+// (GEMM packing), 4 bits; anything else is refused by name.
+StatusOr<QuantizationConfig> ParseQuantizationConfig(const json& q, const std::string& source) {
+  if (!q.is_object()) return InvalidArgument(source, ": quantization_config must be an object");
+  QuantizationConfig out;
+  auto method = q.find("quant_method");
+  if (method == q.end() || !method->is_string()) {
+    return InvalidArgument(source, ": quantization_config.quant_method is missing");
+  }
+  out.method = method->get<std::string>();
+  if (out.method != "gptq" && out.method != "awq") {
+    return InvalidArgument(source, ": quantization_config.quant_method \"", out.method,
+                           "\" is not supported (supported: gptq, awq, fp8)");
+  }
+  auto bits = q.find("bits");
+  if (bits == q.end()) bits = q.find("w_bit");
+  if (bits == q.end() || !bits->is_number_integer() || bits->get<int64_t>() != 4) {
+    return InvalidArgument(source, ": quantization_config.bits must be 4, got ",
+                           bits == q.end() ? "nothing" : bits->dump());
+  }
+  auto group = q.find("group_size");
+  if (group == q.end()) group = q.find("q_group_size");
+  if (group == q.end() || !group->is_number_integer()) {
+    return InvalidArgument(source, ": quantization_config.group_size is missing");
+  }
+  const int64_t g = group->get<int64_t>();
+  if (g != -1 && (g <= 0 || g % 8 != 0 || g > (1 << 20))) {
+    return InvalidArgument(source, ": quantization_config.group_size ", g,
+                           " must be -1 or a positive multiple of 8");
+  }
+  out.group_size = g == -1 ? 0 : g;
+  if (auto d = q.find("desc_act"); d != q.end() && d->is_boolean()) out.desc_act = d->get<bool>();
+  if (out.desc_act) {
+    return InvalidArgument(source,
+                           ": quantization_config.desc_act true (GPTQ act-order, input "
+                           "channels permuted by g_idx) is not supported; use a checkpoint "
+                           "quantized with desc_act false");
+  }
+  if (out.method == "awq") {
+    auto v = q.find("version");
+    const std::string version = v != q.end() && v->is_string() ? v->get<std::string>() : "gemm";
+    if (version != "gemm" && version != "GEMM") {
+      return InvalidArgument(source, ": AWQ version \"", version,
+                             "\" is not supported (supported: gemm)");
+    }
+  }
+  return out;
+}
+
+}  // namespace
 
 StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string& source) {
   MIES_ASSIGN_OR_RETURN(json j, ParseObject(json_text, source));
@@ -280,6 +528,8 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
       {"Qwen2MoeForCausalLM", Architecture::kQwen2Moe},
       {"Qwen3MoeForCausalLM", Architecture::kQwen3Moe},
       {"MixtralForCausalLM", Architecture::kMixtral},
+      {"DeepseekV2ForCausalLM", Architecture::kDeepseekV2},
+      {"DeepseekV3ForCausalLM", Architecture::kDeepseekV3},
   };
   bool known = false;
   std::string names;
@@ -316,12 +566,15 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
   }
   const int64_t default_head_dim = c.hidden_size / c.num_attention_heads;
   MIES_ASSIGN_OR_RETURN(c.head_dim, r.Int("head_dim", default_head_dim, 1, kMaxHfDim));
-  if (r.Get("head_dim") == nullptr && c.hidden_size % c.num_attention_heads != 0) {
+  // DeepSeek's head dims are the MLA fields (ParseMla), not hidden_size / heads.
+  const bool deepseek =
+      c.architecture == Architecture::kDeepseekV2 || c.architecture == Architecture::kDeepseekV3;
+  if (!deepseek && r.Get("head_dim") == nullptr && c.hidden_size % c.num_attention_heads != 0) {
     return InvalidArgument(source, ": hidden_size (", c.hidden_size,
                            ") is not a multiple of num_attention_heads (", c.num_attention_heads,
                            ") and head_dim is not given");
   }
-  if (c.head_dim % 2 != 0) {
+  if (!deepseek && c.head_dim % 2 != 0) {
     return InvalidArgument(source, ": head_dim ", c.head_dim, " must be even for RoPE");
   }
   MIES_ASSIGN_OR_RETURN(c.rope_theta, r.Double("rope_theta", 10000.0, true));
@@ -375,6 +628,12 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
     }
   }
   MIES_RETURN_IF_ERROR(ParseMoe(r, c));
+  MIES_RETURN_IF_ERROR(ParseMla(r, c));
+  MIES_RETURN_IF_ERROR(ParseQuantization(r, c));
+  if (c.is_mla() && (c.qkv_bias || c.o_bias)) {
+    return InvalidArgument(source, ": attention_bias true is not supported for ",
+                           c.architecture_name);
+  }
   for (const char* key : {"torch_dtype", "dtype"}) {
     if (const json* dt = r.Get(key)) {
       if (!dt->is_string()) {
@@ -391,6 +650,10 @@ StatusOr<HfConfig> ParseHfConfig(const std::string& json_text, const std::string
   }
   MIES_ASSIGN_OR_RETURN(c.bos_token_id, r.OptInt("bos_token_id"));
   MIES_ASSIGN_OR_RETURN(c.eos_token_ids, r.IntOrList("eos_token_id"));
+  if (const json* q = r.Get("quantization_config");
+      q != nullptr && !q->is_null() && c.fp8_block_rows == 0) {
+    MIES_ASSIGN_OR_RETURN(c.quantization, ParseQuantizationConfig(*q, source));
+  }
   return c;
 }
 

@@ -18,12 +18,14 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, in
   std::unique_ptr<KvCache> c(new KvCache());
   c->shape_ = shape;
   c->num_blocks_ = num_blocks;
-  const size_t layer_bytes =
+  const size_t k_bytes =
       static_cast<size_t>(num_blocks * shape.block_size * shape.num_kv_heads * shape.head_dim * 4);
+  const size_t v_bytes =
+      static_cast<size_t>(num_blocks * shape.block_size * shape.num_kv_heads * shape.v_dim() * 4);
   for (int64_t l = 0; l < shape.num_layers; ++l) {
-    c->k_.emplace_back(layer_bytes);
-    c->v_.emplace_back(layer_bytes);
-    if (c->k_.back().data() == nullptr || c->v_.back().data() == nullptr) {
+    c->k_.emplace_back(k_bytes);
+    if (v_bytes > 0) c->v_.emplace_back(v_bytes);
+    if (c->k_.back().data() == nullptr || (v_bytes > 0 && c->v_.back().data() == nullptr)) {
       return Unavailable("cannot allocate the KV cache: ", num_blocks, " blocks of ",
                          shape.BytesPerBlock(), " bytes");
     }
@@ -38,13 +40,14 @@ Status KvCache::CopyBlocks(std::span<const std::pair<int32_t, int32_t>> copies) 
                              num_blocks_, " blocks");
     }
   }
-  const int64_t block_floats = shape_.block_size * shape_.num_kv_heads * shape_.head_dim;
+  const int64_t k_floats = shape_.block_size * shape_.num_kv_heads * shape_.head_dim;
+  const int64_t v_floats = shape_.block_size * shape_.num_kv_heads * shape_.v_dim();
   for (const auto& [src, dst] : copies) {
     for (int64_t l = 0; l < shape_.num_layers; ++l) {
-      std::memcpy(k(l) + dst * block_floats, k(l) + src * block_floats,
-                  block_floats * sizeof(float));
-      std::memcpy(v(l) + dst * block_floats, v(l) + src * block_floats,
-                  block_floats * sizeof(float));
+      std::memcpy(k(l) + dst * k_floats, k(l) + src * k_floats, k_floats * sizeof(float));
+      if (v_floats > 0) {
+        std::memcpy(v(l) + dst * v_floats, v(l) + src * v_floats, v_floats * sizeof(float));
+      }
     }
   }
   return OkStatus();
@@ -57,6 +60,11 @@ StatusOr<KvCacheShape> CacheShapeFor(const HfConfig& config, const ParallelConfi
 }
 
 KvCacheShape CacheShapeFor(const HfConfig& config, const ShardLayout& layout, int64_t block_size) {
+  if (config.is_mla()) {
+    // The compressed latent and the rotary key, replicated on every rank (heads are split).
+    return {config.num_hidden_layers, 1, config.mla.kv_lora_rank + config.mla.qk_rope_head_dim,
+            block_size, 0};
+  }
   return {config.num_hidden_layers, layout.num_kv_heads, config.head_dim, block_size};
 }
 

@@ -25,13 +25,19 @@ namespace mies::model {
 struct KvCacheShape {
   int64_t num_layers = 0;
   int64_t num_kv_heads = 0;  // this rank's KV heads
-  int64_t head_dim = 0;
-  int64_t block_size = 0;  // tokens per block (MindIE cacheBlockSize)
+  int64_t head_dim = 0;      // floats per K row per head
+  int64_t block_size = 0;    // tokens per block (MindIE cacheBlockSize)
+  // Floats per V row per head; -1: head_dim. 0: no V at all — DeepSeek's latent cache keeps one
+  // row of kv_lora_rank + qk_rope_head_dim per token in K (one "head", the same on every rank).
+  int64_t v_head_dim = -1;
 
+  int64_t v_dim() const { return v_head_dim < 0 ? head_dim : v_head_dim; }
   // K and V of one block across all layers.
   int64_t BytesPerBlock() const {
-    return 2 * num_layers * block_size * num_kv_heads * head_dim * 4;
+    return num_layers * block_size * num_kv_heads * (head_dim + v_dim()) * 4;
   }
+  // Bytes one token occupies across all layers (the KV memory per token).
+  int64_t BytesPerToken() const { return num_layers * num_kv_heads * (head_dim + v_dim()) * 4; }
   // How many blocks fit in `bytes` (0 when not even one does).
   int64_t BlocksForBudget(int64_t bytes) const { return bytes / BytesPerBlock(); }
 };
@@ -56,7 +62,10 @@ class KvCache {
   Status CopyBlocks(std::span<const std::pair<int32_t, int32_t>> copies);
   int64_t num_blocks() const { return num_blocks_; }
   float* k(int64_t layer) { return reinterpret_cast<float*>(k_[layer].data()); }
-  float* v(int64_t layer) { return reinterpret_cast<float*>(v_[layer].data()); }
+  // nullptr when the shape has no V (a latent cache).
+  float* v(int64_t layer) {
+    return v_.empty() ? nullptr : reinterpret_cast<float*>(v_[layer].data());
+  }
 
  private:
   KvCache() = default;

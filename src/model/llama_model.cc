@@ -24,10 +24,11 @@ StatusOr<std::unique_ptr<LlamaModel>> LlamaModel::Load(const std::string& model_
   std::unique_ptr<LlamaModel> m(new LlamaModel());
   MIES_ASSIGN_OR_RETURN(m->config_, LoadHfConfig(model_dir));
   MIES_ASSIGN_OR_RETURN(m->generation_, LoadGenerationDefaults(model_dir, m->config_));
-  MIES_ASSIGN_OR_RETURN(std::optional<kernels::DType> dtype, ParseWeightDType(options.dtype));
+  MIES_ASSIGN_OR_RETURN(WeightFormat format, ParseWeightFormat(options.dtype, options.activations));
   MIES_ASSIGN_OR_RETURN(auto ckpt, Checkpoint::Open(model_dir));
-  MIES_ASSIGN_OR_RETURN(m->weights_, LoadWeights(*ckpt, m->config_, options.parallel, dtype));
-  m->inv_freq_ = m->config_.RopeInvFreq();
+  MIES_ASSIGN_OR_RETURN(
+      m->weights_, LoadWeights(*ckpt, m->config_, options.parallel, format.dtype, format.quant));
+  m->inv_freq_ = m->config_.RopeInvFreq(m->config_.is_mla() ? m->config_.mla.qk_rope_head_dim : 0);
   m->collective_ = collective;
   m->pool_ = std::make_unique<ThreadPool>(options.num_threads, options.pin_cpus);
   return m;
@@ -41,7 +42,7 @@ Status LlamaModel::Validate(std::span<const SequenceInput> batch, const KvCache&
   const KvCacheShape want = CacheShape(cache.shape().block_size);
   const KvCacheShape& have = cache.shape();
   if (have.num_layers != want.num_layers || have.num_kv_heads != want.num_kv_heads ||
-      have.head_dim != want.head_dim) {
+      have.head_dim != want.head_dim || have.v_dim() != want.v_dim()) {
     return InvalidArgument("KV cache shape (layers ", have.num_layers, ", kv heads ",
                            have.num_kv_heads, ", head_dim ", have.head_dim,
                            ") does not match the model's (", want.num_layers, ", ",
@@ -95,7 +96,8 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
   const int64_t Hl = l.num_q_heads, KVl = l.num_kv_heads;
   const int64_t nq = Hl * hd, nkv = KVl * hd, nqkv = nq + 2 * nkv;
   const float eps = static_cast<float>(c.rms_norm_eps);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+  const float scale = static_cast<float>(c.SoftmaxScale());
+  const float rope_factor = static_cast<float>(c.RopeAttentionFactor());
   const int64_t block_size = cache.shape().block_size;
   ThreadPool& pool = *pool_;
 
@@ -127,36 +129,44 @@ Status LlamaModel::Forward(std::span<const SequenceInput> batch, KvCache& cache,
 
   for (size_t li = 0; li < weights_.layers.size(); ++li) {
     const LayerWeights& L = weights_.layers[li];
-    // Attention block.
+    // Attention block: grouped-query or latent (MLA); either ends in one all-reduce.
     kernels::RmsNorm(x_.data(), T, D, L.input_norm.data(), eps, h_.data());
-    kernels::Linear(h_.data(), T, L.qkv.view, L.qkv_bias.empty() ? nullptr : L.qkv_bias.data(),
-                    qkv_.data(), pool);
-    for (int64_t t = 0; t < T; ++t) {
-      const float* row = qkv_.data() + t * nqkv;
-      std::memcpy(q_.data() + t * nq, row, nq * sizeof(float));
-      std::memcpy(k_.data() + t * nkv, row + nq, nkv * sizeof(float));
-      std::memcpy(v_.data() + t * nkv, row + nq + nkv, nkv * sizeof(float));
+    if (L.mla) {
+      MIES_RETURN_IF_ERROR(mla_.Run(*L.mla, L.o, c, l.num_q_heads, batch, h_.data(), T,
+                                    positions_.data(), inv_freq_, cache, static_cast<int64_t>(li),
+                                    o_.data(), pool));
+    } else {
+      kernels::Linear(h_.data(), T, L.qkv.view, L.qkv_bias.empty() ? nullptr : L.qkv_bias.data(),
+                      qkv_.data(), pool);
+      for (int64_t t = 0; t < T; ++t) {
+        const float* row = qkv_.data() + t * nqkv;
+        std::memcpy(q_.data() + t * nq, row, nq * sizeof(float));
+        std::memcpy(k_.data() + t * nkv, row + nq, nkv * sizeof(float));
+        std::memcpy(v_.data() + t * nkv, row + nq + nkv, nkv * sizeof(float));
+      }
+      if (!L.q_norm.empty()) {
+        kernels::RmsNorm(q_.data(), T * Hl, hd, L.q_norm.data(), eps, q_.data());
+        kernels::RmsNorm(k_.data(), T * KVl, hd, L.k_norm.data(), eps, k_.data());
+      }
+      kernels::ApplyRopeStrided(q_.data(), T, Hl, Hl * hd, hd, hd, positions_.data(),
+                                inv_freq_.data(), kernels::RopeLayout::kHalves, rope_factor);
+      kernels::ApplyRopeStrided(k_.data(), T, KVl, KVl * hd, hd, hd, positions_.data(),
+                                inv_freq_.data(), kernels::RopeLayout::kHalves, rope_factor);
+      float* kc = cache.k(static_cast<int64_t>(li));
+      float* vc = cache.v(static_cast<int64_t>(li));
+      int64_t t0 = 0;
+      for (const auto& s : batch) {
+        const int64_t n = static_cast<int64_t>(s.tokens.size());
+        MIES_RETURN_IF_ERROR(kernels::WriteKv(k_.data() + t0 * nkv, v_.data() + t0 * nkv, n,
+                                              s.start_pos, s.block_table, block_size,
+                                              cache.num_blocks(), KVl, hd, kc, vc));
+        kernels::PagedAttention(q_.data() + t0 * nq, n, s.start_pos, kc, vc, s.block_table,
+                                block_size, Hl, KVl, hd, scale, attn_.data() + t0 * nq, pool,
+                                c.sliding_window);
+        t0 += n;
+      }
+      kernels::Linear(attn_.data(), T, L.o.view, nullptr, o_.data(), pool);
     }
-    if (!L.q_norm.empty()) {
-      kernels::RmsNorm(q_.data(), T * Hl, hd, L.q_norm.data(), eps, q_.data());
-      kernels::RmsNorm(k_.data(), T * KVl, hd, L.k_norm.data(), eps, k_.data());
-    }
-    kernels::ApplyRope(q_.data(), T, Hl, hd, positions_.data(), inv_freq_.data());
-    kernels::ApplyRope(k_.data(), T, KVl, hd, positions_.data(), inv_freq_.data());
-    float* kc = cache.k(static_cast<int64_t>(li));
-    float* vc = cache.v(static_cast<int64_t>(li));
-    int64_t t0 = 0;
-    for (const auto& s : batch) {
-      const int64_t n = static_cast<int64_t>(s.tokens.size());
-      MIES_RETURN_IF_ERROR(kernels::WriteKv(k_.data() + t0 * nkv, v_.data() + t0 * nkv, n,
-                                            s.start_pos, s.block_table, block_size,
-                                            cache.num_blocks(), KVl, hd, kc, vc));
-      kernels::PagedAttention(q_.data() + t0 * nq, n, s.start_pos, kc, vc, s.block_table,
-                              block_size, Hl, KVl, hd, scale, attn_.data() + t0 * nq, pool,
-                              c.sliding_window);
-      t0 += n;
-    }
-    kernels::Linear(attn_.data(), T, L.o.view, nullptr, o_.data(), pool);
     MIES_RETURN_IF_ERROR(collective_->AllReduceSum(o_));
     if (!L.o_bias.empty()) {
       for (int64_t t = 0; t < T; ++t) kernels::AddInPlace(o_.data() + t * D, L.o_bias.data(), D);

@@ -27,6 +27,7 @@
 #include "model/collective.h"
 #include "model/hf_config.h"
 #include "model/kv_cache.h"
+#include "model/mla.h"
 #include "model/mlp.h"
 #include "model/moe.h"
 #include "model/weights.h"
@@ -35,9 +36,13 @@ namespace mies::model {
 
 struct ModelOptions {
   ParallelConfig parallel;
-  std::string dtype = "auto";  // ModelConfig `dtype`: auto | float32 | bfloat16 | float16 | int8
-  int num_threads = 1;         // this rank's ThreadPool size (the caller's thread included)
-  std::vector<int> pin_cpus;   // cores to pin the pool to; empty: no pinning
+  // ModelConfig `dtype`: auto | float32 | bfloat16 | float16 | int8 | int4 | int4-g<N>
+  std::string dtype = "auto";
+  // ModelConfig `activationDtype`: auto (bf16 / int8 activations in the dot-product kernels where
+  // the weights allow) | float32 (precise: f32 activations); see model/weights.h.
+  std::string activations = "auto";
+  int num_threads = 1;        // this rank's ThreadPool size (the caller's thread included)
+  std::vector<int> pin_cpus;  // cores to pin the pool to; empty: no pinning
 };
 
 // One sequence's part of a batch.
@@ -98,6 +103,7 @@ class LlamaModel {
   std::vector<int32_t> positions_;
   SwiGlu mlp_;
   MoeBlock moe_;
+  MlaAttention mla_;
 };
 
 }  // namespace mies::model

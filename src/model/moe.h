@@ -28,6 +28,13 @@ namespace mies::model {
 void RouteTopK(const float* logits, int64_t T, int64_t E, int64_t k, bool renormalize,
                int32_t* experts, float* weights);
 
+// DeepSeek's routing (MoeConfig's deepseek fields): softmax or sigmoid scores; greedy,
+// group-limited or noaux_tc selection (`bias`: e_score_correction_bias [E], selection only, may
+// be empty); weights renormalized and scaled by routed_scaling_factor as V2 or V3 does. Ties to
+// the lower index at every top-k (groups and experts).
+void RouteDeepseek(const float* logits, int64_t T, const MoeConfig& c,
+                   const std::vector<float>& bias, int32_t* experts, float* weights);
+
 class MoeBlock {
  public:
   // out[T][D] (overwritten) = this rank's share of the MoE output for the normed input h[T][D].

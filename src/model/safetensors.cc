@@ -29,19 +29,23 @@ struct ParsedHeaderEntry {
 
 // Known safetensors dtype names we do not load, so the error can say "unsupported" rather
 // than "unknown".
-constexpr const char* kOtherDtypes[] = {"F64", "F8_E4M3", "F8_E5M2", "I64", "I32", "I16",
-                                        "I8",  "U64",     "U32",     "U16", "U8",  "BOOL"};
+constexpr const char* kOtherDtypes[] = {"F64", "F8_E5M2", "I64", "I16", "I8",
+                                        "U64", "U32",     "U16", "U8",  "BOOL"};
 
 StatusOr<TensorDType> ParseDType(const std::string& s, const std::string& where) {
   if (s == "F32") return TensorDType::kF32;
   if (s == "F16") return TensorDType::kF16;
   if (s == "BF16") return TensorDType::kBF16;
+  if (s == "F8_E4M3") return TensorDType::kF8E4M3;
+  if (s == "I32") return TensorDType::kI32;
   for (const char* other : kOtherDtypes) {
     if (s == other) {
-      return InvalidArgument(where, ": dtype ", s, " is not supported (supported: F32, F16, BF16)");
+      return InvalidArgument(where, ": dtype ", s,
+                             " is not supported (supported: F32, F16, BF16, F8_E4M3, I32)");
     }
   }
-  return InvalidArgument(where, ": unknown dtype \"", s, "\" (supported: F32, F16, BF16)");
+  return InvalidArgument(where, ": unknown dtype \"", s,
+                         "\" (supported: F32, F16, BF16, F8_E4M3, I32)");
 }
 
 // Reads a non-negative integer that fits in int64 from a JSON value.
@@ -166,11 +170,25 @@ const char* TensorDTypeName(TensorDType dtype) {
       return "F16";
     case TensorDType::kBF16:
       return "BF16";
+    case TensorDType::kF8E4M3:
+      return "F8_E4M3";
+    case TensorDType::kI32:
+      return "I32";
   }
   return "?";
 }
 
-int64_t TensorDTypeSize(TensorDType dtype) { return dtype == TensorDType::kF32 ? 4 : 2; }
+int64_t TensorDTypeSize(TensorDType dtype) {
+  switch (dtype) {
+    case TensorDType::kF32:
+    case TensorDType::kI32:
+      return 4;
+    case TensorDType::kF8E4M3:
+      return 1;
+    default:
+      return 2;
+  }
+}
 
 int64_t TensorInfo::numel() const {
   int64_t n = 1;
@@ -204,6 +222,15 @@ StatusOr<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) 
   }
   ::close(fd);  // the mapping stays valid
   return std::unique_ptr<MappedFile>(new MappedFile(path, data, size));
+}
+
+void TensorInfo::ReleasePages() const {
+  static const uintptr_t page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const uintptr_t begin = reinterpret_cast<uintptr_t>(data.data());
+  const uintptr_t first = (begin + page - 1) / page * page;
+  const uintptr_t last = (begin + data.size()) / page * page;
+  // Advice only: a failure costs memory, not correctness.
+  if (last > first) ::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
 }
 
 MappedFile::~MappedFile() {

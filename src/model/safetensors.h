@@ -21,13 +21,22 @@
 
 namespace mies::model {
 
-// Tensor element types we load. Others (F64, I8, ...) are rejected with their name.
-enum class TensorDType { kF32, kF16, kBF16 };
+// Tensor element types we load. Others (F64, I8, ...) are rejected with their name. F8_E4M3
+// (float8_e4m3fn) is read only as a block-scaled weight (weights.cc, DeepSeek's FP8 checkpoints);
+// I32 holds the packed 4-bit weights of GPTQ/AWQ checkpoints (qweight, qzeros, g_idx) and nothing
+// else.
+enum class TensorDType { kF32, kF16, kBF16, kF8E4M3, kI32 };
 
-const char* TensorDTypeName(TensorDType dtype);  // "F32", "F16", "BF16"
+const char* TensorDTypeName(TensorDType dtype);  // "F32", "F16", "BF16", "F8_E4M3", "I32"
 int64_t TensorDTypeSize(TensorDType dtype);
 
 struct TensorInfo {
+  // Drops this tensor's pages from the process's resident set (MADV_DONTNEED on the whole pages
+  // inside it; they stay in the page cache and read back on the next access). The loader calls
+  // it once it has converted a tensor, so peak RSS during a load is the weights kept plus about
+  // one tensor, not the weights plus every mapped byte read.
+  void ReleasePages() const;
+
   std::string name;
   TensorDType dtype = TensorDType::kF32;
   std::vector<int64_t> shape;

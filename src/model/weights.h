@@ -24,6 +24,10 @@
 //                                                columns [s*Ie/moe_tp, (s+1)*Ie/moe_tp)
 //   shared_expert     gate/up/down  like the dense MLP (column / row over all tp ranks)
 //   shared_expert_gate [1][D]       replicated   f32
+//
+// MLA attention (DeepSeek): heads split as above; q_a_proj, kv_a_proj_with_mqa and their norms
+// replicated (every rank computes the whole latent, which its KV cache keeps); q_b_proj (or
+// q_proj) rows and kv_b_proj rows of its heads; o_proj input columns of its heads' values.
 // num_experts must divide by moe_ep (an error names both numbers). Every rank's MoE output is a
 // partial sum: the all-reduce that ends a dense MLP ends the MoE block too.
 //
@@ -37,11 +41,17 @@
 // [gate_local; up_local] matrix, so a layer runs four matmuls instead of seven.
 //
 // Storage dtype (ModelConfig key `dtype`): "auto" (the checkpoint's dtype, read from
-// embed_tokens), "float32", "bfloat16", "float16", or "int8" (W8A16: one f32 scale per output
-// row, symmetric, quantized after sharding so a row-parallel shard has its own row scales).
-// Norm weights and biases are always f32. The embedding table is stored in the matmul dtype,
-// except for int8 where it stays f32 (a lookup reads one row per token; the table's size is
-// what int8 would save, not bandwidth).
+// embed_tokens), "float32", "bfloat16", "float16", "int8" (one f32 scale per output row,
+// symmetric, quantized after sharding so a row-parallel shard has its own row scales), or "int4"
+// / "int4-g128" (group-wise 4-bit, groups of 32 / 128 columns, symmetric, kernels/int4.h; the
+// lm_head stays int8). Norm weights and biases are always f32. The embedding table is stored in
+// the matmul dtype, except for int8 and int4 where it stays f32 (a lookup reads one row per
+// token; the table's size is what they would save, not bandwidth).
+//
+// Activations (ModelConfig key `activationDtype`, kernels/matmul.h): "auto" lets bf16 weights
+// run with bf16-rounded activations and int8 weights with int8 ones (W8A8) in prefill and batched
+// decode; "float32" (the precise mode) keeps f32 activations (bf16 x f32, W8A16). int4 always
+// takes int8 activations.
 #pragma once
 
 #include <cstddef>
@@ -62,8 +72,21 @@
 namespace mies::model {
 
 // Parses the `dtype` option: "auto" -> nullopt (use the checkpoint's dtype), else one of the
-// kernels' dtypes (float32 | bfloat16 | float16 | int8 and their short forms).
+// kernels' dtypes (float32 | bfloat16 | float16 | int8 | int4 and their short forms).
 StatusOr<std::optional<kernels::DType>> ParseWeightDType(std::string_view name);
+
+// The rest of the storage choice: int4 group size and the activations the kernels may use.
+struct QuantOptions {
+  int64_t int4_group_size = 32;
+  kernels::Activations activations = kernels::Activations::kReduced;
+};
+struct WeightFormat {
+  std::optional<kernels::DType> dtype;
+  QuantOptions quant;
+};
+// `dtype` as ParseWeightDType plus "int4-g<N>" (group size N); `activations` "auto" (reduced
+// where a kernel exists) or "float32" (precise).
+StatusOr<WeightFormat> ParseWeightFormat(std::string_view dtype, std::string_view activations);
 
 // 64-byte aligned heap memory (RAII).
 class AlignedBuffer {
@@ -83,10 +106,27 @@ class AlignedBuffer {
 };
 
 struct LinearWeight {
-  AlignedBuffer data;
+  AlignedBuffer data;         // int4: the whole packed blob (kernels/int4.h)
   std::vector<float> scales;  // int8 only
   kernels::WeightView view;   // points into data / scales
   int64_t bytes() const { return static_cast<int64_t>(data.size() + scales.size() * 4); }
+};
+
+// DeepSeek's multi-head latent attention on this rank (hf_config.h MlaConfig), kept in the
+// absorbed form decode runs: per local head h, uk_t rows [h*r, (h+1)*r) are kv_b_proj's key rows
+// of h transposed ([r][nope]: they turn q_nope into a latent-space query) and uv rows
+// [h*v, (h+1)*v) its value rows ([v][r]: latent output -> head output).
+struct MlaWeights {
+  LinearWeight q_a;              // [q_lora][D] (q_lora_rank > 0), replicated
+  std::vector<float> q_a_norm;   // [q_lora]
+  LinearWeight q_b;              // [Hl*(nope+rope)][q_lora], or q_proj [Hl*(nope+rope)][D]
+  LinearWeight kv_a;             // [r+rope][D] (kv_a_proj_with_mqa), replicated
+  std::vector<float> kv_a_norm;  // [r]
+  LinearWeight uk_t;             // [Hl*r][nope]
+  LinearWeight uv;               // [Hl*v][r]
+  int64_t bytes() const {
+    return q_a.bytes() + q_b.bytes() + kv_a.bytes() + uk_t.bytes() + uv.bytes();
+  }
 };
 
 // One expert's SwiGLU MLP (this rank's slice of it).
@@ -100,11 +140,13 @@ struct MoeWeights {
   std::vector<float> router;  // [E][D] f32, every expert
   int64_t expert_begin = 0;   // this rank's experts: [expert_begin, expert_begin + experts.size())
   std::vector<ExpertWeights> experts;
-  // Qwen2-MoE's shared expert (empty when the model has none), its gate [D] f32.
+  // The shared expert (Qwen2-MoE's, DeepSeek's n_shared_experts fused into one), when the model
+  // has one; Qwen2-MoE's scales it by sigmoid(h · shared_expert_gate) ([D] f32, else empty).
+  bool has_shared_expert = false;
   LinearWeight shared_gate_up;  // [2*Is_local][D]
   LinearWeight shared_down;     // [D][Is_local]
   std::vector<float> shared_expert_gate;
-  bool has_shared_expert() const { return !shared_expert_gate.empty(); }
+  std::vector<float> router_bias;  // DeepSeek-V3's e_score_correction_bias [E], or empty
 };
 
 struct LayerWeights {
@@ -118,6 +160,7 @@ struct LayerWeights {
   LinearWeight gate_up;                    // [2*Il][D] (dense MLP layers)
   LinearWeight down;                       // [D][Il]
   std::unique_ptr<MoeWeights> moe;         // set on MoE layers instead of gate_up/down
+  std::unique_ptr<MlaWeights> mla;         // set for MLA models instead of qkv (o stays)
 };
 
 // Which slice of each split dimension this rank holds.
@@ -160,6 +203,7 @@ struct ModelWeights {
 // checkpoint's own dtype). Reads only the slices it keeps from the memory map.
 StatusOr<ModelWeights> LoadWeights(const Checkpoint& ckpt, const HfConfig& config,
                                    const ParallelConfig& parallel,
-                                   std::optional<kernels::DType> dtype);
+                                   std::optional<kernels::DType> dtype,
+                                   const QuantOptions& quant = {});
 
 }  // namespace mies::model

@@ -300,6 +300,19 @@ TEST_F(ClusterProcessTest, SharedExpertModelMatchesTheSingleProcessOnTwoNodes) {
   ExpectClose(RunCluster(model, 2, 1, prompts, 8, {}, 1), ref, kMoeTol);
 }
 
+// DeepSeek-V3 (FP8 weights, latent attention with its heads split and the latent replicated,
+// grouped routing, a shared expert): one node == 2x1 == 2x2 with expert parallelism.
+TEST_F(ClusterProcessTest, DeepseekMatchesTheSingleProcessOnTwoByOneAndTwoByTwo) {
+  auto spec = tools::PresetSpec("tiny-deepseek-v3");
+  ASSERT_TRUE(spec.ok());
+  const std::string model = (dir_ / "deepseek").string();
+  ASSERT_TRUE(tools::WriteSyntheticModel(*spec, model).ok());
+  const std::string prompts = "1,5,9,13,17,21,25,29,33,37,41;7,3,99,250";
+  const Output ref = RunLocal(model, prompts, 8);
+  ExpectClose(RunCluster(model, 2, 1, prompts, 8, {}, 2), ref, kMoeTol);
+  ExpectClose(RunCluster(model, 2, 2, prompts, 8, {}, 4), ref, kMoeTol);
+}
+
 TEST_F(ClusterProcessTest, FourNodesAndTwoByTwoMatchSyntheticGqaSingleProcess) {
   const std::string model = SyntheticGqa();
   const std::string prompts = "3,17,99,42;5,6,7";

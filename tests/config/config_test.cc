@@ -130,9 +130,9 @@ std::vector<BadCase> BadCases() {
       {"BackendType", "/BackendConfig/ModelDeployConfig/ModelConfig/0/backendType", "cuda", false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].backendType: \"cuda\" is not one of atb, "
        "torch, ms"},
-      {"Dtype", "/BackendConfig/ModelDeployConfig/ModelConfig/0/dtype", "int4", false,
-       "BackendConfig.ModelDeployConfig.ModelConfig[0].dtype: \"int4\" is not one of auto, "
-       "float32, bfloat16, float16, int8"},
+      {"Dtype", "/BackendConfig/ModelDeployConfig/ModelConfig/0/dtype", "int3", false,
+       "BackendConfig.ModelDeployConfig.ModelConfig[0].dtype: \"int3\" is not one of auto, "
+       "float32, bfloat16, float16, int8, int4, int4-g128"},
       {"TpBelowOne", "/BackendConfig/ModelDeployConfig/ModelConfig/0/tp", 0, false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].tp: tp cannot be smaller than 1."},
       {"WorldSizeZero", "/BackendConfig/ModelDeployConfig/ModelConfig/0/worldSize", 0, false,

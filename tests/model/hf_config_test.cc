@@ -108,8 +108,23 @@ TEST(HfConfigTest, DeeplyNestedJsonIsRejectedBeforeParsing) {
 }
 
 TEST(HfConfigTest, RopeScalingKinds) {
-  EXPECT_THAT(ErrorOf(Llama(R"(,"rope_scaling":{"type":"yarn","factor":4})")),
-              HasSubstr("rope_scaling type \"yarn\" is not supported"));
+  EXPECT_THAT(ErrorOf(Llama(R"(,"rope_scaling":{"type":"dynamic","factor":4})")),
+              HasSubstr("rope_scaling type \"dynamic\" is not supported"));
+  // yarn (transformers' _compute_yarn_parameters): frequencies above beta_fast rotations over
+  // the original context unchanged, below beta_slow divided by the factor; cos/sin scaled by
+  // mscale / mscale_all_dim.
+  auto yarn = ParseHfConfig(
+      Llama(R"(,"rope_scaling":{"type":"yarn","factor":4,"original_max_position_embeddings":64,
+                "mscale":1.0,"mscale_all_dim":0.5})"),
+      "c");
+  ASSERT_TRUE(yarn.ok()) << yarn.status();
+  HfConfig no_scaling = *yarn;
+  no_scaling.rope_scaling = {};
+  const auto fy = yarn->RopeInvFreq(), f0 = no_scaling.RopeInvFreq();
+  EXPECT_DOUBLE_EQ(fy[0], f0[0]);
+  EXPECT_DOUBLE_EQ(fy.back(), f0.back() / 4);
+  const double m1 = 0.1 * std::log(4.0) + 1, m05 = 0.1 * 0.5 * std::log(4.0) + 1;
+  EXPECT_NEAR(yarn->RopeAttentionFactor(), m1 / m05, 1e-12);
   auto lin = ParseHfConfig(Llama(R"(,"rope_scaling":{"type":"linear","factor":2.0})"), "c");
   ASSERT_TRUE(lin.ok());
   auto plain = ParseHfConfig(Llama(), "c");

@@ -150,7 +150,7 @@ TEST_F(SafetensorsTest, SizeNotMatchingShapeIsRejected) {
 
 TEST_F(SafetensorsTest, UnsupportedOrUnknownDtypeIsRejectedByName) {
   EXPECT_THAT(OpenError(WithHeader(R"({"x":{"dtype":"I8","shape":[4],"data_offsets":[0,4]}})", 4)),
-              HasSubstr("dtype I8 is not supported (supported: F32, F16, BF16)"));
+              HasSubstr("dtype I8 is not supported (supported: F32, F16, BF16, F8_E4M3, I32)"));
   EXPECT_THAT(OpenError(WithHeader(R"({"x":{"dtype":"Q4","shape":[4],"data_offsets":[0,4]}})", 4)),
               HasSubstr("unknown dtype \"Q4\""));
   EXPECT_THAT(OpenError(WithHeader(R"({"x":{"shape":[4],"data_offsets":[0,4]}})", 4)),

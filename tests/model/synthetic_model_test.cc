@@ -51,6 +51,7 @@ TEST_P(SyntheticVsReference, LogitsWithin1e4AndGreedyIdentical) {
   IdentityCollective one;
   ModelOptions opt;
   opt.num_threads = 2;
+  opt.activations = "float32";  // the reference multiplies f32 activations (dtype_test.cc: auto)
   auto model = LlamaModel::Load(dir.path(), opt, &one);
   ASSERT_TRUE(model.ok()) << model.status();
   auto cache = KvCache::Create((*model)->CacheShape(16), 24);

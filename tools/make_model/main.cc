@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   bool norm_topk = false, equal_experts = false;
   std::optional<uint64_t> seed;
   std::optional<int> shards;
+  std::optional<std::string> quant;
+  std::optional<int64_t> quant_group;
   bool qkv_bias = false, qk_norm = false, tie = false;
   app.add_option("--arch", arch,
                  "LlamaForCausalLM | MistralForCausalLM | Qwen2ForCausalLM | "
@@ -64,6 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("--router-std", router_std, "MoE: standard deviation of router weights");
   app.add_flag("--equal-experts", equal_experts,
                "MoE: every expert gets the layer's dense MLP values (equals a dense model)");
+  app.add_option("--quant", quant, "none | gptq | awq: 4-bit projection matrices as published");
+  app.add_option("--quant-group", quant_group, "group size of --quant (default 128)");
   app.add_option("--tokenizer", tokenizer, "tokenizer.json to copy into the directory")
       ->check(CLI::ExistingFile);
   CLI11_PARSE(app, argc, argv);
@@ -95,6 +99,8 @@ int main(int argc, char** argv) {
   if (init_std) s.init_std = *init_std;
   if (norm_jitter) s.norm_jitter = *norm_jitter;
   if (shards) s.shards = *shards;
+  if (quant) s.quant = *quant;
+  if (quant_group) s.quant_group_size = *quant_group;
   if (tokenizer) s.tokenizer_json = *tokenizer;
   if (window) s.sliding_window = *window;
   if (experts) s.num_experts = *experts;

@@ -53,6 +53,31 @@ struct SyntheticModelSpec {
   // of a dense model with the same seed and intermediate_size = moe_intermediate_size): the MoE
   // then equals that dense model, a check of the MoE path.
   bool equal_experts = false;
+  // DeepSeek V2/V3 (DeepseekV2ForCausalLM, DeepseekV3ForCausalLM): multi-head latent attention,
+  // routing, shared experts (see hf_config.h MlaConfig / MoeConfig for their meaning).
+  int64_t q_lora_rank = 0;  // 0: plain q_proj
+  int64_t kv_lora_rank = 0;
+  int64_t qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
+  bool rope_interleave = true;
+  int64_t n_shared_experts = 0;
+  int64_t first_k_dense_replace = 0;
+  int64_t moe_layer_freq = 1;
+  std::string scoring_func = "softmax";  // softmax | sigmoid
+  std::string topk_method = "greedy";    // greedy | group_limited_greedy | noaux_tc
+  int64_t n_group = 1, topk_group = 1;
+  double routed_scaling_factor = 1.0;
+  double correction_bias_std = 0.1;      // noaux_tc: e_score_correction_bias ~ N(0, std^2)
+  int64_t num_nextn_predict_layers = 0;  // DeepSeek-V3's MTP layer: written, never loaded
+  // rope_scaling "yarn" (rope_factor, rope_original_max as above).
+  double yarn_beta_fast = 32, yarn_beta_slow = 1, yarn_mscale = 1.0, yarn_mscale_all_dim = 1.0;
+  // Matrices stored as float8_e4m3fn with f32 weight_scale_inv per fp8_block x fp8_block tile
+  // (DeepSeek's published format): every linear weight but embeddings, lm_head and the router.
+  int64_t fp8_block = 0;  // 0: not FP8
+  // "gptq" or "awq": the q/k/v/o/gate/up/down matrices are written 4-bit as those tools publish
+  // them (GPTQ: symmetric, zero 8 stored as 7, g_idx; AWQ: asymmetric, GEMM packing), from the
+  // same seeded values a float model would hold; embeddings, norms and lm_head stay float.
+  std::string quant = "none";
+  int64_t quant_group_size = 128;
   std::string tokenizer_json;  // copied to the directory when not empty
 };
 
@@ -61,7 +86,9 @@ struct SyntheticModelSpec {
 // 2048, 24 layers, 32 experts, top-4, moe_intermediate 768, 32 heads / 4 KV heads, head_dim 64,
 // vocab 32000) and small test presets "tiny", "tiny-gqa4", "tiny-qwen2", "tiny-qwen3",
 // "tiny-tied", "tiny-llama3", "tiny-mistral-window", "tiny-qwen3-moe", "tiny-qwen2-moe",
-// "tiny-mixtral".
+// "tiny-mixtral", "tiny-deepseek-v3" (FP8, noaux_tc, yarn, an MTP layer), "tiny-deepseek-v2"
+// (q_proj, group_limited_greedy), and "deepseek-small" (a DeepSeek-V2-Lite-like shape at 1.3B for
+// speed runs).
 StatusOr<SyntheticModelSpec> PresetSpec(const std::string& name);
 std::vector<std::string> PresetNames();
 
