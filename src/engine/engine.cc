@@ -511,9 +511,12 @@ void Engine::ProcessResult(const ScheduleOutput& step, const StepResult& r) {
 void Engine::SampleInto(Group& g, SeqState& s, const float* row) {
   if (!g.error.ok()) return;
   std::vector<int32_t> masked;
-  if (s.generated < g.req.min_tokens) {
-    masked = g.req.stop_token_ids;
-    if (!g.req.ignore_eos) masked.insert(masked.end(), eos_ids_.begin(), eos_ids_.end());
+  const bool before_min = s.generated < g.req.min_tokens;
+  if (before_min) masked = g.req.stop_token_ids;
+  // EOS is masked before min_tokens (unless ignored anyway); under a grammar, where choosing it
+  // would end the text, also with ignore_eos: the text then ends at the grammar's own end.
+  if (s.matcher ? before_min || g.req.ignore_eos : before_min && !g.req.ignore_eos) {
+    masked.insert(masked.end(), eos_ids_.begin(), eos_ids_.end());
   }
   const int64_t vocab = options_.limits.vocab_size;
   std::span<const uint64_t> allowed;
@@ -528,7 +531,9 @@ void Engine::SampleInto(Group& g, SeqState& s, const float* row) {
                          " tokens (no token of the vocabulary continues the text)");
       return;
     }
-    // min_tokens yields to the grammar when ending is all the grammar allows.
+    // The masks above yield to the grammar when ending is all it allows.
+    std::sort(masked.begin(), masked.end());
+    masked.erase(std::unique(masked.begin(), masked.end()), masked.end());
     int64_t masked_allowed = 0;
     for (int32_t id : masked) {
       if (id >= 0 && id < vocab && grammar::Matcher::IsSet(grammar_mask_, id)) ++masked_allowed;

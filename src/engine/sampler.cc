@@ -131,11 +131,21 @@ SampleResult Sample(const ResolvedSampling& p, std::span<const float> logits,
     token = static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin());
   } else {
     // Candidates sorted by processed logit, descending (ties: lower id first), cut by top_k.
-    std::vector<int32_t> idx(vocab);
-    std::iota(idx.begin(), idx.end(), 0);
+    // Masked ids (-inf: min_tokens, a grammar) never survive, so they are not sorted: under a
+    // grammar most steps leave a few candidates.
+    std::vector<int32_t> idx;
+    idx.reserve(vocab);
+    for (int32_t id = 0; id < vocab; ++id) {
+      if (x[id] != kNegInf) idx.push_back(id);
+    }
+    if (idx.empty()) {
+      idx.resize(vocab);
+      std::iota(idx.begin(), idx.end(), 0);
+    }
+    const int64_t n = static_cast<int64_t>(idx.size());
     auto by_logit = [&](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
-    int64_t k = (p.top_k > 0 && p.top_k < vocab) ? p.top_k : vocab;
-    if (k < vocab) {
+    int64_t k = (p.top_k > 0 && p.top_k < n) ? p.top_k : n;
+    if (k < n) {
       std::nth_element(idx.begin(), idx.begin() + k, idx.end(), by_logit);
       idx.resize(k);
     }

@@ -285,6 +285,34 @@ TEST_F(ConstrainedEngineTest, StopStringsAndMinTokensStillApply) {
   EXPECT_EQ(done[0].text, "a");
 }
 
+// Under a grammar EOS would end the text, so ignore_eos masks it while the grammar allows
+// anything else: the text runs to max_tokens or to the grammar's own end.
+TEST_F(ConstrainedEngineTest, IgnoreEosRunsToTheGrammarsEndOrMaxTokens) {
+  Served s = RandomModel(StoriesTokenizerDir(), 512, 256, 16);
+  auto open = grammar::CompileGrammarText(R"gbnf(root ::= ("x" | "y" | ",")+)gbnf", s.vocab);
+  ASSERT_TRUE(open.ok()) << open.status();
+  GenerateRequest r = Constrained("open", *open, 40);
+  r.sampling.temperature = 1.0;
+  r.sampling.seed = 8;
+  r.sampling.n = 4;
+  r.stop.ignore_eos = true;
+  RequestOutput last;
+  auto seqs = Generate(*s.engine, r, &last);
+  ASSERT_EQ(seqs.size(), 4u);
+  for (auto& [index, seq] : seqs) {
+    EXPECT_EQ(seq.finish, FinishReason::kLength) << index << ": " << seq.text;
+    EXPECT_TRUE(std::regex_match(seq.text, std::regex("[xy,]+"))) << seq.text;
+  }
+  EXPECT_EQ(last.usage.completion_tokens, 4 * 40);
+  auto closed = grammar::CompileChoice({"yes", "no"}, s.vocab);
+  ASSERT_TRUE(closed.ok());
+  GenerateRequest c = Constrained("closed", *closed, 40);
+  c.stop.ignore_eos = true;
+  auto done = Generate(*s.engine, c);
+  EXPECT_EQ(done[0].finish, FinishReason::kStop);
+  EXPECT_TRUE(done[0].text == "yes" || done[0].text == "no") << done[0].text;
+}
+
 TEST_F(ConstrainedEngineTest, PreemptionAndPrefixCacheKeepTheOutput) {
   EngineOptions o = TestOptions();
   o.scheduler.max_batch_size = 16;

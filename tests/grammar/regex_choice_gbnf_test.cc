@@ -115,6 +115,22 @@ TEST(GbnfTest, RecursiveGrammar) {
   }
 }
 
+// A repeated recursive rule: complete after each line, never terminated (another may follow).
+TEST(GbnfTest, RepeatedRecursiveRuleStaysOpen) {
+  const char* text = R"gbnf(root ::= (obj "\n")+
+obj ::= "{" ws (obj ws)? "}" ws
+ws ::= | " " | "\n" [ \t]{0,3})gbnf";
+  auto g = MustCompile(CompileGrammarText(text, ByteVocabulary()));
+  for (const char* ok : {"{}\n", "{} \n", "{}\n\n", "{{}}\n{}\n", "{}\n  \n"}) {
+    EXPECT_TRUE(Matches(g, ok)) << ok;
+    Matcher m(g, {testing::kByteEos});
+    for (const char* c = ok; *c != 0; ++c) ASSERT_TRUE(m.Accept(*c).ok());
+    EXPECT_TRUE(m.IsComplete()) << ok;
+    EXPECT_FALSE(m.IsTerminated()) << ok;
+  }
+  for (const char* bad : {"{}", "{} ", "{}\n}"}) EXPECT_FALSE(Matches(g, bad)) << bad;
+}
+
 TEST(GbnfTest, LlamaCppJsonGrammarStyle) {
   const char* text = R"gbnf(root   ::= object
 value  ::= object | array | string | number | ("true" | "false" | "null") ws

@@ -196,8 +196,19 @@ TEST(RealVocabularyFlagsTest, FirstTokenSpaceIsStrippedOnSentencePiece) {
 namespace mies::grammar {
 namespace {
 
-// Bounded strings and arrays, a date and an integer range: walks that pick any allowed token
-// (EOS only when complete) always finish, never meeting a state no token continues.
+// Walks that pick any allowed token never meet a state no token continues: on a schema with
+// bounded strings and arrays, a date and an integer range they finish (EOS only when complete);
+// on a recursive grammar that can always go on they stay open.
+// llama.cpp's json.gbnf, one object per line: a recursive grammar that never has to end.
+const char* kJsonLines = R"gbnf(root ::= (object "\n")+
+value  ::= object | array | string | number | ("true" | "false" | "null") ws
+object ::= "{" ws ( string ":" ws value ("," ws string ":" ws value)* )? "}" ws
+array  ::= "[" ws ( value ("," ws value)* )? "]" ws
+string ::= "\"" ( [^"\\\x7F\x00-\x1F] | "\\" (["\\bfnrt] | "u" [0-9a-fA-F]{4}) )* "\"" ws
+number ::= ("-"? ([0-9] | [1-9] [0-9]{0,15})) ("." [0-9]+)? ([eE] [-+]? [0-9] [1-9]{0,15})? ws
+ws ::= | " " | "\n" [ \t]{0,20}
+)gbnf";
+
 const char* kBoundedSchema = R"({
   "type": "object",
   "properties": {
@@ -212,7 +223,7 @@ const char* kBoundedSchema = R"({
   "additionalProperties": false
 })";
 
-TEST_P(RealVocabularyTest, RandomWalksFinishWithoutDeadEnds) {
+TEST_P(RealVocabularyTest, RandomWalksNeverDeadEnd) {
   const Loaded& l = Load(GetParam());
   const int32_t n = l.vocab->size();
   const std::vector<int32_t> eos(l.tokenizer->eos_ids().begin(), l.tokenizer->eos_ids().end());
@@ -220,7 +231,7 @@ TEST_P(RealVocabularyTest, RandomWalksFinishWithoutDeadEnds) {
   ASSERT_TRUE(g);
   std::mt19937 rng(11);
   std::vector<uint64_t> mask(Matcher::BitmaskWords(n));
-  for (int walk = 0; walk < 20; ++walk) {
+  for (int walk = 0; walk < 12; ++walk) {
     Matcher m(g, eos);
     std::string text;
     int step = 0;
@@ -236,6 +247,27 @@ TEST_P(RealVocabularyTest, RandomWalksFinishWithoutDeadEnds) {
       ASSERT_TRUE(m.Accept(pick).ok());
     }
     EXPECT_TRUE(m.IsTerminated()) << text;
+  }
+  auto lines = testing::MustCompile(CompileGrammarText(kJsonLines, l.vocab));
+  ASSERT_TRUE(lines);
+  for (int walk = 0; walk < 4; ++walk) {
+    Matcher m(lines, eos);
+    std::string text;
+    for (int step = 0; step < 100; ++step) {
+      std::vector<int32_t> allowed;
+      ASSERT_GT(m.FillNextTokenBitmask(mask), 0) << GetParam() << " walk " << walk;
+      for (int32_t id = 0; id < n; ++id) {
+        if (Matcher::IsSet(mask, id) && !std::count(eos.begin(), eos.end(), id)) {
+          allowed.push_back(id);
+        }
+      }
+      ASSERT_FALSE(allowed.empty())
+          << GetParam() << " walk " << walk << " dead end after \"" << text << "\"";
+      const int32_t pick = allowed[rng() % allowed.size()];
+      text += l.vocab->TokenBytes(pick);
+      ASSERT_TRUE(m.Accept(pick).ok());
+      ASSERT_FALSE(m.IsTerminated()) << text;
+    }
   }
 }
 
