@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Serving throughput of one node vs a 2-node cluster through the real daemon and HTTP: the same
-# model served by mindieservice_daemon pinned to core 0 (cpuThreads 1), then by a 2-node cluster
+# model served by mindieservice_daemon pinned to core 0 (`taskset`; cpuThreads 0, the default,
+# so the daemon finds its one CPU itself; CPU_THREADS=N overrides), then by a 2-node cluster
 # (master on 127.0.1.1 pinned to core 0, slave on 127.0.1.2 pinned to core 1, one rank each,
 # tensor parallelism), each measured with mies-bench at the given concurrencies.
 #
@@ -32,12 +33,12 @@ trap cleanup EXIT
 # config NAME MULTI_NODE: writes $work/NAME.json from the installed config.json
 config() {
   python3 - "$home/conf/config.json" "$work/$1.json" "$MODEL" "$2" <<'PY'
-import json, sys
+import json, os, sys
 c = json.load(open(sys.argv[1]))
 m = c["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]
 m["modelWeightPath"] = sys.argv[3]
 m["modelName"] = "bench"
-m["cpuThreads"] = 1
+m["cpuThreads"] = int(os.environ.get("CPU_THREADS", "0"))
 m["npuMemSize"] = 1
 c["BackendConfig"]["multiNodesInferEnabled"] = sys.argv[4] == "1"
 c["BackendConfig"]["interNodeTLSEnabled"] = False

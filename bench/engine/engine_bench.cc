@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/cpu_budget.h"
 #include "engine/engine.h"
 #include "executor/local_executor.h"
 #include "make_model/synthetic_model.h"
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   std::string model_dir, preset = "tinyllama-1.1b", dtype = "auto", batches = "1,8,32";
   std::string tokenizer_dir = std::string(MIES_SHARED_TOKENIZERS) + "/mistral-7b";
   int requests = 256, prompt_min = 16, prompt_max = 256, out_min = 16, out_max = 128;
-  int threads = std::max(1u, std::thread::hardware_concurrency());
+  int threads = DetectCpuBudget().usable;  // the CPUs taskset / a cgroup leave us
   int64_t block_size = 16, kv_mib = 2048;
   app.add_option("--model-dir", model_dir, "model directory (default: generate the preset)");
   app.add_option("--preset", preset, "synthetic preset (mies-make-model names, or bench-small)");

@@ -199,6 +199,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     const double load_s = Seconds(a, Clock::now());
+    {
+      // KV memory per token (f32 cache), and what a full K/V cache of the same model would take.
+      const auto& cfg = (*model)->config();
+      const int64_t cached = (*model)->CacheShape(16).BytesPerToken();
+      const int64_t full =
+          cfg.is_mla()
+              ? cfg.num_hidden_layers * cfg.num_attention_heads *
+                    (cfg.mla.qk_nope_head_dim + cfg.mla.qk_rope_head_dim + cfg.mla.v_head_dim) * 4
+              : cached;
+      std::printf(
+          "# %s: KV cache %lld bytes/token%s\n", dtype.c_str(), static_cast<long long>(cached),
+          cfg.is_mla()
+              ? (" (latent; a full K/V cache would take " + std::to_string(full) + ")").c_str()
+              : "");
+    }
     for (size_t ti = 0; ti < threads.size(); ++ti) {
       (*model)->ResetThreadPool(threads[ti]);
       const double bw = MeasureBandwidth(threads[ti]);

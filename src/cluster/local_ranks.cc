@@ -36,6 +36,8 @@ StatusOr<std::vector<std::unique_ptr<RankWorker>>> LoadLocalRanks(const NodeOpti
                                                                   NodeState* state) {
   const config::RankServer& server = o.ranktable.servers[o.topology.local_server];
   std::vector<std::unique_ptr<RankWorker>> workers;
+  MIES_LOG_INFO("CPU budget: {}; {} local rank(s) x {} compute threads{}", o.cpu.Describe(),
+                server.devices.size(), o.threads_per_rank, o.pin_cpus.empty() ? "" : " pinned");
   for (size_t i = 0; i < server.devices.size(); ++i) {
     const config::RankDevice& d = server.devices[i];
     std::string bind = o.topology.local_address;

@@ -40,7 +40,7 @@ class MasterImpl {
                                                });
     MIES_ASSIGN_OR_RETURN(workers_, LoadLocalRanks(o_, &state_));
     for (auto& w : workers_) {
-      MIES_RETURN_IF_ERROR(w->AllocateCache(o_.num_kv_blocks, o_.block_size));
+      MIES_RETURN_IF_ERROR(w->AllocateCache(o_.num_kv_blocks, o_.block_size, o_.kv_reserve));
       if (w->rank() == 0) root_ = w.get();
     }
     if (root_ == nullptr) return absl::InternalError("the master node holds no rank 0");
@@ -97,6 +97,7 @@ class MasterImpl {
   const NodeOptions& options() const { return o_; }
   Membership& membership() { return *membership_; }
   double TakeCollectiveSeconds() { return root_->TakeCollectiveSeconds(); }
+  int64_t kv_pool_bytes_per_rank() const { return root_ ? root_->kv_pool_bytes() : 0; }
 
  private:
   // Every 50 ms: heartbeat deadlines, failures reported by ranks, epoch changes (Membership).
@@ -160,6 +161,7 @@ std::string ClusterMaster::UnavailableReason() const {
 }
 const NodeOptions& ClusterMaster::options() const { return impl_->options(); }
 double ClusterMaster::TakeCollectiveSeconds() { return impl_->TakeCollectiveSeconds(); }
+int64_t ClusterMaster::kv_pool_bytes_per_rank() const { return impl_->kv_pool_bytes_per_rank(); }
 void ClusterMaster::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace mies::cluster

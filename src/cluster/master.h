@@ -45,6 +45,7 @@ class ClusterMaster {
   const NodeOptions& options() const;
   // Seconds spent in rank 0's collectives since the last call (benchmarks).
   double TakeCollectiveSeconds();
+  int64_t kv_pool_bytes_per_rank() const;
   void Shutdown();
 
  private:

@@ -1,10 +1,10 @@
 #include "cluster/node_options.h"
 
 #include <algorithm>
-#include <thread>
 
 #include "certs/config_planes.h"
 #include "cluster/fingerprint.h"
+#include "common/cpu_budget.h"
 #include "model/hf_config.h"
 
 namespace mies::cluster {
@@ -63,18 +63,12 @@ StatusOr<NodeOptions> NodeOptionsFromConfig(const config::Config& config,
   MIES_ASSIGN_OR_RETURN(o.moe_ep,
                         MoeExpertGroups(mc, hf.is_moe(), ranktable.WorldSize(), expert_parallel));
   o.block_size = config.backend.schedule.cache_block_size;
+  MIES_ASSIGN_OR_RETURN(o.kv_reserve, runner::ParseKvReserve(mc.kv_cache_reserve));
   const int local = std::max<int>(1, topology.local_ranks.size());
-  const int cores = std::max(1u, std::thread::hardware_concurrency());
-  o.threads_per_rank = mc.cpu_threads > 0 ? mc.cpu_threads : std::max(1, cores / local);
+  o.cpu = DetectCpuBudget();
+  o.threads_per_rank = mc.cpu_threads > 0 ? mc.cpu_threads : DefaultThreadsPerRank(o.cpu, local);
   if (mc.cpu_bind_cores) {
-    for (int r = 0; r < local; ++r) {
-      std::vector<int> cpus;
-      cpus.reserve(o.threads_per_rank);
-      for (int t = 0; t < o.threads_per_rank; ++t) {
-        cpus.push_back((r * o.threads_per_rank + t) % cores);
-      }
-      o.pin_cpus.push_back(cpus);
-    }
+    for (int r = 0; r < local; ++r) o.pin_cpus.push_back(RankCpus(o.cpu, r, o.threads_per_rank));
   }
   return o;
 }

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "cluster/tls.h"
+#include "common/cpu_budget.h"
 #include "common/status.h"
 #include "config/config.h"
 #include "config/environment.h"
 #include "config/ranktable.h"
+#include "runner/kv_pool.h"
 
 namespace mies::cluster {
 
@@ -34,6 +36,7 @@ struct NodeOptions {
   config::Topology topology;
   std::string model_dir;
   std::string dtype = "auto";
+  CpuBudget cpu;  // what this node may use (affinity, cgroup quota)
   int threads_per_rank = 1;
   std::vector<std::vector<int>> pin_cpus;  // per local rank; empty: no pinning
   int control_port = 1120;
@@ -44,6 +47,7 @@ struct NodeOptions {
   std::string activations = "auto";  // ModelConfig activationDtype (model::ModelOptions)
   int64_t num_kv_blocks = 0;         // master: the KV pool of every rank
   int64_t block_size = 128;          // master: cacheBlockSize
+  runner::KvReserve kv_reserve = runner::KvReserve::kLazy;  // kvCacheReserve
   ClusterTimeouts timeouts;
 };
 

@@ -198,7 +198,8 @@ class SlaveImpl {
       for (auto& w : workers_) {
         while (w->formed() != 0 && !stop_) std::this_thread::sleep_for(milliseconds(10));
         if (!w->has_cache(rep->num_kv_blocks(), rep->block_size())) {
-          MIES_RETURN_IF_ERROR(w->AllocateCache(rep->num_kv_blocks(), rep->block_size()));
+          MIES_RETURN_IF_ERROR(
+              w->AllocateCache(rep->num_kv_blocks(), rep->block_size(), o_.kv_reserve));
         }
       }
       const uint64_t session = rep->session();

@@ -25,9 +25,15 @@ Status RankWorker::LoadModel(const std::string& model_dir, model::ModelOptions m
   return OkStatus();
 }
 
-Status RankWorker::AllocateCache(int64_t num_blocks, int64_t block_size) {
-  return runner_->AllocateCache(num_blocks, block_size);
+Status RankWorker::AllocateCache(int64_t num_blocks, int64_t block_size,
+                                 runner::KvReserve reserve) {
+  MIES_RETURN_IF_ERROR(runner_->AllocateCache(num_blocks, block_size, reserve));
+  MIES_LOG_INFO("rank {}: KV pool {} blocks x {} tokens, {} MiB ({})", rank_, num_blocks,
+                block_size, runner_->kv_pool_bytes() >> 20, runner::KvReserveName(reserve));
+  return OkStatus();
 }
+
+int64_t RankWorker::kv_pool_bytes() const { return runner_ ? runner_->kv_pool_bytes() : 0; }
 
 bool RankWorker::has_cache(int64_t num_blocks, int64_t block_size) const {
   return runner_->has_cache(num_blocks, block_size);

@@ -41,7 +41,8 @@ class RankWorker {
   // world size are the worker's own).
   Status LoadModel(const std::string& model_dir, model::ModelOptions options);
   // The KV pool; call only while the worker is not serving (before Start, or between epochs).
-  Status AllocateCache(int64_t num_blocks, int64_t block_size);
+  Status AllocateCache(int64_t num_blocks, int64_t block_size, runner::KvReserve reserve);
+  int64_t kv_pool_bytes() const;
   bool has_cache(int64_t num_blocks, int64_t block_size) const;
   const model::LlamaModel& model() const { return runner_->model(); }
 

@@ -38,6 +38,11 @@ Status Unavailable(const Args&... args) {
   return absl::UnavailableError(absl::StrCat(args...));
 }
 
+template <typename... Args>
+Status ResourceExhausted(const Args&... args) {
+  return absl::ResourceExhaustedError(absl::StrCat(args...));
+}
+
 }  // namespace mies
 
 // Propagates a non-OK Status from an expression returning Status.

@@ -204,6 +204,12 @@ ModelConfig ReadModel(JsonReader r) {
   }
   m.cpu_threads = static_cast<int>(r.Int("cpuThreads", kOptional, 0, 0, 1024));
   m.cpu_bind_cores = r.Bool("cpuBindCores", kOptional, false);
+  m.kv_cache_reserve = r.String("kvCacheReserve", kOptional, m.kv_cache_reserve);
+  if (m.kv_cache_reserve != "touch" && m.kv_cache_reserve != "lock" &&
+      m.kv_cache_reserve != "lazy") {
+    r.Error("kvCacheReserve",
+            absl::StrCat("\"", m.kv_cache_reserve, "\" is not one of touch, lock, lazy"));
+  }
   for (const char* k : {"tp", "dp", "sp", "cp", "moe_tp", "moe_ep"}) {
     if (!r.Has(k)) continue;
     int64_t v = r.Int(k, kOptional, 1, INT32_MIN, INT32_MAX);

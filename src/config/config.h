@@ -74,6 +74,8 @@ struct ModelConfig {
   std::string dtype = "auto";   // auto | float32 | bfloat16 | float16 | int8
   int cpu_threads = 0;          // per rank; 0 = the node's cores divided among its ranks
   bool cpu_bind_cores = false;  // pin each rank's threads to its own cores
+  // KV pool pages at startup: "touch" (reserve now), "lock" (reserve and mlock), "lazy".
+  std::string kv_cache_reserve = "touch";
   // Any other key, passed through as a string (MindIE casts numbers/bools to int32 text).
   std::map<std::string, std::string> extra;
 };

@@ -77,7 +77,8 @@ nlohmann::json Config::ToJson() const {
                          {"trustRemoteCode", m.trust_remote_code},
                          {"dtype", m.dtype},
                          {"cpuThreads", m.cpu_threads},
-                         {"cpuBindCores", m.cpu_bind_cores}};
+                         {"cpuBindCores", m.cpu_bind_cores},
+                         {"kvCacheReserve", m.kv_cache_reserve}};
     for (const auto& [k, v] : m.extra) mj[k] = v;
     models.push_back(mj);
   }

@@ -108,6 +108,7 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   MIES_ASSIGN_OR_RETURN(auto listeners, server::PlanListeners(config));
 
   auto s = std::make_unique<ServingImpl>();
+  const engine::ExecutorResources resources = executor->Resources();
   const std::string model_dir = config.ModelWeightPath();
   MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(model_dir));
   MIES_ASSIGN_OR_RETURN(s->engine, engine::EngineFromConfig(config, std::move(executor)));
@@ -139,6 +140,7 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   ctx.metrics = s->metrics.get();
   ctx.monitor_mode = env.Get("MIES_SERVICE_MONITOR_MODE").value_or("") == "1";
   ctx.start_time_s = static_cast<int64_t>(std::time(nullptr));
+  ctx.resources = resources;
   ctx.version = MIES_VERSION;
   s->router = std::make_unique<server::Router>(&ctx);
 

@@ -49,6 +49,16 @@ struct StepResult {
 
 // Runs step plans. Local: the model on this process's rank(s). Multi-node: broadcasts the plan
 // to every rank and returns rank 0's gathered logits.
+// What an executor runs on, for operators (/v1/status "resources").
+struct ExecutorResources {
+  std::string cpu_budget;  // this node's usable CPUs and why (CpuBudget::Describe)
+  int local_ranks = 1;
+  int threads_per_rank = 1;
+  bool pinned = false;  // cpuBindCores
+  int64_t kv_pool_bytes_per_rank = 0;
+  std::string kv_reserve;  // kvCacheReserve: touch, lock or lazy
+};
+
 class Executor {
  public:
   virtual ~Executor() = default;
@@ -59,6 +69,7 @@ class Executor {
   virtual bool healthy() const { return true; }
   // Nodes that are not reachable, in MindIE's no_contact_node form ("node(<ip>) is abnormal.").
   virtual std::vector<std::string> AbnormalNodes() const { return {}; }
+  virtual ExecutorResources Resources() const { return {}; }
 };
 
 }  // namespace mies::engine

@@ -12,6 +12,18 @@ using std::chrono::milliseconds;
 
 ClusterExecutor::~ClusterExecutor() { master_->Shutdown(); }
 
+engine::ExecutorResources ClusterExecutor::Resources() const {
+  const cluster::NodeOptions& o = master_->options();
+  engine::ExecutorResources r;
+  r.cpu_budget = o.cpu.Describe();
+  r.local_ranks = static_cast<int>(o.topology.local_ranks.size());
+  r.threads_per_rank = o.threads_per_rank;
+  r.pinned = !o.pin_cpus.empty();
+  r.kv_pool_bytes_per_rank = master_->kv_pool_bytes_per_rank();
+  r.kv_reserve = runner::KvReserveName(o.kv_reserve);
+  return r;
+}
+
 StatusOr<engine::StepResult> ClusterExecutor::Execute(const engine::StepPlan& plan) {
   if (!master_->healthy()) return absl::UnavailableError(master_->UnavailableReason());
   auto r = master_->Submit(plan);

@@ -24,6 +24,8 @@ class ClusterExecutor final : public engine::Executor {
   int64_t block_size() const override { return master_->options().block_size; }
   bool healthy() const override { return master_->healthy(); }
   std::vector<std::string> AbnormalNodes() const override { return master_->AbnormalNodes(); }
+  // The master node's figures (every node sizes its ranks from its own CPUs the same way).
+  engine::ExecutorResources Resources() const override;
 
   cluster::ClusterMaster& master() { return *master_; }
 

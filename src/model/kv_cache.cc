@@ -33,6 +33,14 @@ StatusOr<std::unique_ptr<KvCache>> KvCache::Create(const KvCacheShape& shape, in
   return c;
 }
 
+std::vector<std::span<std::byte>> KvCache::buffers() {
+  std::vector<std::span<std::byte>> out;
+  for (auto* list : {&k_, &v_}) {
+    for (AlignedBuffer& b : *list) out.emplace_back(b.data(), b.size());
+  }
+  return out;
+}
+
 Status KvCache::CopyBlocks(std::span<const std::pair<int32_t, int32_t>> copies) {
   for (const auto& [src, dst] : copies) {
     if (src < 0 || dst < 0 || src >= num_blocks_ || dst >= num_blocks_) {

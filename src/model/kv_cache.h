@@ -16,6 +16,7 @@
 #include <memory>
 #include <span>
 #include <utility>
+#include <vector>
 
 #include "common/status.h"
 #include "model/weights.h"
@@ -61,6 +62,9 @@ class KvCache {
   // scheduler in a step plan). Every id is checked against the pool before anything is copied.
   Status CopyBlocks(std::span<const std::pair<int32_t, int32_t>> copies);
   int64_t num_blocks() const { return num_blocks_; }
+  int64_t bytes() const { return num_blocks_ * shape_.BytesPerBlock(); }
+  // Every K and V array of the pool, for reserving its pages (runner/kv_pool.h).
+  std::vector<std::span<std::byte>> buffers();
   float* k(int64_t layer) { return reinterpret_cast<float*>(k_[layer].data()); }
   // nullptr when the shape has no V (a latent cache).
   float* v(int64_t layer) {

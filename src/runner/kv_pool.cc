@@ -1,6 +1,11 @@
 #include "runner/kv_pool.h"
 
+#include <sys/mman.h>
+#include <sys/resource.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <string>
 
@@ -47,6 +52,54 @@ StatusOr<int64_t> KvPoolBlocks(const KvPoolRequest& r) {
                            ": raise ModelConfig.npuMemSize or lower maxSeqLen");
   }
   return blocks;
+}
+
+StatusOr<KvReserve> ParseKvReserve(std::string_view name) {
+  if (name == "touch") return KvReserve::kTouch;
+  if (name == "lock") return KvReserve::kLock;
+  if (name == "lazy") return KvReserve::kLazy;
+  return InvalidArgument("ModelConfig.kvCacheReserve \"", std::string(name),
+                         "\" is not one of touch, lock, lazy");
+}
+
+std::string_view KvReserveName(KvReserve reserve) {
+  switch (reserve) {
+    case KvReserve::kTouch:
+      return "touch";
+    case KvReserve::kLock:
+      return "lock";
+    case KvReserve::kLazy:
+      break;
+  }
+  return "lazy";
+}
+
+Status ReserveKvPool(model::KvCache& cache, KvReserve reserve) {
+  if (reserve == KvReserve::kLazy) return OkStatus();
+  const int64_t bytes = cache.bytes();
+  MIES_ASSIGN_OR_RETURN(int64_t available, AvailableMemoryBytes());
+  if (bytes > available) {
+    return ResourceExhausted("cannot reserve the KV pool: ", bytes >> 20, " MiB needed, ",
+                             available >> 20,
+                             " MiB available (MemAvailable); lower ModelConfig.npuMemSize, stop "
+                             "other servers on this host, or set kvCacheReserve \"lazy\"");
+  }
+  for (std::span<std::byte> b : cache.buffers()) {
+    std::memset(b.data(), 0, b.size());  // writes fault the pages in: they are ours from now on
+    if (reserve == KvReserve::kLock && ::mlock(b.data(), b.size()) != 0) {
+      const int err = errno;
+      rlimit limit{};
+      ::getrlimit(RLIMIT_MEMLOCK, &limit);
+      const std::string cap = limit.rlim_cur == RLIM_INFINITY
+                                  ? std::string("unlimited")
+                                  : std::to_string(limit.rlim_cur >> 10) + " KiB";
+      return ResourceExhausted("cannot lock the KV pool (", bytes >> 20,
+                               " MiB): mlock: ", std::strerror(err), " (RLIMIT_MEMLOCK ", cap,
+                               "); raise `ulimit -l`, grant CAP_IPC_LOCK, or set kvCacheReserve "
+                               "\"touch\"");
+    }
+  }
+  return OkStatus();
 }
 
 }  // namespace mies::runner

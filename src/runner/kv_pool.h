@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string_view>
 
 #include "common/status.h"
 #include "config/config.h"
@@ -42,5 +43,20 @@ struct KvPoolRequest {
 
 // Blocks per rank, or InvalidArgument when the pool cannot hold one maxSeqLen sequence.
 StatusOr<int64_t> KvPoolBlocks(const KvPoolRequest& request);
+
+// What happens to the pool's pages at startup (ModelConfig.kvCacheReserve):
+//   kTouch (default)  every page is written once, so the pool is resident from the start: RSS
+//                     stays flat under traffic, and a second server started on the host sizes
+//                     its pool from what is really left;
+//   kLock             touched and mlock(2)ed, so it is never swapped out (needs RLIMIT_MEMLOCK
+//                     or CAP_IPC_LOCK);
+//   kLazy             pages come as blocks are first written (RSS grows with traffic).
+enum class KvReserve { kLazy, kTouch, kLock };
+StatusOr<KvReserve> ParseKvReserve(std::string_view name);
+std::string_view KvReserveName(KvReserve reserve);
+
+// Reserves `cache`'s pages as `reserve` says. Fails, naming the figures, when MemAvailable cannot
+// hold the pool (touching it would only summon the OOM killer) or mlock is refused.
+Status ReserveKvPool(model::KvCache& cache, KvReserve reserve);
 
 }  // namespace mies::runner

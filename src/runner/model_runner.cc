@@ -5,21 +5,24 @@ namespace mies::runner {
 ModelRunner::ModelRunner(std::unique_ptr<model::LlamaModel> model) : model_(std::move(model)) {}
 
 StatusOr<std::unique_ptr<ModelRunner>> ModelRunner::Create(std::unique_ptr<model::LlamaModel> model,
-                                                           int64_t num_blocks, int64_t block_size) {
+                                                           int64_t num_blocks, int64_t block_size,
+                                                           KvReserve reserve) {
   if (model == nullptr) return InvalidArgument("ModelRunner: no model");
   auto runner = std::make_unique<ModelRunner>(std::move(model));
-  MIES_RETURN_IF_ERROR(runner->AllocateCache(num_blocks, block_size));
+  MIES_RETURN_IF_ERROR(runner->AllocateCache(num_blocks, block_size, reserve));
   return runner;
 }
 
-Status ModelRunner::AllocateCache(int64_t num_blocks, int64_t block_size) {
+Status ModelRunner::AllocateCache(int64_t num_blocks, int64_t block_size, KvReserve reserve) {
   if (num_blocks < 1 || block_size < 1) {
     return InvalidArgument("KV pool: ", num_blocks, " blocks of ", block_size,
                            " tokens (both must be >= 1)");
   }
   cache_.reset();  // the old pool goes before the new one is allocated
   MIES_ASSIGN_OR_RETURN(cache_, model::KvCache::Create(model_->CacheShape(block_size), num_blocks));
-  return OkStatus();
+  Status reserved = ReserveKvPool(*cache_, reserve);
+  if (!reserved.ok()) cache_.reset();
+  return reserved;
 }
 
 bool ModelRunner::has_cache(int64_t num_blocks, int64_t block_size) const {

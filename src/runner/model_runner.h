@@ -14,6 +14,7 @@
 #include "engine/step_plan.h"
 #include "model/kv_cache.h"
 #include "model/llama_model.h"
+#include "runner/kv_pool.h"
 
 namespace mies::runner {
 
@@ -22,10 +23,14 @@ class ModelRunner {
   explicit ModelRunner(std::unique_ptr<model::LlamaModel> model);
   // Creates the runner and its KV pool in one go (local executors know the pool size up front).
   static StatusOr<std::unique_ptr<ModelRunner>> Create(std::unique_ptr<model::LlamaModel> model,
-                                                       int64_t num_blocks, int64_t block_size);
+                                                       int64_t num_blocks, int64_t block_size,
+                                                       KvReserve reserve = KvReserve::kLazy);
 
-  // (Re)allocates the KV pool. A cluster slave learns its size from the master when it joins.
-  Status AllocateCache(int64_t num_blocks, int64_t block_size);
+  // (Re)allocates the KV pool and reserves its pages as `reserve` says. A cluster slave learns
+  // its size from the master when it joins.
+  Status AllocateCache(int64_t num_blocks, int64_t block_size,
+                       KvReserve reserve = KvReserve::kLazy);
+  int64_t kv_pool_bytes() const { return cache_ ? cache_->bytes() : 0; }
   bool has_cache(int64_t num_blocks, int64_t block_size) const;
   int64_t num_kv_blocks() const { return cache_ ? cache_->num_blocks() : 0; }
   int64_t block_size() const { return cache_ ? cache_->shape().block_size : 0; }

@@ -164,6 +164,14 @@ RouteResult HandleStatus(ServingContext& ctx, bool v2) {
   json body = {{"service", {{"roleStatus", "RoleReady"}, {"currentRole", "none"}}},
                {"resource", resource},
                {"linkStatus", {{"peers", json::array()}}}};
+  // mies extension: what this node runs on (CPU budget, threads, the reserved KV pool).
+  const engine::ExecutorResources& res = ctx.resources;
+  body["resources"] = {{"cpuBudget", res.cpu_budget},
+                       {"localRanks", res.local_ranks},
+                       {"threadsPerRank", res.threads_per_rank},
+                       {"cpuBindCores", res.pinned},
+                       {"kvPoolBytesPerRank", res.kv_pool_bytes_per_rank},
+                       {"kvCacheReserve", res.kv_reserve}};
   if (v2) {
     body["resource"]["totalAvailNpuSlotsNum"] = resource["availSlotsNum"];
     body["resource"]["totalAvailNpuBlockNum"] = free_blocks;

@@ -12,6 +12,7 @@
 
 #include "config/config.h"
 #include "engine/request.h"
+#include "engine/step_plan.h"
 #include "jinja/chat_template.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
@@ -79,7 +80,8 @@ struct ServingContext {
   std::atomic<bool> ready{true};     // engine started
   std::atomic<bool> stopped{false};  // /stopService was called
   std::atomic<uint64_t> next_id{0};
-  int64_t start_time_s = 0;  // unix seconds, for "created"
+  int64_t start_time_s = 0;             // unix seconds, for "created"
+  engine::ExecutorResources resources;  // /v1/status "resources"
   std::string version = "0.1.0";
 
   std::string NewRequestId() { return "endpoint_common_" + std::to_string(++next_id); }

@@ -133,6 +133,10 @@ std::vector<BadCase> BadCases() {
       {"Dtype", "/BackendConfig/ModelDeployConfig/ModelConfig/0/dtype", "int3", false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].dtype: \"int3\" is not one of auto, "
        "float32, bfloat16, float16, int8, int4, int4-g128"},
+      {"KvCacheReserve", "/BackendConfig/ModelDeployConfig/ModelConfig/0/kvCacheReserve", "eager",
+       false,
+       "BackendConfig.ModelDeployConfig.ModelConfig[0].kvCacheReserve: \"eager\" is not one of "
+       "touch, lock, lazy"},
       {"TpBelowOne", "/BackendConfig/ModelDeployConfig/ModelConfig/0/tp", 0, false,
        "BackendConfig.ModelDeployConfig.ModelConfig[0].tp: tp cannot be smaller than 1."},
       {"WorldSizeZero", "/BackendConfig/ModelDeployConfig/ModelConfig/0/worldSize", 0, false,

@@ -5,6 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "model/hf_config.h"
 #include "model/kv_cache.h"
 
@@ -91,6 +94,70 @@ TEST(KvPoolTest, APoolThatCannotHoldOneMaxSeqLenSequenceIsRefusedWithTheFigures)
       HasSubstr("holds 128 blocks of 16384 bytes; one maxSeqLen (4096) sequence needs 256"));
   r.max_seq_len = 2048;
   EXPECT_EQ(*KvPoolBlocks(r), 128);
+}
+
+// Resident set size of this process, from /proc/self/status.
+int64_t RssBytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "VmRSS:") {
+      int64_t kb = 0;
+      in >> kb;
+      return kb * 1024;
+    }
+    in.ignore(1 << 12, '\n');
+  }
+  return -1;
+}
+
+TEST(KvPoolTest, ReserveModesAreNamedAndUnknownOnesRefused) {
+  EXPECT_EQ(*ParseKvReserve("touch"), KvReserve::kTouch);
+  EXPECT_EQ(*ParseKvReserve("lock"), KvReserve::kLock);
+  EXPECT_EQ(*ParseKvReserve("lazy"), KvReserve::kLazy);
+  EXPECT_EQ(KvReserveName(KvReserve::kLock), "lock");
+  EXPECT_THAT(std::string(ParseKvReserve("eager").status().message()),
+              HasSubstr("kvCacheReserve \"eager\" is not one of touch, lock, lazy"));
+}
+
+// A touched pool is resident at once (RSS does not grow later with traffic); a lazy one is not.
+TEST(KvPoolTest, TouchMakesThePoolResidentUpFrontLazyDoesNot) {
+  const model::KvCacheShape shape{2, 4, 64, 16};  // 64 KiB per block
+  const int64_t blocks = 1024;                    // 64 MiB
+  int64_t before = RssBytes();
+  auto lazy = model::KvCache::Create(shape, blocks);
+  ASSERT_TRUE(lazy.ok());
+  ASSERT_TRUE(ReserveKvPool(**lazy, KvReserve::kLazy).ok());
+  EXPECT_LT(RssBytes() - before, (*lazy)->bytes() / 4);
+  lazy->reset();
+
+  before = RssBytes();
+  auto touched = model::KvCache::Create(shape, blocks);
+  ASSERT_TRUE(touched.ok());
+  ASSERT_TRUE(ReserveKvPool(**touched, KvReserve::kTouch).ok());
+  EXPECT_GE(RssBytes() - before, (*touched)->bytes() * 9 / 10);
+  touched->reset();
+
+  auto locked = model::KvCache::Create(shape, 16);  // 1 MiB: within any RLIMIT_MEMLOCK
+  ASSERT_TRUE(locked.ok());
+  Status s = ReserveKvPool(**locked, KvReserve::kLock);
+  EXPECT_TRUE(s.ok() || absl::IsResourceExhausted(s)) << s;
+  if (!s.ok()) EXPECT_THAT(std::string(s.message()), HasSubstr("RLIMIT_MEMLOCK"));
+}
+
+// A pool larger than MemAvailable is refused with the figures instead of touched into the OOM
+// killer. The pool's address space is only reserved (never written), so the test costs no RAM.
+TEST(KvPoolTest, APoolLargerThanAvailableMemoryIsRefusedWithTheFigures) {
+  auto available = AvailableMemoryBytes();
+  ASSERT_TRUE(available.ok());
+  const model::KvCacheShape shape{1, 1, 1024, 256};  // 2 MiB per block
+  const int64_t blocks = (*available + (int64_t{1} << 30)) / shape.BytesPerBlock();
+  auto cache = model::KvCache::Create(shape, blocks);
+  if (!cache.ok()) GTEST_SKIP() << "the kernel refused the address space: " << cache.status();
+  Status s = ReserveKvPool(**cache, KvReserve::kTouch);
+  ASSERT_TRUE(absl::IsResourceExhausted(s)) << s;
+  EXPECT_THAT(std::string(s.message()), HasSubstr("cannot reserve the KV pool"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr("MiB available (MemAvailable)"));
 }
 
 }  // namespace

@@ -38,6 +38,10 @@ TestHome::TestHome() {
   UseFreePorts("127.0.1.1", "127.0.1.2");
   // A 1 GiB KV pool instead of the automatic share of RAM: several daemons run at once in tests.
   config_["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["npuMemSize"] = 1;
+  // Pages on first use: dozens of test daemons (and clusters of ranks) run at once, under
+  // sanitizers too; touching every rank's 1 GiB up front would cost RAM and seconds for nothing.
+  // tests/integration/resources_daemon_test.cc runs the shipped default ("touch").
+  config_["BackendConfig"]["ModelDeployConfig"]["ModelConfig"][0]["kvCacheReserve"] = "lazy";
 }
 
 int TestHome::FreePort(const std::string& ip) {
