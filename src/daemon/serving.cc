@@ -13,10 +13,13 @@
 #include "engine/engine.h"
 #include "jinja/chat_template.h"
 #include "model/hf_config.h"
+#include "server/chat_output.h"
+#include "server/grammar_constraints.h"
 #include "server/http_server.h"
 #include "server/metrics.h"
 #include "server/router.h"
 #include "server/serving_context.h"
+#include "server/tool_call_parser.h"
 
 namespace mies::daemon {
 
@@ -33,8 +36,11 @@ constexpr const char* kFallbackChatTemplate =
     "{% else %}{{ message['role'] }}: {{ message['content'] }}\n{% endif %}"
     "{% endfor %}{% if add_generation_prompt %}Assistant:{% endif %}";
 
+// `source` gets the template text (all named templates, one after the other), from which the
+// chat output parsers are chosen.
 StatusOr<jinja::ChatTemplate> LoadChatTemplate(const std::string& model_dir,
-                                               const tokenizer::Tokenizer& tok) {
+                                               const tokenizer::Tokenizer& tok,
+                                               std::string* source) {
   std::string path = model_dir + "/tokenizer_config.json";
   std::ifstream in(path);
   if (in) {
@@ -42,9 +48,20 @@ StatusOr<jinja::ChatTemplate> LoadChatTemplate(const std::string& model_dir,
     ss << in.rdbuf();
     auto cfg = nlohmann::ordered_json::parse(ss.str(), nullptr, false);
     if (!cfg.is_discarded() && cfg.contains("chat_template") && !cfg["chat_template"].is_null()) {
+      const auto& t = cfg["chat_template"];
+      if (t.is_string()) {
+        *source = t.get<std::string>();
+      } else if (t.is_array()) {
+        for (const auto& named : t) {
+          if (named.is_object() && named.contains("template") && named["template"].is_string()) {
+            *source += named["template"].get<std::string>();
+          }
+        }
+      }
       return jinja::ChatTemplate::FromTokenizerConfig(cfg);
     }
   }
+  *source = kFallbackChatTemplate;
   std::vector<std::pair<std::string, std::string>> special;
   auto name = [&](std::optional<int> id) { return id ? tok.IdToToken(*id).value_or("") : ""; };
   special.emplace_back("bos_token", name(tok.bos_id()));
@@ -65,6 +82,7 @@ class ServingImpl : public Serving {
   engine::ServingEngine engine;
   std::optional<jinja::ChatTemplate> chat_template;
   std::unique_ptr<server::Metrics> metrics;
+  std::unique_ptr<server::GrammarConstraintCompiler> constraints;
   std::unique_ptr<server::ServingContext> ctx;
   std::unique_ptr<server::Router> router;
   std::unique_ptr<server::HttpServer> http;
@@ -94,7 +112,9 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   const std::string model_dir = config.ModelWeightPath();
   MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(model_dir));
   MIES_ASSIGN_OR_RETURN(s->engine, engine::EngineFromConfig(config, std::move(executor)));
-  MIES_ASSIGN_OR_RETURN(auto tmpl, LoadChatTemplate(model_dir, *s->engine.tokenizer));
+  std::string template_source;
+  MIES_ASSIGN_OR_RETURN(auto tmpl,
+                        LoadChatTemplate(model_dir, *s->engine.tokenizer, &template_source));
   s->chat_template.emplace(std::move(tmpl));
 
   const std::string& model_name = config.backend.model_deploy.model_config.at(0).model_name;
@@ -104,9 +124,18 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   int64_t vocab = std::max<int64_t>(hf.vocab_size, s->engine.tokenizer->vocab_size());
   ctx.model = server::ModelInfo::FromConfig(config, vocab);
   if (!hf.torch_dtype.empty()) ctx.model.torch_dtype = hf.torch_dtype;
+  MIES_RETURN_IF_ERROR(server::ConfigureChatOutput(
+      config.backend.model_deploy.model_config.at(0).extra, template_source, &ctx.model));
+  MIES_LOG_INFO("chat output: tool calls {}, reasoning {}",
+                ctx.model.tool_format ? ctx.model.tool_format->name() : "not parsed",
+                ctx.model.reasoning ? "split into reasoning_content" : "off");
   ctx.config = &config;
   ctx.tokenizer = s->engine.tokenizer.get();
   ctx.chat_template = &*s->chat_template;
+  // The vocabulary's byte strings and trie are built now, not on the first constrained request.
+  MIES_ASSIGN_OR_RETURN(s->constraints,
+                        server::GrammarConstraintCompiler::ForTokenizer(s->engine.tokenizer));
+  ctx.constraints = s->constraints.get();
   ctx.engine = s->engine.engine.get();
   ctx.metrics = s->metrics.get();
   ctx.monitor_mode = env.Get("MIES_SERVICE_MONITOR_MODE").value_or("") == "1";

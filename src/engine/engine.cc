@@ -5,6 +5,7 @@
 
 #include "common/logging.h"
 #include "engine/sampler.h"
+#include "grammar/matcher.h"
 #include "tokenizer/incremental_detokenizer.h"
 
 namespace mies::engine {
@@ -12,9 +13,12 @@ namespace mies::engine {
 using Clock = std::chrono::steady_clock;
 
 namespace {
-tokenizer::DecodeOptions DetokOptions(bool skip_special_tokens) {
+// A constrained request's text must be exactly the bytes its grammar accepted, so the
+// tokenization clean-up (" ." -> ".") is off for it.
+tokenizer::DecodeOptions DetokOptions(const ResolvedRequest& req) {
   tokenizer::DecodeOptions o;
-  o.skip_special_tokens = skip_special_tokens;
+  o.skip_special_tokens = req.skip_special_tokens;
+  if (req.constraint) o.clean_up_tokenization_spaces = false;
   return o;
 }
 }  // namespace
@@ -35,6 +39,7 @@ struct Engine::SeqState {
   FinishReason finish = FinishReason::kNone;
   std::optional<std::string> stop_reason;
   bool finish_sent = false;
+  std::optional<grammar::Matcher> matcher;  // structured output: this sequence's grammar state
 };
 
 struct Engine::Group {
@@ -51,6 +56,7 @@ struct Engine::Group {
   bool touched = false;
   bool started = false;      // scheduled at least once (in flight)
   bool id_released = false;  // request_id free for reuse (before the final output)
+  Status error;              // set when the request failed on its own (grammar dead end)
 };
 
 EngineOptions EngineOptionsFromConfig(const config::Config& config) {
@@ -236,8 +242,13 @@ void Engine::Admit(std::unique_ptr<Group> g) {
   if (g->req.sampling.repetition_penalty != 1.0) {
     s->penalties.prompt_ids.insert(seq.tokens.begin(), seq.tokens.end());
   }
-  s->detok = std::make_unique<tokenizer::IncrementalDetokenizer>(
-      *tokenizer_, DetokOptions(g->req.skip_special_tokens));
+  s->detok = std::make_unique<tokenizer::IncrementalDetokenizer>(*tokenizer_, DetokOptions(g->req));
+  if (g->req.constraint) {
+    // EOS and the request's stop ids end a constrained text once its grammar is complete.
+    std::vector<int32_t> ends = eos_ids_;
+    ends.insert(ends.end(), g->req.stop_token_ids.begin(), g->req.stop_token_ids.end());
+    s->matcher.emplace(g->req.constraint, std::move(ends));
+  }
   scheduler_.AddWaiting(&seq);
   g->seqs.push_back(std::move(s));
   {
@@ -286,24 +297,25 @@ void Engine::FailInFlight(const Status& status) {
   for (auto& [id, g] : groups_) {
     if (g->started) ids.push_back(id);
   }
-  for (const std::string& id : ids) {
-    Group& g = *groups_[id];
-    MIES_LOG_WARN("request {} failed: {}", id, status.ToString());
-    RequestOutput out;
-    out.request_id = id;
-    out.finished = true;
-    out.error = status;
-    for (auto& s : g.seqs) {
-      SequenceEvent ev;
-      ev.index = s->index;
-      ev.finish = FinishReason::kError;
-      out.events.push_back(std::move(ev));
-    }
-    out.usage.prompt_tokens = static_cast<int64_t>(g.req.prompt.size());
-    ReleaseId(g);  // a client may reuse the id as soon as it sees the final output
-    g.sink(std::move(out));
-    EndGroup(g);
+  for (const std::string& id : ids) FailGroup(*groups_[id], status);
+}
+
+void Engine::FailGroup(Group& g, const Status& status) {
+  MIES_LOG_WARN("request {} failed: {}", g.id, status.ToString());
+  RequestOutput out;
+  out.request_id = g.id;
+  out.finished = true;
+  out.error = status;
+  for (auto& s : g.seqs) {
+    SequenceEvent ev;
+    ev.index = s->index;
+    ev.finish = FinishReason::kError;
+    out.events.push_back(std::move(ev));
   }
+  out.usage.prompt_tokens = static_cast<int64_t>(g.req.prompt.size());
+  ReleaseId(g);  // a client may reuse the id as soon as it sees the final output
+  g.sink(std::move(out));
+  EndGroup(g);
 }
 
 void Engine::Loop() {
@@ -395,6 +407,22 @@ void Engine::Loop() {
     }
     scheduler_.Complete(step);
     ProcessResult(step, *result);
+    // Sequences that finished in this step leave the batch at once; the others of an n > 1
+    // request go on (a finished one must not be sampled again: its grammar has ended).
+    for (Group* g : touched_) {
+      for (auto& s : g->seqs) {
+        if (s->finish != FinishReason::kNone) scheduler_.Remove(s->seq.get());
+      }
+    }
+    // Requests that failed on their own in this step (a grammar dead end).
+    std::vector<std::string> failed;
+    for (auto& [id, g] : groups_) {
+      if (!g->error.ok()) failed.push_back(id);
+    }
+    for (const std::string& id : failed) {
+      Group& g = *groups_[id];
+      FailGroup(g, g.error);
+    }
     for (Group* g : std::vector<Group*>(touched_)) Emit(*g);
     touched_.clear();
     // Groups whose sequences all finished.
@@ -413,6 +441,7 @@ void Engine::Loop() {
     counters_.decode_tokens += step.decode_tokens;
     counters_.preemptions += step.preempted;
     counters_.forward_seconds += std::chrono::duration<double>(t2 - t1).count();
+    counters_.grammar_mask_seconds = grammar_mask_seconds_;
     counters_.step_seconds += std::chrono::duration<double>(t3 - t0).count();
     stats_.preemptions_total += step.preempted;
     stats_.prefix_cache_queries += step.prefix_queries;
@@ -453,6 +482,7 @@ void Engine::ProcessResult(const ScheduleOutput& step, const StepResult& r) {
     if (!item.sample) continue;
     seq.prompt_logprobs_pending = false;
     const float* row = r.logits.data() + (r.first_row[i] + r.num_rows[i] - 1) * r.vocab;
+    if (!g->error.ok() || s->finish != FinishReason::kNone) continue;
     if (seq.fork_width > 1) {
       // First token of an n / best_of request: the other sequences start here, sharing the
       // prompt's blocks, each with its own RNG.
@@ -466,8 +496,9 @@ void Engine::ProcessResult(const ScheduleOutput& step, const StepResult& r) {
         c->index = k;
         c->rng = SequenceRng(g->req.sampling.seed, k);
         c->penalties = s->penalties;
-        c->detok = std::make_unique<tokenizer::IncrementalDetokenizer>(
-            *tokenizer_, DetokOptions(g->req.skip_special_tokens));
+        c->matcher = s->matcher;  // still at the start: nothing was sampled yet
+        c->detok =
+            std::make_unique<tokenizer::IncrementalDetokenizer>(*tokenizer_, DetokOptions(g->req));
         scheduler_.Fork(seq, c->seq.get());
         g->seqs.push_back(std::move(c));
       }
@@ -478,14 +509,40 @@ void Engine::ProcessResult(const ScheduleOutput& step, const StepResult& r) {
 }
 
 void Engine::SampleInto(Group& g, SeqState& s, const float* row) {
+  if (!g.error.ok()) return;
   std::vector<int32_t> masked;
-  if (s.generated < g.req.min_tokens) {
-    masked = g.req.stop_token_ids;
-    if (!g.req.ignore_eos) masked.insert(masked.end(), eos_ids_.begin(), eos_ids_.end());
+  const bool before_min = s.generated < g.req.min_tokens;
+  if (before_min) masked = g.req.stop_token_ids;
+  // EOS is masked before min_tokens (unless ignored anyway); under a grammar, where choosing it
+  // would end the text, also with ignore_eos: the text then ends at the grammar's own end.
+  if (s.matcher ? before_min || g.req.ignore_eos : before_min && !g.req.ignore_eos) {
+    masked.insert(masked.end(), eos_ids_.begin(), eos_ids_.end());
   }
   const int64_t vocab = options_.limits.vocab_size;
+  std::span<const uint64_t> allowed;
+  if (s.matcher) {
+    grammar_mask_.resize(grammar::Matcher::BitmaskWords(vocab));
+    const auto t0 = Clock::now();
+    const int64_t count = s.matcher->FillNextTokenBitmask(grammar_mask_);
+    grammar_mask_seconds_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    if (count == 0) {
+      g.error = Internal("request ", g.id, ": the ", s.matcher->grammar().kind(),
+                         " constraint reached a dead end after ", s.generated,
+                         " tokens (no token of the vocabulary continues the text)");
+      return;
+    }
+    // The masks above yield to the grammar when ending is all it allows.
+    std::sort(masked.begin(), masked.end());
+    masked.erase(std::unique(masked.begin(), masked.end()), masked.end());
+    int64_t masked_allowed = 0;
+    for (int32_t id : masked) {
+      if (id >= 0 && id < vocab && grammar::Matcher::IsSet(grammar_mask_, id)) ++masked_allowed;
+    }
+    if (masked_allowed == count) masked.clear();
+    allowed = grammar_mask_;
+  }
   SampleResult res = Sample(g.req.sampling, {row, static_cast<size_t>(vocab)}, s.penalties, masked,
-                            g.req.sampling.logprobs, s.rng, scratch_);
+                            g.req.sampling.logprobs, s.rng, scratch_, allowed);
   AppendToken(g, s, res.token, res.logprob, std::move(res.top));
 }
 
@@ -509,11 +566,20 @@ void Engine::AppendToken(Group& g, SeqState& s, int32_t token, float logprob,
     g.touched = true;
     touched_.push_back(&g);
   }
+  bool grammar_end = false;  // an end token the grammar accepted (it was complete)
+  if (s.matcher) {
+    const Status st = s.matcher->Accept(token);
+    if (!st.ok()) {
+      g.error = Internal("request ", g.id, ": ", st.message());
+      return;
+    }
+    grammar_end = s.matcher->ended();
+  }
   const bool can_stop = s.generated >= g.req.min_tokens;
   const bool eos = !g.req.ignore_eos && IsEos(token);
   const bool stop_id = std::find(g.req.stop_token_ids.begin(), g.req.stop_token_ids.end(), token) !=
                        g.req.stop_token_ids.end();
-  if (can_stop && (eos || stop_id)) {
+  if (grammar_end || (can_stop && (eos || stop_id))) {
     // Stop ids end the sequence and count as output tokens, but add no text.
     Finish(g, s, FinishReason::kStop,
            stop_id ? std::optional<std::string>(std::to_string(token)) : std::nullopt);
@@ -523,6 +589,11 @@ void Engine::AppendToken(Group& g, SeqState& s, int32_t token, float logprob,
   if (!can_stop) {
     s.stop_scanned = s.text.size();  // stop strings before min_tokens do not count
   } else if (CheckStopStrings(g, s)) {
+    return;
+  }
+  if (s.matcher && s.matcher->IsTerminated()) {
+    // Nothing but an end token could follow: the grammar's own end, one step early.
+    Finish(g, s, FinishReason::kStop, std::nullopt);
     return;
   }
   if (s.generated >= g.req.max_tokens) Finish(g, s, FinishReason::kLength, std::nullopt);

@@ -50,8 +50,9 @@ struct EngineCounters {
   int64_t prefill_tokens = 0;  // tokens computed in prefill chunks (cache hits excluded)
   int64_t decode_tokens = 0;
   int64_t preemptions = 0;
-  double step_seconds = 0;     // whole iterations that ran a step
-  double forward_seconds = 0;  // inside Executor::Execute
+  double step_seconds = 0;          // whole iterations that ran a step
+  double forward_seconds = 0;       // inside Executor::Execute
+  double grammar_mask_seconds = 0;  // computing structured-output token masks
 };
 
 class Engine;
@@ -99,6 +100,7 @@ class Engine final : public EngineInterface {
   void Admit(std::unique_ptr<Group> group);
   void CancelGroup(const std::string& id);
   void FailInFlight(const Status& status);
+  void FailGroup(Group& group, const Status& status);
   void EndGroup(Group& group);
   void ReleaseId(Group& group);
   void ProcessResult(const ScheduleOutput& step, const StepResult& result);
@@ -124,6 +126,8 @@ class Engine final : public EngineInterface {
   uint64_t next_seq_id_ = 1;
   uint64_t next_arrival_ = 0;
   std::vector<float> scratch_;
+  std::vector<uint64_t> grammar_mask_;
+  double grammar_mask_seconds_ = 0;
   std::vector<Group*> touched_;
 
   // Shared with Submit/Cancel/Stats.

@@ -7,9 +7,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
+
+namespace mies::grammar {
+class CompiledGrammar;
+}  // namespace mies::grammar
 
 namespace mies::engine {
 
@@ -30,6 +35,8 @@ struct SamplingParams {
   std::optional<int> best_of;          // sequences generated (>= n); best by cumulative logprob
   std::optional<int> logprobs;         // top logprobs per generated token (0..20); unset: none
   std::optional<int> prompt_logprobs;  // top logprobs per prompt token
+  // Added to the logits of these ids before sampling (OpenAI's logit_bias, [-100, 100]).
+  std::vector<std::pair<int32_t, float>> logit_bias;
 };
 
 struct StopConditions {
@@ -48,6 +55,9 @@ struct GenerateRequest {
   StopConditions stop;
   bool skip_special_tokens = true;  // for detokenized text
   bool stream = false;              // the sink wants every token as it comes
+  // Structured output: every sequence's tokens must keep this grammar alive (src/grammar);
+  // null: unconstrained. Compiled by the caller (errors are the caller's 4xx).
+  std::shared_ptr<const grammar::CompiledGrammar> constraint;
 };
 
 enum class FinishReason { kNone, kLength, kStop, kCancelled, kError };

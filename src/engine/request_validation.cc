@@ -87,6 +87,18 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
                            *sp.prompt_logprobs, ".");
   }
 
+  for (const auto& [id, bias] : sp.logit_bias) {
+    if (id < 0 || (limits.vocab_size > 0 && id >= limits.vocab_size)) {
+      return InvalidArgument("token id ", id, " in logit_bias is outside the vocabulary (size ",
+                             limits.vocab_size, ").");
+    }
+    if (!Finite(bias) || bias < -100 || bias > 100) {
+      return InvalidArgument("logit_bias of token ", id, " must be in [-100, 100], got ", bias,
+                             ".");
+    }
+  }
+  r.logit_bias = sp.logit_bias;
+
   // Defaults: the request, then generation_config.json, then greedy.
   r.temperature = sp.temperature.value_or(defaults.temperature.value_or(1.0));
   int64_t top_k = sp.top_k.value_or(defaults.top_k.value_or(0));
@@ -159,6 +171,7 @@ StatusOr<ResolvedRequest> ResolveRequest(const GenerateRequest& req,
   out.min_tokens = sc.min_tokens;
   out.skip_special_tokens = req.skip_special_tokens;
   out.stream = req.stream;
+  out.constraint = req.constraint;
 
   // Prompt: ids in range, length against maxInputTokenLen/maxSeqLen with the truncation rule.
   if (req.prompt_ids.empty()) return InvalidArgument("prompt must contain at least one token");

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,7 @@ struct ResolvedRequest {
   bool include_stop_str_in_output = false;
   bool skip_special_tokens = true;
   bool stream = false;
+  std::shared_ptr<const grammar::CompiledGrammar> constraint;  // null: unconstrained
 };
 
 // `random_seed` is used when the request has no seed.

@@ -24,20 +24,43 @@ struct LogSumExp {
   double log_sum;
 };
 
-LogSumExp ComputeLse(std::span<const float> x) {
+bool Allowed(std::span<const uint64_t> allowed, size_t id) {
+  return allowed.empty() ||
+         (id / 64 < allowed.size() && ((allowed[id / 64] >> (id % 64)) & 1) != 0);
+}
+
+// Over the allowed ids only (all when `allowed` is empty).
+LogSumExp ComputeLse(std::span<const float> x, std::span<const uint64_t> allowed = {}) {
   float m = -std::numeric_limits<float>::infinity();
-  for (float v : x) m = std::max(m, v);
   double s = 0;
-  for (float v : x) s += std::exp(static_cast<double>(v - m));
+  if (allowed.empty()) {
+    for (float v : x) m = std::max(m, v);
+    for (float v : x) s += std::exp(static_cast<double>(v - m));
+  } else {
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (Allowed(allowed, i)) m = std::max(m, x[i]);
+    }
+    for (size_t i = 0; i < x.size(); ++i) {
+      if (Allowed(allowed, i)) s += std::exp(static_cast<double>(x[i] - m));
+    }
+  }
   return {m, std::log(s)};
 }
 
-std::vector<TopLogprob> TopOf(std::span<const float> logits, const LogSumExp& lse, int num_top) {
+std::vector<TopLogprob> TopOf(std::span<const float> logits, const LogSumExp& lse, int num_top,
+                              std::span<const uint64_t> allowed = {}) {
   std::vector<TopLogprob> top;
   if (num_top <= 0) return top;
-  const int64_t k = std::min<int64_t>(num_top, logits.size());
-  std::vector<int32_t> idx(logits.size());
-  std::iota(idx.begin(), idx.end(), 0);
+  std::vector<int32_t> idx;
+  if (allowed.empty()) {
+    idx.resize(logits.size());
+    std::iota(idx.begin(), idx.end(), 0);
+  } else {
+    for (size_t i = 0; i < logits.size(); ++i) {
+      if (Allowed(allowed, i)) idx.push_back(static_cast<int32_t>(i));
+    }
+  }
+  const int64_t k = std::min<int64_t>(num_top, idx.size());
   std::partial_sort(idx.begin(), idx.begin() + k, idx.end(), [&](int32_t a, int32_t b) {
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   });
@@ -64,7 +87,8 @@ TokenLogprob RawLogprobs(std::span<const float> logits, int32_t token, int num_t
 
 SampleResult Sample(const ResolvedSampling& p, std::span<const float> logits,
                     const PenaltyState& pen, std::span<const int32_t> masked, int num_top,
-                    std::mt19937_64& rng, std::vector<float>& x) {
+                    std::mt19937_64& rng, std::vector<float>& x,
+                    std::span<const uint64_t> allowed) {
   const int64_t vocab = static_cast<int64_t>(logits.size());
   x.assign(logits.begin(), logits.end());
   constexpr float kNegInf = -std::numeric_limits<float>::infinity();
@@ -84,8 +108,22 @@ SampleResult Sample(const ResolvedSampling& p, std::span<const float> logits,
       x[id] -= static_cast<float>(p.presence_penalty + p.frequency_penalty * count);
     }
   }
+  for (const auto& [id, bias] : p.logit_bias) {
+    if (id >= 0 && id < vocab) x[id] += bias;
+  }
   for (int32_t id : masked) {
     if (id >= 0 && id < vocab) x[id] = kNegInf;
+  }
+  if (!allowed.empty()) {
+    // Whole words at a time: structural grammar states allow few tokens, string states most.
+    for (int64_t w = 0; w * 64 < vocab; ++w) {
+      const uint64_t bits = static_cast<size_t>(w) < allowed.size() ? allowed[w] : 0;
+      if (bits == ~uint64_t{0}) continue;
+      const int64_t end = std::min<int64_t>(vocab, (w + 1) * 64);
+      for (int64_t id = w * 64; id < end; ++id) {
+        if (((bits >> (id - w * 64)) & 1) == 0) x[id] = kNegInf;
+      }
+    }
   }
 
   int32_t token = 0;
@@ -93,11 +131,21 @@ SampleResult Sample(const ResolvedSampling& p, std::span<const float> logits,
     token = static_cast<int32_t>(std::max_element(x.begin(), x.end()) - x.begin());
   } else {
     // Candidates sorted by processed logit, descending (ties: lower id first), cut by top_k.
-    std::vector<int32_t> idx(vocab);
-    std::iota(idx.begin(), idx.end(), 0);
+    // Masked ids (-inf: min_tokens, a grammar) never survive, so they are not sorted: under a
+    // grammar most steps leave a few candidates.
+    std::vector<int32_t> idx;
+    idx.reserve(vocab);
+    for (int32_t id = 0; id < vocab; ++id) {
+      if (x[id] != kNegInf) idx.push_back(id);
+    }
+    if (idx.empty()) {
+      idx.resize(vocab);
+      std::iota(idx.begin(), idx.end(), 0);
+    }
+    const int64_t n = static_cast<int64_t>(idx.size());
     auto by_logit = [&](int32_t a, int32_t b) { return x[a] > x[b] || (x[a] == x[b] && a < b); };
-    int64_t k = (p.top_k > 0 && p.top_k < vocab) ? p.top_k : vocab;
-    if (k < vocab) {
+    int64_t k = (p.top_k > 0 && p.top_k < n) ? p.top_k : n;
+    if (k < n) {
       std::nth_element(idx.begin(), idx.begin() + k, idx.end(), by_logit);
       idx.resize(k);
     }
@@ -180,9 +228,9 @@ SampleResult Sample(const ResolvedSampling& p, std::span<const float> logits,
   SampleResult r;
   r.token = token;
   if (num_top >= 0 || p.best_of > p.n) {  // the O(vocab) exp pass only when someone reads it
-    const LogSumExp lse = ComputeLse(logits);
+    const LogSumExp lse = ComputeLse(logits, allowed);
     r.logprob = static_cast<float>(logits[token] - lse.max - lse.log_sum);
-    if (num_top > 0) r.top = TopOf(logits, lse, num_top);
+    if (num_top > 0) r.top = TopOf(logits, lse, num_top, allowed);
   }
   return r;
 }

@@ -5,11 +5,15 @@
 //   1. min_tokens: EOS and stop ids are masked while fewer than min_tokens were generated;
 //   2. repetition_penalty over prompt + generated ids (positive logits divided, negative
 //      multiplied); presence/frequency penalties over generated ids (OpenAI's definition);
+//      logit_bias added;
 //   3. greedy: argmax (lowest id on ties). Otherwise temperature, top_k, top_p, min_p,
 //      typical_p (each renormalizing over the survivors), then one draw from the sequence's
 //      own RNG.
 // Reported logprobs are those of the model's raw distribution (log_softmax of the unprocessed
-// logits, as vLLM reports by default); best_of ranks sequences by their sum.
+// logits, as vLLM reports by default); best_of ranks sequences by their sum. Under a grammar
+// constraint the raw logits are masked first (vLLM applies the grammar bitmask to the logits
+// before its sampler computes logprobs): logprobs are renormalized over the allowed tokens and
+// top logprobs list allowed tokens only.
 //
 // Each sequence owns its RNG, seeded from (request seed, sequence index) and advanced exactly
 // once per sampled token, so a seeded request draws the same numbers whatever else shares its
@@ -21,6 +25,7 @@
 #include <span>
 #include <unordered_map>
 #include <unordered_set>
+#include <utility>
 #include <vector>
 
 #include "engine/request.h"
@@ -41,8 +46,9 @@ struct ResolvedSampling {
   uint64_t seed = 0;
   int n = 1;
   int best_of = 1;
-  int logprobs = -1;         // -1: none
-  int prompt_logprobs = -1;  // -1: none
+  int logprobs = -1;                                  // -1: none
+  int prompt_logprobs = -1;                           // -1: none
+  std::vector<std::pair<int32_t, float>> logit_bias;  // ids in the vocabulary
 };
 
 // Per-sequence state the penalties need.
@@ -62,10 +68,14 @@ std::mt19937_64 SequenceRng(uint64_t seed, int sequence_index);
 
 // `scratch` is reused between calls to avoid allocations. `masked` lists ids that must not be
 // sampled (min_tokens). `num_top` >= 0 computes SampleResult::logprob and fills `top` with that
-// many entries; -1 skips both (unless best_of > n needs the logprob for ranking).
+// many entries; -1 skips both (unless best_of > n needs the logprob for ranking). `allowed`, when
+// not empty, is a grammar bitmask (bit id % 64 of word id / 64; ids past its end are not
+// allowed): only its tokens can be drawn, and logprobs are those of the masked distribution. At
+// least one allowed token must remain.
 SampleResult Sample(const ResolvedSampling& params, std::span<const float> logits,
                     const PenaltyState& penalties, std::span<const int32_t> masked, int num_top,
-                    std::mt19937_64& rng, std::vector<float>& scratch);
+                    std::mt19937_64& rng, std::vector<float>& scratch,
+                    std::span<const uint64_t> allowed = {});
 
 // Raw log-probability of `token` and the `num_top` most likely ids of one logits row.
 TokenLogprob RawLogprobs(std::span<const float> logits, int32_t token, int num_top);

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/generation_params.h"
@@ -30,8 +31,12 @@ const char* MindIeFinishReason(engine::FinishReason reason);
 int64_t UnixNow();
 
 // --- OpenAI / vLLM (openai_api.cc) ----------------------------------------------------------
-RouteResult HandleChatCompletions(ServingContext& ctx, const nlohmann::json& body);
-RouteResult HandleCompletions(ServingContext& ctx, const nlohmann::json& body);
+// `body_text`: the body as sent, read again where key order matters (JSON schemas, the tools
+// and messages a chat template prints); empty: `body` alone.
+RouteResult HandleChatCompletions(ServingContext& ctx, const nlohmann::json& body,
+                                  std::string_view body_text = {});
+RouteResult HandleCompletions(ServingContext& ctx, const nlohmann::json& body,
+                              std::string_view body_text = {});
 RouteResult HandleModelList(ServingContext& ctx);
 RouteResult HandleModelCard(ServingContext& ctx, const std::string& model);
 RouteResult HandleTokenize(ServingContext& ctx, const nlohmann::json& body);
@@ -39,8 +44,10 @@ RouteResult HandleDetokenize(ServingContext& ctx, const nlohmann::json& body);
 
 // --- TGI, vLLM /generate, MindIE native, Triton (text_apis.cc) ------------------------------
 enum class TgiRoute { kRoot, kGenerate, kGenerateStream };
-RouteResult HandleTgi(ServingContext& ctx, const nlohmann::json& body, TgiRoute route);
-RouteResult HandleVllmGenerate(ServingContext& ctx, const nlohmann::json& body);
+RouteResult HandleTgi(ServingContext& ctx, const nlohmann::json& body, TgiRoute route,
+                      std::string_view body_text = {});
+RouteResult HandleVllmGenerate(ServingContext& ctx, const nlohmann::json& body,
+                               std::string_view body_text = {});
 RouteResult HandleNativeInfer(ServingContext& ctx, const nlohmann::json& body);
 RouteResult HandleNativeTokenizer(ServingContext& ctx, const nlohmann::json& body);
 RouteResult HandleTritonGenerate(ServingContext& ctx, const nlohmann::json& body, bool stream);

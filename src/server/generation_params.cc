@@ -1,11 +1,16 @@
 #include "server/generation_params.h"
 
+#include <algorithm>
 #include <cfloat>
+#include <charconv>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "server/http_message.h"
 #include "server/request_parsing.h"
 
 namespace mies::server {
@@ -94,6 +99,66 @@ Status ApplyStopTokenIds(const ParamValue& v, ParamTarget& t) {
     auto id = static_cast<int32_t>(item.get<int64_t>());
     if (seen.insert(id).second) ids.push_back(id);
   }
+  return OkStatus();
+}
+
+// One structured-output field: at most one per request.
+Status SetConstraint(ParamTarget& t, StatusOr<std::optional<ConstraintSpec>> spec) {
+  if (!spec.ok()) return spec.status();
+  if (!spec->has_value()) return OkStatus();
+  if (t.options.constraint) {
+    return InvalidArgument(t.options.constraint->field, " and ", (*spec)->field,
+                           " both ask for structured output; use one");
+  }
+  t.options.constraint = std::move(*spec);
+  return OkStatus();
+}
+Status SetConstraint(ParamTarget& t, StatusOr<ConstraintSpec> spec) {
+  if (!spec.ok()) return spec.status();
+  return SetConstraint(t, std::optional<ConstraintSpec>(std::move(*spec)));
+}
+
+Status Unsupported(const char* field, Api api) {
+  return InvalidArgument(field, " is not supported by the ", ApiName(api), " API");
+}
+
+// vLLM and OpenAI: {"<token id>": bias in [-100, 100]}, added to the logits before sampling.
+Status ApplyLogitBias(const ParamValue& v, ParamTarget& t) {
+  const json& value = *v.json;
+  if (!value.is_object()) return FieldTypeError("logit_bias", "object");
+  std::vector<std::pair<int32_t, float>> bias;
+  std::vector<int64_t> outside;
+  for (auto it = value.begin(); it != value.end(); ++it) {
+    const std::string& key = it.key();
+    int64_t id = 0;
+    auto [end, ec] = std::from_chars(key.data(), key.data() + key.size(), id);
+    if (ec != std::errc() || end != key.data() + key.size() || key.empty()) {
+      return InvalidArgument("logit_bias keys must be token ids, got \"", key, "\"");
+    }
+    if (!it.value().is_number()) {
+      return InvalidArgument("logit_bias values must be numbers, got ", it.value().dump(),
+                             " for token ", key);
+    }
+    const double b = it.value().get<double>();
+    if (!(b >= -100 && b <= 100)) {
+      return InvalidArgument("logit_bias values must be in [-100, 100], got ", Num(b),
+                             " for token ", key);
+    }
+    if (id < 0 || (t.model.vocab_size > 0 && id >= t.model.vocab_size)) {
+      outside.push_back(id);
+      continue;
+    }
+    bias.emplace_back(static_cast<int32_t>(id), static_cast<float>(b));
+  }
+  std::sort(bias.begin(), bias.end());
+  if (!outside.empty()) {
+    std::sort(outside.begin(), outside.end());
+    return BadRequest(absl::StrCat("token_id(s) [", absl::StrJoin(outside, ", "),
+                                   "] in logit_bias contain out-of-vocab token ids. Vocabulary "
+                                   "size: ",
+                                   t.model.vocab_size));
+  }
+  t.request.sampling.logit_bias = std::move(bias);
   return OkStatus();
 }
 
@@ -232,6 +297,43 @@ std::vector<ParamField> MakeTable() {
       {"batch_size", kTritonApis, ParamType::kInt, Ints(1, kInt32Max),
        "Parameter batch_size must be in (0, 2147483647], got {}.",
        [](auto&, auto&) { return OkStatus(); }},  // validated, not used
+
+      {"logit_bias", kVllmLikeApis, ParamType::kJson, kNoRange, "", ApplyLogitBias},
+
+      // Structured output. OpenAI's response_format (not on the native-OpenAI flavour, as
+      // MindIE); vLLM's guided_* and structured_outputs on its /generate and the OpenAI routes;
+      // TGI's grammar. Each is refused, naming it, where it is not defined.
+      {"response_format", ApiBits(Api::kOpenAi), ParamType::kJson, kNoRange, "",
+       [](auto& v, auto& t) { return SetConstraint(t, ParseResponseFormat(*v.json)); }},
+      {"response_format", kAllApis & ~ApiBits(Api::kOpenAi), ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("response_format", t.api); }},
+      {"guided_json", kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto& v, auto& t) { return SetConstraint(t, ParseGuidedField("guided_json", *v.json)); }},
+      {"guided_json", kAllApis & ~kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("guided_json", t.api); }},
+      {"guided_regex", kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto& v,
+          auto& t) { return SetConstraint(t, ParseGuidedField("guided_regex", *v.json)); }},
+      {"guided_regex", kAllApis & ~kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("guided_regex", t.api); }},
+      {"guided_choice", kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto& v,
+          auto& t) { return SetConstraint(t, ParseGuidedField("guided_choice", *v.json)); }},
+      {"guided_choice", kAllApis & ~kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("guided_choice", t.api); }},
+      {"guided_grammar", kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto& v,
+          auto& t) { return SetConstraint(t, ParseGuidedField("guided_grammar", *v.json)); }},
+      {"guided_grammar", kAllApis & ~kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("guided_grammar", t.api); }},
+      {"structured_outputs", kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto& v, auto& t) { return SetConstraint(t, ParseStructuredOutputs(*v.json)); }},
+      {"structured_outputs", kAllApis & ~kVllmAndOpenAi, ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("structured_outputs", t.api); }},
+      {"grammar", kTgiOnly, ParamType::kJson, kNoRange, "",
+       [](auto& v, auto& t) { return SetConstraint(t, ParseTgiGrammar(*v.json)); }},
+      {"grammar", kAllApis & ~kTgiOnly, ParamType::kJson, kNoRange, "",
+       [](auto&, auto& t) { return Unsupported("grammar", t.api); }},
   };
   return rows;
 }
@@ -306,6 +408,26 @@ Status ReadField(const ParamField& f, const json& params, ParamTarget& target) {
 }
 
 }  // namespace
+
+const char* ApiName(Api api) {
+  switch (api) {
+    case Api::kTgi:
+      return "TGI";
+    case Api::kNative:
+      return "MindIE /infer";
+    case Api::kTriton:
+      return "Triton generate";
+    case Api::kTritonToken:
+      return "Triton /infer";
+    case Api::kVllm:
+      return "vLLM /generate";
+    case Api::kOpenAi:
+      return "OpenAI";
+    case Api::kOpenAiNative:
+      return "OpenAI (openAiSupport other than vllm)";
+  }
+  return "?";
+}
 
 std::span<const ParamField> GenerationParamTable() {
   static const std::vector<ParamField> table = MakeTable();

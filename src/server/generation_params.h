@@ -3,7 +3,8 @@
 // message for any other, and where it goes in the engine request or the API options. An API
 // that does not accept a field does not read it (ignored, as MindIE does). A field whose range
 // differs between APIs has one row per range, next to each other. Errors are InvalidArgument
-// (-> 422).
+// (-> 422). Structured-output fields are refused by a row of their own on the APIs that do not
+// define them, so a client never mistakes an ignored constraint for a kept one.
 #pragma once
 
 #include <cstdint>
@@ -15,6 +16,7 @@
 
 #include "common/status.h"
 #include "engine/request.h"
+#include "server/constraint_spec.h"
 #include "server/serving_context.h"
 
 namespace mies::server {
@@ -49,7 +51,13 @@ struct ApiOptions {
   std::optional<int64_t> truncate;  // TGI: keep the last N prompt tokens
   std::optional<int> timeout_s;     // native/Triton `timeout`
   int priority = 5;
+  // Structured output the request asks for (response_format, guided_*, structured_outputs, TGI's
+  // grammar); compiled by the route (AttachConstraint) once the prompt is known.
+  std::optional<ConstraintSpec> constraint;
 };
+
+// The API's name in messages ("TGI", "vLLM /generate", ...).
+const char* ApiName(Api api);
 
 // Reads every sampling/stop field `api` accepts from `params` (a JSON object; null = empty)
 // into a fresh `request` and `options`, validating types and ranges. Does not read logprobs or

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/cord.h"
+
 namespace mies::server {
 
 using nlohmann::json;
@@ -53,10 +55,20 @@ HttpResponse ErrorResponse(int status, const std::string& message, ErrorStyle st
   return JsonResponse(status, body.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
+namespace {
+constexpr char kHttpStatusPayload[] = "mies.server/http-status";
+}  // namespace
+
+Status BadRequest(std::string_view message) {
+  Status s = absl::InvalidArgumentError(std::string(message));
+  s.SetPayload(kHttpStatusPayload, absl::Cord("400"));
+  return s;
+}
+
 int HttpStatusFor(const Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
-      return 422;
+      return status.GetPayload(kHttpStatusPayload) ? 400 : 422;
     case absl::StatusCode::kNotFound:
       return 404;
     case absl::StatusCode::kUnavailable:

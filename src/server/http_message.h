@@ -4,6 +4,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -41,8 +42,14 @@ HttpResponse ErrorResponse(int status, const std::string& message,
                            ErrorStyle style = ErrorStyle::kMindIe);
 HttpResponse JsonResponse(int status, const std::string& body);
 
-// HTTP status for an error Status coming from request validation (InvalidArgument -> 422,
-// NotFound -> 404, Unavailable -> 503, OutOfRange -> 413, FailedPrecondition -> 424, else 500).
+// An InvalidArgument that answers 400 instead of 422: requests that are well-formed but ask for
+// what cannot be done (a JSON schema keyword the grammar engine lacks, a logit_bias id outside
+// the vocabulary), where vLLM and OpenAI answer 400 and their clients expect it.
+Status BadRequest(std::string_view message);
+
+// HTTP status for an error Status coming from request validation (InvalidArgument -> 422, or 400
+// when made by BadRequest; NotFound -> 404, Unavailable -> 503, OutOfRange -> 413,
+// FailedPrecondition -> 424, else 500).
 int HttpStatusFor(const Status& status);
 
 }  // namespace mies::server

@@ -2,8 +2,11 @@
 // /v1/models(/{m}), and vLLM's /tokenize and /detokenize.
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "server/adapters.h"
+#include "server/chat_output.h"
+#include "server/tool_request.h"
 
 namespace mies::server {
 
@@ -29,17 +32,25 @@ json BytesOf(const std::string& s) {
 // One OpenAI response (chat or text completion), streamed or not.
 class OpenAiFormatter : public Formatter {
  public:
+  // `output`: how chat text splits into reasoning, content and tool calls (unused for text
+  // completions).
   OpenAiFormatter(ServingContext& ctx, bool chat, bool stream, bool include_usage,
-                  bool want_logprobs, std::string id, int n, int64_t prompt_tokens)
+                  bool want_logprobs, std::string id, int n, int64_t prompt_tokens,
+                  const ChatOutputOptions& output)
       : ctx_(ctx),
         chat_(chat),
         stream_(stream),
         include_usage_(include_usage),
         want_logprobs_(want_logprobs),
+        reasoning_(output.reasoning),
         id_(std::move(id)),
         created_(UnixNow()),
         prompt_tokens_(prompt_tokens),
-        choices_(n) {}
+        choices_(n) {
+    if (chat_) {
+      for (Choice& c : choices_) c.parser = std::make_unique<ChatOutputParser>(output);
+    }
+  }
 
   bool stream() const override { return stream_; }
   ErrorStyle error_style() const override { return ErrorStyle::kOpenAi; }
@@ -60,9 +71,15 @@ class OpenAiFormatter : public Formatter {
       c.tokens += static_cast<int64_t>(ev.new_token_ids.size());
       if (ev.finish != engine::FinishReason::kNone) c.finish = ev.finish;
       if (ev.stop_reason) c.stop_reason = *ev.stop_reason;
+      const bool finished = ev.finish != engine::FinishReason::kNone;
+      ChatDelta delta;
+      if (chat_) {
+        delta = finished ? c.parser->FeedLast(ev.text_delta) : c.parser->Feed(ev.text_delta);
+      }
       json lp = LogprobsJson(ev, c);
       if (!stream_) {
         if (want_logprobs_) AppendLogprobs(lp, &c.logprobs);
+        if (chat_) c.message.Add(delta);
         continue;
       }
       if (chat_ && !c.role_sent) {
@@ -74,17 +91,28 @@ class OpenAiFormatter : public Formatter {
                                          {"finish_reason", nullptr}}});
         bytes += Sse(first);
       }
-      bool finished = ev.finish != engine::FinishReason::kNone;
-      if (ev.text_delta.empty() && !finished && lp.is_null()) continue;
+      const bool empty = chat_ ? delta.empty() : ev.text_delta.empty();
+      if (empty && !finished && lp.is_null()) continue;
+      if (finished && !delta.tool_calls.empty()) {
+        // The last tool-call delta in a chunk of its own, finish_reason in the next (as OpenAI
+        // sends them): the openai clients' stream helpers close a call when another chunk comes.
+        json calls = Chunk();
+        calls["choices"] = json::array({{{"index", ev.index},
+                                         {"delta", ChatDeltaJson(delta)},
+                                         {"logprobs", want_logprobs_ ? lp : json(nullptr)},
+                                         {"finish_reason", nullptr}}});
+        bytes += Sse(calls);
+        delta = ChatDelta();
+        lp = nullptr;
+      }
       json choice = {{"index", ev.index}, {"logprobs", want_logprobs_ ? lp : json(nullptr)}};
       if (chat_) {
-        choice["delta"] =
-            ev.text_delta.empty() && finished ? json::object() : json{{"content", ev.text_delta}};
+        choice["delta"] = ChatDeltaJson(delta);
       } else {
         choice["text"] = ev.text_delta;
         choice["stop_reason"] = nullptr;
       }
-      choice["finish_reason"] = finished ? json(OpenAiFinishReason(ev.finish)) : json(nullptr);
+      choice["finish_reason"] = finished ? json(FinishReasonOf(c)) : json(nullptr);
       json chunk = Chunk();
       chunk["choices"] = json::array({choice});
       // MindIE puts usage on the final event; the last choice to finish carries the totals.
@@ -100,8 +128,24 @@ class OpenAiFormatter : public Formatter {
   }
 
   std::string Finish() override {
+    // A choice that got no final event still gives up the text its parser held back.
+    std::string bytes;
+    for (size_t i = 0; chat_ && i < choices_.size(); ++i) {
+      Choice& c = choices_[i];
+      if (c.parser->finished()) continue;
+      ChatDelta rest = c.parser->Finish();
+      if (!stream_) {
+        c.message.Add(rest);
+      } else if (!rest.empty()) {
+        json chunk = Chunk();
+        chunk["choices"] = json::array({{{"index", i},
+                                         {"delta", ChatDeltaJson(rest)},
+                                         {"logprobs", nullptr},
+                                         {"finish_reason", nullptr}}});
+        bytes += Sse(chunk);
+      }
+    }
     if (stream_) {
-      std::string bytes;
       if (include_usage_) {
         json chunk = Chunk();
         chunk["choices"] = json::array();
@@ -116,14 +160,13 @@ class OpenAiFormatter : public Formatter {
       const Choice& c = choices_[i];
       json choice = {{"index", i}};
       if (chat_) {
-        choice["message"] = {
-            {"role", "assistant"}, {"content", c.text}, {"tool_calls", json::array()}};
+        choice["message"] = ChatMessageJson(c.message, reasoning_);
       } else {
         choice["text"] = c.text;
         choice["stop_reason"] = c.stop_reason.empty() ? json(nullptr) : json(c.stop_reason);
       }
       choice["logprobs"] = want_logprobs_ ? c.logprobs : json(nullptr);
-      choice["finish_reason"] = OpenAiFinishReason(c.finish);
+      choice["finish_reason"] = FinishReasonOf(c);
       choices.push_back(std::move(choice));
     }
     json body = {{"id", id_},
@@ -144,8 +187,18 @@ class OpenAiFormatter : public Formatter {
     engine::FinishReason finish = engine::FinishReason::kNone;
     std::string stop_reason;
     bool role_sent = false;
-    json logprobs;  // accumulated (non-stream)
+    json logprobs;                             // accumulated (non-stream)
+    std::unique_ptr<ChatOutputParser> parser;  // chat only
+    ChatMessage message;                       // chat, accumulated (non-stream)
   };
+
+  // "tool_calls" when the model stopped after calling tools; "length" stays "length".
+  const char* FinishReasonOf(const Choice& c) const {
+    if (chat_ && c.finish == engine::FinishReason::kStop && c.parser->tool_calls() > 0) {
+      return "tool_calls";
+    }
+    return OpenAiFinishReason(c.finish);
+  }
 
   json Chunk() const {
     return {{"id", id_},
@@ -204,7 +257,7 @@ class OpenAiFormatter : public Formatter {
   }
 
   ServingContext& ctx_;
-  bool chat_, stream_, include_usage_, want_logprobs_;
+  bool chat_, stream_, include_usage_, want_logprobs_, reasoning_;
   std::string id_;
   int64_t created_;
   int64_t prompt_tokens_;
@@ -212,23 +265,18 @@ class OpenAiFormatter : public Formatter {
   engine::Usage usage_;
 };
 
+// `model`: absent, null or empty means the served model (vLLM and llama-server serve the only
+// model loaded); any other name is 404, as OpenAI and vLLM answer (NotFoundError in the clients).
 Status CheckModelField(const ServingContext& ctx, const json& body, bool chat) {
   auto it = body.find("model");
-  if (it == body.end() || it->is_null()) {
-    return InvalidArgument(chat ? "Request contains not model or model null"
-                                : "Request contains not model or model null");
-  }
+  if (it == body.end() || it->is_null()) return OkStatus();
   if (!it->is_string()) return InvalidArgument("model must be string");
-  std::string model = it->get<std::string>();
-  if (model.empty()) return InvalidArgument("model must be not empty");
-  if (model != ctx.model.name) {
-    if (ctx.model.native_openai && chat) {
-      return InvalidArgument("Got model ", model, ", but not found in server");
-    }
-    return InvalidArgument(chat ? "Model not found: " + model
-                                : "Not found given model, please check modelName in config file.");
-  }
-  return OkStatus();
+  const std::string& model = it->get_ref<const std::string&>();
+  if (model.empty() || model == ctx.model.name) return OkStatus();
+  if (ctx.model.native_openai && chat)
+    return NotFound("Got model ", model, ", but not found in server");
+  return NotFound(chat ? "Model not found: " + model
+                       : "Not found given model, please check modelName in config file.");
 }
 
 // Common OpenAI fields (stream, stream_options, n) and the generation-parameter table.
@@ -253,14 +301,15 @@ Status ParseOpenAiCommon(ServingContext& ctx, const json& body, bool chat,
 }
 
 RouteResult MakeJob(ServingContext& ctx, engine::GenerateRequest req, const ApiOptions& opt,
-                    bool chat, bool include_usage, bool want_logprobs) {
+                    bool chat, bool include_usage, bool want_logprobs,
+                    const ChatOutputOptions& output = {}) {
   GenerationJob job;
   req.request_id = ctx.NewRequestId();
   job.public_id = req.request_id;
   job.prompt_tokens = static_cast<int64_t>(req.prompt_ids.size());
   job.formatter =
       std::make_unique<OpenAiFormatter>(ctx, chat, opt.stream, include_usage, want_logprobs,
-                                        req.request_id, req.sampling.n, job.prompt_tokens);
+                                        req.request_id, req.sampling.n, job.prompt_tokens, output);
   job.request = std::move(req);
   RouteResult r;
   r.job = std::move(job);
@@ -309,77 +358,75 @@ StatusOr<ordered_json> NormalizeMessage(const ordered_json& m, size_t i) {
   } else if (!content_it->is_string()) {
     return InvalidArgument(where, ".content must be string or array type.");
   }
-  if (out["content"].get<std::string>().empty() && role != "tool" && role != "assistant") {
-    return InvalidArgument(where, ".content must be not empty");
-  }
   if (role == "tool" && (!m.contains("tool_call_id") || !m["tool_call_id"].is_string())) {
     return InvalidArgument(where, ".tool_call_id must be string type for the tool role.");
   }
   return out;
 }
 
-}  // namespace
-
-RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
-  const auto style = ErrorStyle::kOpenAi;
-  if (auto st = CheckModelField(ctx, body, true); !st.ok()) return FailWith(st, style);
-  // Parse messages keeping key order (templates' tojson reproduces it).
-  ordered_json raw = ordered_json::parse(body.dump());
+// The prompt of a chat request: its messages (keeping each object's key order, which the
+// templates' tojson reproduces), the tools unless tool_choice is none, and chat_template_kwargs,
+// through the model's chat template.
+StatusOr<std::string> RenderChatPrompt(const ServingContext& ctx, const ordered_json& raw,
+                                       const ToolRequest& tools) {
   auto msgs = raw.find("messages");
   if (msgs == raw.end() || !msgs->is_array() || msgs->empty()) {
-    return Fail(422, "messages must be a non-empty array", style);
+    return InvalidArgument("messages must be a non-empty array");
   }
   jinja::ChatRenderRequest render;
   for (size_t i = 0; i < msgs->size(); ++i) {
-    auto m = NormalizeMessage((*msgs)[i], i);
-    if (!m.ok()) return FailWith(m.status(), style);
-    render.messages.push_back(std::move(*m));
+    MIES_ASSIGN_OR_RETURN(auto m, NormalizeMessage((*msgs)[i], i));
+    render.messages.push_back(std::move(m));
   }
   render.add_generation_prompt = true;
-  if (auto it = raw.find("add_generation_prompt"); it != raw.end() && it->is_boolean()) {
+  if (auto it = raw.find("add_generation_prompt"); it != raw.end() && !it->is_null()) {
+    if (!it->is_boolean()) return FieldTypeError("add_generation_prompt", "boolean");
     render.add_generation_prompt = it->get<bool>();
   }
-  std::string tool_choice = "auto";
-  if (auto it = raw.find("tool_choice"); it != raw.end() && !it->is_null()) {
-    if (it->is_string()) {
-      tool_choice = it->get<std::string>();
-      if (tool_choice != "none" && tool_choice != "auto" && tool_choice != "required") {
-        return Fail(422, "tool_choice must be none, auto, required or a function object", style);
-      }
-    } else if (!it->is_object()) {
-      return Fail(422, "tool_choice must be string or object type.", style);
-    }
-  }
-  if (auto it = raw.find("tools"); it != raw.end() && !it->is_null()) {
-    if (!it->is_array()) return Fail(422, "tools must be array type.", style);
-    for (const auto& tool : *it) {
-      if (!tool.is_object() || tool.value("type", "") != "function" || !tool.contains("function") ||
-          !tool["function"].is_object() || !tool["function"].contains("name") ||
-          !tool["function"]["name"].is_string()) {
-        return Fail(422, "each tool must be {\"type\":\"function\",\"function\":{\"name\":...}}",
-                    style);
-      }
-    }
-    if (tool_choice != "none" && !it->empty()) render.tools = *it;
-  }
+  if (tools.active()) render.tools = tools.tools;
   if (auto it = raw.find("chat_template_kwargs"); it != raw.end() && !it->is_null()) {
-    if (!it->is_object()) return Fail(422, "chat_template_kwargs must be object type.", style);
+    if (!it->is_object()) return FieldTypeError("chat_template_kwargs", "object");
+    if (auto t = it->find("enable_thinking"); t != it->end() && !t->is_boolean()) {
+      return InvalidArgument("chat_template_kwargs.enable_thinking must be boolean type, got ",
+                             t->dump());
+    }
+    // MindIE's cap on reasoning tokens needs the engine to close the think block; refused rather
+    // than passed to a template that ignores it.
+    if (it->contains("thinking_budget")) {
+      return InvalidArgument(
+          "chat_template_kwargs.thinking_budget is not supported by mies (reasoning is not "
+          "capped); leave it out");
+    }
     render.extra_context = *it;
   }
   if (raw.contains("chat_template") && !raw["chat_template"].is_null()) {
-    return Fail(422,
-                "chat_template in the request is not supported; the model's tokenizer_config.json "
-                "template is used",
-                style);
+    return InvalidArgument(
+        "chat_template in the request is not supported; the model's tokenizer_config.json "
+        "template is used");
   }
   if (ctx.chat_template == nullptr) {
-    return Fail(422, "the served model has no chat template; use /v1/completions", style);
+    return InvalidArgument("the served model has no chat template; use /v1/completions");
   }
   auto prompt = ctx.chat_template->Render(render);
   if (!prompt.ok()) {
-    return Fail(422, "chat template rendering failed: " + std::string(prompt.status().message()),
-                style);
+    return InvalidArgument("chat template rendering failed: ", prompt.status().message());
   }
+  return *prompt;
+}
+
+}  // namespace
+
+RouteResult HandleChatCompletions(ServingContext& ctx, const json& body,
+                                  std::string_view body_text) {
+  const auto style = ErrorStyle::kOpenAi;
+  if (auto st = CheckModelField(ctx, body, true); !st.ok()) return FailWith(st, style);
+  // Messages and tools in the client's key order (templates' tojson prints them as given).
+  ordered_json raw = ordered_json::parse(body_text, nullptr, /*allow_exceptions=*/false);
+  if (!raw.is_object()) raw = ordered_json::parse(body.dump());
+  auto tools = ParseToolRequest(raw);
+  if (!tools.ok()) return FailWith(tools.status(), style);
+  auto prompt = RenderChatPrompt(ctx, raw, *tools);
+  if (!prompt.ok()) return FailWith(prompt.status(), style);
   if (auto st = CheckInputText(*prompt, ctx.model, "Messages"); !st.ok())
     return FailWith(st, style);
 
@@ -389,6 +436,7 @@ RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
   if (auto st = ParseOpenAiCommon(ctx, body, true, &req, &opt, &include_usage); !st.ok()) {
     return FailWith(st, style);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   // logprobs: bool; top_logprobs [0, 20] and only with logprobs true.
   auto logprobs = GetBool(body, "logprobs");
   if (!logprobs.ok()) return FailWith(logprobs.status(), style);
@@ -408,14 +456,48 @@ RouteResult HandleChatCompletions(ServingContext& ctx, const json& body) {
     }
   }
   if (want_logprobs) req.sampling.logprobs = static_cast<int>(top->value_or(0));
+
+  // How the output is read: reasoning first (when the model thinks), then tool calls in the
+  // model's syntax. tool_choice "required" or a named function forces calls in that syntax
+  // (hermes for a model without one).
+  ChatOutputOptions output;
+  output.reasoning = ctx.model.reasoning;
+  output.reasoning_start = ReasoningStartOf(*prompt);
+  output.stream = opt.stream;
+  output.parallel_tool_calls = tools->parallel;
+  std::optional<ConstraintSpec> constraint = opt.constraint;
+  if (tools->active()) {
+    output.tool_format = ctx.model.tool_format;
+    const bool forced = tools->choice == ToolRequest::Choice::kRequired ||
+                        tools->choice == ToolRequest::Choice::kNamed;
+    if (forced) {
+      if (constraint) {
+        return Fail(
+            422,
+            "tool_choice and " + constraint->field + " both ask for structured output; use one",
+            style);
+      }
+      if (output.tool_format == nullptr) output.tool_format = &HermesToolCallFormat();
+      constraint = ToolChoiceConstraint(*tools, *output.tool_format);
+    }
+    if (output.tool_format != nullptr && output.tool_format->needs_special_tokens()) {
+      req.skip_special_tokens = false;
+    }
+  }
+  if (constraint && output.reasoning) {
+    constraint = AfterReasoning(*constraint, output.reasoning_start);
+  }
+  if (auto st = AttachConstraint(ctx.constraints, constraint, &req); !st.ok()) {
+    return FailWith(st, style);
+  }
   // Templates that bring their own BOS/special tokens are encoded without adding them again.
   auto ids = EncodeText(ctx, *prompt, /*add_special_tokens=*/false);
   if (!ids.ok()) return FailWith(ids.status(), style);
   req.prompt_ids = std::move(*ids);
-  return MakeJob(ctx, std::move(req), opt, true, include_usage, want_logprobs);
+  return MakeJob(ctx, std::move(req), opt, true, include_usage, want_logprobs, output);
 }
 
-RouteResult HandleCompletions(ServingContext& ctx, const json& body) {
+RouteResult HandleCompletions(ServingContext& ctx, const json& body, std::string_view body_text) {
   const auto style = ErrorStyle::kOpenAi;
   if (auto st = CheckModelField(ctx, body, false); !st.ok()) return FailWith(st, style);
   engine::GenerateRequest req;
@@ -446,6 +528,7 @@ RouteResult HandleCompletions(ServingContext& ctx, const json& body) {
   if (auto st = ParseOpenAiCommon(ctx, body, false, &req, &opt, &include_usage); !st.ok()) {
     return FailWith(st, style);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   auto logprobs = GetInt(body, "logprobs");
   if (!logprobs.ok()) return FailWith(logprobs.status(), style);
   bool want_logprobs = false;
@@ -460,6 +543,9 @@ RouteResult HandleCompletions(ServingContext& ctx, const json& body) {
   auto echo = GetBool(body, "echo");
   if (!echo.ok()) return FailWith(echo.status(), style);
   if (echo->value_or(false)) return Fail(422, "echo is not supported", style);
+  if (auto st = AttachConstraint(ctx.constraints, opt.constraint, &req); !st.ok()) {
+    return FailWith(st, style);
+  }
   return MakeJob(ctx, std::move(req), opt, false, include_usage, want_logprobs);
 }
 
@@ -488,11 +574,7 @@ RouteResult HandleModelCard(ServingContext& ctx, const std::string& model) {
 
 RouteResult HandleTokenize(ServingContext& ctx, const json& body) {
   const auto style = ErrorStyle::kOpenAi;
-  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
-    if (!it->is_string() || it->get<std::string>() != ctx.model.name) {
-      return Fail(422, "Not found given model, please check modelName in config file.", style);
-    }
-  }
+  if (auto st = CheckModelField(ctx, body, false); !st.ok()) return FailWith(st, style);
   auto add_special = GetBool(body, "add_special_tokens");
   if (!add_special.ok()) return FailWith(add_special.status(), style);
   std::string text;
@@ -502,21 +584,12 @@ RouteResult HandleTokenize(ServingContext& ctx, const json& body) {
     text = body["prompt"].get<std::string>();
     special = add_special->value_or(true);
   } else if (body.contains("messages")) {
-    if (ctx.chat_template == nullptr)
-      return Fail(422, "the served model has no chat template", style);
+    // As vLLM: the chat prompt with the request's tools and chat_template_kwargs.
     ordered_json raw = ordered_json::parse(body.dump());
-    if (!raw["messages"].is_array() || raw["messages"].empty()) {
-      return Fail(422, "messages must be a non-empty array", style);
-    }
-    jinja::ChatRenderRequest render;
-    for (size_t i = 0; i < raw["messages"].size(); ++i) {
-      auto m = NormalizeMessage(raw["messages"][i], i);
-      if (!m.ok()) return FailWith(m.status(), style);
-      render.messages.push_back(std::move(*m));
-    }
-    render.add_generation_prompt = raw.value("add_generation_prompt", true);
-    auto rendered = ctx.chat_template->Render(render);
-    if (!rendered.ok()) return Fail(422, std::string(rendered.status().message()), style);
+    auto tools = ParseToolRequest(raw);
+    if (!tools.ok()) return FailWith(tools.status(), style);
+    auto rendered = RenderChatPrompt(ctx, raw, *tools);
+    if (!rendered.ok()) return FailWith(rendered.status(), style);
     text = *rendered;
     special = add_special->value_or(false);
   } else {
@@ -531,11 +604,7 @@ RouteResult HandleTokenize(ServingContext& ctx, const json& body) {
 
 RouteResult HandleDetokenize(ServingContext& ctx, const json& body) {
   const auto style = ErrorStyle::kOpenAi;
-  if (auto it = body.find("model"); it != body.end() && !it->is_null()) {
-    if (!it->is_string() || it->get<std::string>() != ctx.model.name) {
-      return Fail(422, "Not found given model, please check modelName in config file.", style);
-    }
-  }
+  if (auto st = CheckModelField(ctx, body, false); !st.ok()) return FailWith(st, style);
   if (!body.contains("tokens")) return Fail(422, "tokens must be necessary", style);
   auto ids = ReadIdArray(body["tokens"], "tokens");
   if (!ids.ok()) return FailWith(ids.status(), style);

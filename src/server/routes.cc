@@ -64,19 +64,21 @@ const Route kRoutes[] = {
 
     // Service plane, JSON bodies.
     {"tgi_root", "POST", kService, "/", kGeneration,
-     [](const RouteCall& c) { return HandleTgi(c.ctx, *c.body, TgiRoute::kRoot); }},
+     [](const RouteCall& c) { return HandleTgi(c.ctx, *c.body, TgiRoute::kRoot, c.request.body); }},
     // vLLM's /generate takes `prompt`, TGI's `inputs`.
     {"generate", "POST", kService, "/generate", kGeneration,
      [](const RouteCall& c) {
-       if (c.body->contains("prompt")) return HandleVllmGenerate(c.ctx, *c.body);
-       return HandleTgi(c.ctx, *c.body, TgiRoute::kGenerate);
+       if (c.body->contains("prompt")) return HandleVllmGenerate(c.ctx, *c.body, c.request.body);
+       return HandleTgi(c.ctx, *c.body, TgiRoute::kGenerate, c.request.body);
      }},
     {"generate_stream", "POST", kService, "/generate_stream", kGeneration,
-     [](const RouteCall& c) { return HandleTgi(c.ctx, *c.body, TgiRoute::kGenerateStream); }},
+     [](const RouteCall& c) {
+       return HandleTgi(c.ctx, *c.body, TgiRoute::kGenerateStream, c.request.body);
+     }},
     {"chat_completions", "POST", kService, "/v1/chat/completions", kGeneration | kOpenAiErrors,
-     [](const RouteCall& c) { return HandleChatCompletions(c.ctx, *c.body); }},
+     [](const RouteCall& c) { return HandleChatCompletions(c.ctx, *c.body, c.request.body); }},
     {"completions", "POST", kService, "/v1/completions", kGeneration | kOpenAiErrors,
-     [](const RouteCall& c) { return HandleCompletions(c.ctx, *c.body); }},
+     [](const RouteCall& c) { return HandleCompletions(c.ctx, *c.body, c.request.body); }},
     {"infer", "POST", kService, "/infer", kGeneration,
      [](const RouteCall& c) { return HandleNativeInfer(c.ctx, *c.body); }},
     {"infer_token", "POST", kService, "/infer_token", kGeneration,

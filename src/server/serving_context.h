@@ -19,6 +19,9 @@
 
 namespace mies::server {
 
+class ToolCallFormat;      // server/tool_call_parser.h
+class ConstraintCompiler;  // server/constraint_spec.h
+
 struct ModelInfo {
   std::string name;         // modelName: what clients send as `model`
   std::string weight_path;  // absolute model directory
@@ -41,6 +44,10 @@ struct ModelInfo {
   int64_t max_request_chars = 40ll << 20;  // maxRequestLength x 2^20 (UTF-16 units)
   bool native_openai = false;              // openAiSupport != "vllm"
   bool full_text = false;                  // fullTextEnabled
+  // Chat output parsing (ConfigureChatOutput in chat_output.h): the syntax the model writes tool
+  // calls in (null: none known) and whether <think> blocks become reasoning_content.
+  const ToolCallFormat* tool_format = nullptr;
+  bool reasoning = false;
 
   static ModelInfo FromConfig(const config::Config& config, int64_t vocab_size);
 };
@@ -65,6 +72,9 @@ struct ServingContext {
   const jinja::ChatTemplate* chat_template = nullptr;  // null: the model has none
   engine::EngineInterface* engine = nullptr;
   Metrics* metrics = nullptr;
+  // Compiles structured-output constraints (response_format, guided_*, tool_choice) for the
+  // engine; null: this build has no grammar engine and such requests are refused.
+  ConstraintCompiler* constraints = nullptr;
   RequestRegistry registry;
   bool monitor_mode = false;         // MIES_SERVICE_MONITOR_MODE=1: /metrics enabled
   std::atomic<bool> ready{true};     // engine started

@@ -259,6 +259,10 @@ StatusOr<std::string> ReadTextInput(const json& v, const char* key) {
 // Builds the job for a text API after its fields were parsed.
 RouteResult TextJob(ServingContext& ctx, engine::GenerateRequest req, const ApiOptions& opt,
                     Flavor flavor, std::string public_id, std::string prompt_text) {
+  // TGI's grammar, vLLM's guided_* and structured_outputs.
+  if (auto st = AttachConstraint(ctx.constraints, opt.constraint, &req); !st.ok()) {
+    return FailWith(st);
+  }
   if (!req.sampling.seed) req.sampling.seed = RandomSeed();
   req.request_id = ctx.NewRequestId();
   req.stream = opt.stream;
@@ -295,7 +299,8 @@ const std::regex& IdPattern() {
 
 }  // namespace
 
-RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route) {
+RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route,
+                      std::string_view body_text) {
   auto inputs = body.find("inputs");
   if (inputs == body.end() || inputs->is_null()) {
     return Fail(422,
@@ -310,6 +315,7 @@ RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route) {
   if (auto st = ParseGenerationParams(params, Api::kTgi, ctx.model, &req, &opt); !st.ok()) {
     return FailWith(st);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   Flavor flavor = Flavor::kTgi;
   if (route == TgiRoute::kRoot) {
     auto stream = GetBool(body, "stream");
@@ -325,7 +331,7 @@ RouteResult HandleTgi(ServingContext& ctx, const json& body, TgiRoute route) {
   return TextJob(ctx, std::move(req), opt, flavor, "", text);
 }
 
-RouteResult HandleVllmGenerate(ServingContext& ctx, const json& body) {
+RouteResult HandleVllmGenerate(ServingContext& ctx, const json& body, std::string_view body_text) {
   engine::GenerateRequest req;
   std::string text;
   if (auto st = ParseTextPrompt(ctx, body["prompt"], "prompt", &req, &text); !st.ok()) {
@@ -335,6 +341,7 @@ RouteResult HandleVllmGenerate(ServingContext& ctx, const json& body) {
   if (auto st = ParseGenerationParams(body, Api::kVllm, ctx.model, &req, &opt); !st.ok()) {
     return FailWith(st);
   }
+  KeepSchemaKeyOrder(body_text, &opt.constraint);
   auto stream = GetBool(body, "stream");
   if (!stream.ok()) return FailWith(stream.status());
   opt.stream = stream->value_or(false);

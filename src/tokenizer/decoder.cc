@@ -20,6 +20,15 @@ class SequenceDecoder final : public Decoder {
   void DecodeChain(std::vector<std::string>& tokens) const override {
     for (const auto& part : parts_) part->DecodeChain(tokens);
   }
+  void TokenBytes(std::string& token) const override {
+    for (const auto& part : parts_) part->TokenBytes(token);
+  }
+  bool StripsLeadingSpace() const override {
+    for (const auto& part : parts_) {
+      if (part->StripsLeadingSpace()) return true;
+    }
+    return false;
+  }
 
  private:
   std::vector<std::unique_ptr<Decoder>> parts_;
@@ -47,22 +56,32 @@ class ByteLevelDecoder final : public Decoder {
         continue;
       }
       pending = true;
-      size_t i = 0;
-      while (i < token.size()) {
-        const size_t start = i;
-        const int b = CodePointToByte(NextCodePoint(token, i));
-        if (b >= 0) {
-          bytes.push_back(static_cast<char>(b));
-        } else {
-          bytes.append(token, start, i - start);  // not from the byte alphabet: keep as is
-        }
-      }
+      AppendBytes(token, &bytes);
     }
     flush();
     tokens = std::move(out);
   }
+  void TokenBytes(std::string& token) const override {
+    if (added_->contains(token)) return;
+    std::string bytes;
+    AppendBytes(token, &bytes);
+    token = std::move(bytes);
+  }
 
  private:
+  static void AppendBytes(const std::string& token, std::string* bytes) {
+    size_t i = 0;
+    while (i < token.size()) {
+      const size_t start = i;
+      const int b = CodePointToByte(NextCodePoint(token, i));
+      if (b >= 0) {
+        bytes->push_back(static_cast<char>(b));
+      } else {
+        bytes->append(token, start, i - start);  // not from the byte alphabet: keep as is
+      }
+    }
+  }
+
   std::shared_ptr<const absl::flat_hash_set<std::string>> added_;
 };
 
@@ -86,6 +105,12 @@ class MetaspaceDecoder final : public Decoder {
       t = std::move(s);
     }
   }
+  void TokenBytes(std::string& token) const override {
+    std::vector<std::string> one{std::move(token)};
+    MetaspaceDecoder(replacement_, false).DecodeChain(one);
+    token = std::move(one[0]);
+  }
+  bool StripsLeadingSpace() const override { return strip_first_; }
 
  private:
   std::string replacement_;
@@ -124,6 +149,11 @@ class ReplaceDecoder final : public Decoder {
       t = std::move(out);
     }
   }
+  void TokenBytes(std::string& token) const override {
+    std::vector<std::string> one{std::move(token)};
+    DecodeChain(one);
+    token = std::move(one[0]);
+  }
 
  private:
   std::string literal_;
@@ -153,6 +183,10 @@ class ByteFallbackDecoder final : public Decoder {
     if (!bytes.empty()) out.push_back(DecodeUtf8Lossy(bytes));
     tokens = std::move(out);
   }
+  void TokenBytes(std::string& token) const override {
+    const int b = ParseByteToken(token);
+    if (b >= 0) token.assign(1, static_cast<char>(b));
+  }
 
   static int ParseByteToken(const std::string& t) {
     if (t.size() != 6 || t.compare(0, 3, "<0x") != 0 || t[5] != '>') return -1;
@@ -174,6 +208,7 @@ class FuseDecoder final : public Decoder {
     for (const std::string& t : tokens) all += t;
     tokens.assign(1, std::move(all));
   }
+  void TokenBytes(std::string&) const override {}
 };
 
 // Removes up to `start` leading and `stop` trailing copies of a one-character `content` from
@@ -197,6 +232,9 @@ class StripDecoder final : public Decoder {
       t = t.substr(begin, end - begin);
     }
   }
+  // Strip follows Fuse in every known file, so it only cuts the ends of the whole text.
+  void TokenBytes(std::string&) const override {}
+  bool StripsLeadingSpace() const override { return content_ == " " && start_ > 0; }
 
  private:
   std::string content_;

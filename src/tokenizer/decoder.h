@@ -17,6 +17,11 @@ class Decoder {
  public:
   virtual ~Decoder() = default;
   virtual void DecodeChain(std::vector<std::string>& tokens) const = 0;
+  // What one token adds in the middle of a text, with byte tokens left as raw bytes (no UTF-8
+  // repair): Strip and Metaspace's first-token rule only touch the start of a text.
+  virtual void TokenBytes(std::string& token) const = 0;
+  // Whether decoding drops one leading space of the text.
+  virtual bool StripsLeadingSpace() const { return false; }
 };
 
 // `added_tokens` holds the contents of all added tokens: the ByteLevel decoder passes them

@@ -459,6 +459,22 @@ std::optional<std::string> Tokenizer::IdToToken(int id) const {
   return *token;
 }
 
+std::optional<std::string> Tokenizer::TokenBytes(int id) const {
+  const std::string* token = impl_->model->IdToToken(id);
+  if (token == nullptr) return std::nullopt;
+  std::string bytes = *token;
+  if (impl_->decoder) {
+    impl_->decoder->TokenBytes(bytes);
+  } else {
+    bytes.insert(0, 1, ' ');  // Decode joins tokens with spaces (see StripsLeadingSpace)
+  }
+  return bytes;
+}
+
+bool Tokenizer::StripsLeadingSpace() const {
+  return impl_->decoder == nullptr || impl_->decoder->StripsLeadingSpace();
+}
+
 int Tokenizer::vocab_size() const { return impl_->model->IdSpaceSize(); }
 std::optional<int> Tokenizer::bos_id() const { return impl_->bos; }
 const std::vector<int>& Tokenizer::eos_ids() const { return impl_->eos; }

@@ -64,6 +64,12 @@ class Tokenizer {
   const std::vector<int>& eos_ids() const;
   std::optional<int> pad_id() const;
   std::optional<int> unk_id() const;
+  // The bytes token `id` adds to decoded text after other tokens, with byte tokens (ByteLevel
+  // characters, <0xXX> fallback) as raw bytes, which may be part of a UTF-8 character; added
+  // tokens as their content. For constrained decoding. nullopt when `id` has no token.
+  std::optional<std::string> TokenBytes(int id) const;
+  // True when Decode drops one leading space of the text (a Strip or Metaspace decoder).
+  bool StripsLeadingSpace() const;
   // True for added tokens marked special and tokenizer_config's additional_special_tokens.
   bool IsSpecial(int id) const;
   bool clean_up_tokenization_spaces() const;

@@ -58,6 +58,14 @@ TEST(RequestValidationTest, OutOfRangeValuesNameTheParameterRangeAndValue) {
               HasSubstr("seed must be in [0, 9223372036854775807]"));
   EXPECT_THAT(with([](auto& r) { r.sampling.n = 5; }), HasSubstr("n must be in [1, 4]"));
   EXPECT_THAT(with([](auto& r) {
+                r.sampling.logit_bias = {{512, 1.0f}};
+              }),
+              HasSubstr("token id 512 in logit_bias is outside the vocabulary (size 512)"));
+  EXPECT_THAT(with([](auto& r) {
+                r.sampling.logit_bias = {{3, 101.0f}};
+              }),
+              HasSubstr("logit_bias of token 3 must be in [-100, 100], got 101"));
+  EXPECT_THAT(with([](auto& r) {
                 r.sampling.n = 2;
                 r.sampling.best_of = 1;
                 r.sampling.temperature = 1;

@@ -100,6 +100,19 @@ TEST(SamplerTest, PenaltiesChangeTheGreedyChoice) {
   EXPECT_EQ(Sample(rep, l2, neg, {}, -1, rng, scratch).token, 0);  // -0.95*1.2 < -1.0
 }
 
+TEST(SamplerTest, LogitBiasIsAddedBeforeTheChoice) {
+  std::vector<float> scratch;
+  auto rng = SequenceRng(1, 0);
+  const std::vector<float> logits = {0.0f, 3.0f, 1.0f};
+  ResolvedSampling p = Sampling(0);
+  p.logit_bias = {{2, 2.5f}, {1, -1.0f}};
+  EXPECT_EQ(Sample(p, logits, {}, {}, -1, rng, scratch).token, 2);
+  // -100 all but bans a token when sampling.
+  ResolvedSampling s = Sampling(1.0);
+  s.logit_bias = {{1, -100.0f}, {2, -100.0f}};
+  for (int i = 0; i < 200; ++i) EXPECT_EQ(Sample(s, logits, {}, {}, -1, rng, scratch).token, 0);
+}
+
 TEST(SamplerTest, SameSeedSameDrawsDifferentIndexDifferentDraws) {
   std::vector<float> scratch;
   std::vector<float> logits(50);

@@ -174,7 +174,13 @@ TEST_F(AdaptersTest, BadRequestsGetTheRightStatusAndMessage) {
        "Failed to parse request context to json"},
       {"/v1/completions", R"({"model":"stories260K","prompt":"x","temperature":NaN})", 422,
        "Failed to parse request context to json"},
-      {"/v1/completions", R"({"model":"nope","prompt":"x"})", 422,
+      {"/v1/completions", R"({"model":"nope","prompt":"x"})", 404,
+       "Not found given model, please check modelName in config file."},
+      {"/v1/chat/completions", R"({"model":"nope","messages":[{"role":"user","content":"x"}]})",
+       404, "Model not found: nope"},
+      {"/v1/chat/completions", R"({"model":7,"messages":[{"role":"user","content":"x"}]})", 422,
+       "model must be string"},
+      {"/generate", R"({"prompt":"x","model":"nope"})", 422,
        "Not found given model, please check modelName in config file."},
       {"/v1/completions", R"({"model":"stories260K","prompt":"x","logprobs":9})", 422,
        "logprobs should be in range [0, 5]"},
@@ -188,8 +194,6 @@ TEST_F(AdaptersTest, BadRequestsGetTheRightStatusAndMessage) {
        "exceeds 'maxN'"},
       {"/v1/completions", R"({"model":"stories260K","prompt":"x","stop":[""]})", 422,
        "Input validation error: `stop` must be list[string]"},
-      {"/v1/chat/completions", R"({"messages":[{"role":"user","content":"x"}]})", 422,
-       "Request contains not model or model null"},
       {"/v1/chat/completions", R"({"model":"stories260K","messages":[]})", 422,
        "messages must be a non-empty array"},
       {"/v1/chat/completions",
@@ -233,11 +237,15 @@ TEST_F(AdaptersTest, BadRequestsGetTheRightStatusAndMessage) {
 }
 
 TEST_F(AdaptersTest, OpenAiRoutesAnswerErrorsInTheOpenAiShapeOthersInMindIes) {
-  auto openai = Post("/v1/completions", R"({"model":"nope","prompt":"x"})");
+  auto openai = Post("/v1/completions", R"({"model":"stories260K","prompt":"x","top_p":0})");
   json a = json::parse(openai.response->body);
   EXPECT_TRUE(a["error"].is_object());
   EXPECT_EQ(a["error"]["code"], 422);
   EXPECT_EQ(a["error"]["type"], "Input Validation Error");
+  // An unknown model is 404 NotFoundError on OpenAI routes, as OpenAI and vLLM answer.
+  json nf = json::parse(Post("/v1/completions", R"({"model":"nope","prompt":"x"})").response->body);
+  EXPECT_EQ(nf["error"]["code"], 404);
+  EXPECT_EQ(nf["error"]["type"], "NotFoundError");
   auto tgi = Post("/generate", R"({"parameters":{}})");
   json b = json::parse(tgi.response->body);
   EXPECT_TRUE(b["error"].is_string());

@@ -15,6 +15,8 @@
 #include <utility>
 #include <vector>
 
+#include "server/http_message.h"
+
 namespace mies::server {
 namespace {
 
@@ -165,6 +167,45 @@ TEST(GenerationParamsTest, TheTableHasOneRowPerFieldAndApiWithARangeMessageForNu
     }
   }
   for (Api api : kEveryApi) EXPECT_TRUE(Accepts(apis_of["seed"], api));
+}
+
+TEST(GenerationParamsTest, StructuredOutputFieldsAreReadOrRefusedByNameOnEveryApi) {
+  std::map<std::string, ApiSet> apis_of;
+  for (const ParamField& f : GenerationParamTable()) apis_of[f.name] |= f.apis;
+  for (const char* field : {"response_format", "guided_json", "guided_regex", "guided_choice",
+                            "guided_grammar", "structured_outputs", "grammar"}) {
+    EXPECT_EQ(apis_of[field], kAllApis) << field;
+  }
+  // One constraint at most, whatever the fields.
+  auto p = Parse({{"guided_regex", "a+"}}, Api::kVllm);
+  ASSERT_TRUE(p.status.ok()) << p.status;
+  ASSERT_TRUE(p.options.constraint.has_value());
+  EXPECT_EQ(p.options.constraint->kind, ConstraintSpec::Kind::kRegex);
+  EXPECT_EQ(Parse({{"guided_regex", "a"}, {"structured_outputs", {{"regex", "b"}}}}, Api::kOpenAi)
+                .status.message(),
+            "guided_regex and structured_outputs.regex both ask for structured output; use one");
+  EXPECT_EQ(
+      Parse({{"grammar", {{"type", "regex"}, {"value", "a"}}}}, Api::kNative).status.message(),
+      "grammar is not supported by the MindIE /infer API");
+  EXPECT_FALSE(Parse({{"response_format", {{"type", "text"}}}}, Api::kOpenAi)
+                   .options.constraint.has_value());
+}
+
+TEST(GenerationParamsTest, LogitBiasIdsMustBeInTheVocabulary) {
+  ModelInfo model;
+  model.vocab_size = 100;
+  engine::GenerateRequest req;
+  ApiOptions opt;
+  Status st = ParseGenerationParams({{"logit_bias", {{"7", 5}, {"100", 1}}}}, Api::kOpenAi, model,
+                                    &req, &opt);
+  EXPECT_EQ(HttpStatusFor(st), 400);
+  EXPECT_EQ(st.message(),
+            "token_id(s) [100] in logit_bias contain out-of-vocab token ids. Vocabulary size: 100");
+  ASSERT_TRUE(
+      ParseGenerationParams({{"logit_bias", {{"99", -2.5}}}}, Api::kVllm, model, &req, &opt).ok());
+  EXPECT_EQ(req.sampling.logit_bias, (std::vector<std::pair<int32_t, float>>{{99, -2.5f}}));
+  // Not a TGI field: not read there.
+  EXPECT_TRUE(ParseGenerationParams({{"logit_bias", 1}}, Api::kTgi, model, &req, &opt).ok());
 }
 
 // The probes of a row's range: its ends (accepted unless open), a value past each end (refused)

@@ -77,16 +77,91 @@ for (const t of content) {
   assert.ok(Math.abs(t.top_logprobs[0].logprob - t.logprob) < 1e-4);
 }
 
-// Errors surface as the client's typed errors with the server's message.
+// Errors surface as the client's typed errors with the server's message; an unknown model is
+// NotFoundError, as with OpenAI and vLLM.
 await assert.rejects(
   client.completions.create({ model: 'no-such-model', prompt, max_tokens: 2 }),
-  (e) => e instanceof OpenAI.UnprocessableEntityError && /Not found given model/.test(e.message));
+  (e) => e instanceof OpenAI.NotFoundError && /Not found given model/.test(e.message));
+await assert.rejects(
+  client.completions.create({ model, prompt, max_tokens: 2, logit_bias: { 99999: 5 } }),
+  (e) => e instanceof OpenAI.BadRequestError && /99999/.test(e.message));
+
+// Without a model the only one served answers; empty content is a message like any other; tools
+// the model's template ignores do no harm.
+const anon = await client.chat.completions.create({
+  messages: [{ role: 'system', content: '' }, { role: 'user', content: 'Hi' }], max_tokens: 4,
+  temperature: 0, tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }],
+});
+assert.equal(anon.model, model);
+assert.equal(anon.choices[0].message.role, 'assistant');
 await assert.rejects(
   client.completions.create({ model, prompt, max_tokens: 2, temperature: -1 }),
   (e) => e.status === 422 && /temperature/.test(e.message));
 await assert.rejects(
   client.chat.completions.create({ model, messages: [], max_tokens: 2 }),
   (e) => e.status === 422 && /messages/.test(e.message));
+
+// Structured output with a real model (a tiny one that knows nothing of JSON): the answer
+// follows the schema, whatever the sampling, in every choice.
+const person = {
+  type: 'object', additionalProperties: false, required: ['name', 'age', 'pet'],
+  properties: {
+    name: { type: 'string', maxLength: 8 }, age: { type: 'integer', minimum: 0, maximum: 120 },
+    pet: { enum: ['cat', 'dog'] },
+  },
+};
+const structured = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'Who are you?' }], max_tokens: 300, temperature: 1,
+  seed: 7, n: 2, response_format: { type: 'json_schema', json_schema: { name: 'person', schema: person, strict: true } },
+});
+for (const c of structured.choices) {
+  assert.equal(c.finish_reason, 'stop', c.message.content);
+  const v = JSON.parse(c.message.content);
+  assert.deepEqual(Object.keys(v).sort(), ['age', 'name', 'pet']);
+  assert.ok(typeof v.name === 'string' && [...v.name].length <= 8, c.message.content);
+  assert.ok(Number.isInteger(v.age) && v.age >= 0 && v.age <= 120, c.message.content);
+  assert.ok(['cat', 'dog'].includes(v.pet), c.message.content);
+}
+const choice = await client.completions.create({
+  model, prompt, max_tokens: 10, temperature: 1, guided_choice: ['red', 'green', 'blue'],
+});
+assert.ok(['red', 'green', 'blue'].includes(choice.choices[0].text), choice.choices[0].text);
+await assert.rejects(
+  client.chat.completions.create({
+    model, messages: [{ role: 'user', content: 'x' }], max_tokens: 2,
+    response_format: { type: 'json_schema', json_schema: { name: 'x', schema: { type: 'array', uniqueItems: true } } },
+  }),
+  (e) => e instanceof OpenAI.BadRequestError && /response_format: .*uniqueItems/.test(e.message));
+
+// tool_choice forces calls: whole, and streamed through the client's stream helper, which
+// assembles delta.tool_calls.
+const tools = [
+  { type: 'function', function: { name: 'get_weather', parameters: { type: 'object', required: ['unit'], properties: { unit: { enum: ['c', 'f'] } }, additionalProperties: false } } },
+  { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {}, additionalProperties: false } } },
+];
+const forced = await client.chat.completions.create({
+  model, messages: [{ role: 'user', content: 'Weather?' }], max_tokens: 300, temperature: 1,
+  seed: 3, tools, tool_choice: 'required',
+});
+const msg = forced.choices[0].message;
+assert.equal(forced.choices[0].finish_reason, 'tool_calls', JSON.stringify(msg));
+assert.ok(msg.tool_calls.length >= 1);
+for (const call of msg.tool_calls) {
+  assert.match(call.id, /^call_[A-Za-z0-9]{24}$/);
+  assert.equal(call.type, 'function');
+  const args = JSON.parse(call.function.arguments);
+  if (call.function.name === 'get_weather') assert.ok(['c', 'f'].includes(args.unit));
+  else assert.equal(call.function.name, 'get_time');
+}
+const toolStream = client.beta.chat.completions.stream({
+  model, messages: [{ role: 'user', content: 'Time?' }], max_tokens: 300, temperature: 1,
+  seed: 5, tools, tool_choice: { type: 'function', function: { name: 'get_weather' } },
+});
+const named = (await toolStream.finalChatCompletion()).choices[0];
+assert.equal(named.finish_reason, 'tool_calls');
+assert.equal(named.message.tool_calls.length, 1);
+assert.equal(named.message.tool_calls[0].function.name, 'get_weather');
+assert.ok(['c', 'f'].includes(JSON.parse(named.message.tool_calls[0].function.arguments).unit));
 
 // Models.
 const models = await client.models.list();
