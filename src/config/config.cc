@@ -81,6 +81,7 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
     r.Error("tlsMinVersion",
             absl::StrCat("\"", s.tls_min_version, "\" is not one of \"1.2\", \"1.3\""));
   }
+  s.api_key_file = r.String("apiKeyFile", kOptional, "");
 
   // The HTTP planes' material is compulsory as MindIE's code has it (TlsPlaneSwitch): the
   // service plane's whenever HTTPS is on, management/metrics unless the three planes share one
@@ -683,6 +684,11 @@ Status CheckReferencedFiles(const Config& c, bool model_from_master) {
     }
     CheckFileInto((std::filesystem::path(dir) / "config.json").string(), kModelDirMode,
                   "model config", &errors);
+  }
+  if (!c.server.api_key_file.empty()) {
+    // The key file's rules (its content is checked when the keys are loaded).
+    CheckFileInto(c.Resolve(c.server.api_key_file), kPrivateKeyMode, "ServerConfig.apiKeyFile",
+                  &errors);
   }
   const TlsSwitches switches = SwitchesOf(c);
   for (const TlsPlaneSpec& plane : kTlsPlanes) {

@@ -42,6 +42,9 @@ struct ServerConfig {
   TlsMaterial management_tls;           // CA files live in the service plane's tlsCaPath
   TlsMaterial metrics_tls;              // likewise
   std::string tls_min_version = "1.3";  // mies extension: "1.2" or "1.3"
+  // mies extension: the service plane's API keys (server/api_key_store.h), a path as written
+  // (Config::Resolve makes it absolute); empty: keys off.
+  std::string api_key_file;
   std::string infer_mode = "standard";
   bool inter_comm_tls_enabled = true;
   int inter_comm_port = 1121;

@@ -148,6 +148,15 @@ int main(int argc, char** argv) {
     return RunSlave(*state, env, stop_signals, announce_ready);
   }
 
+  // The service plane's API keys (only the master or a single node serves requests), before the
+  // model loads: a bad key file fails the start at once.
+  if (auto st = mies::daemon::LoadApiKeys(*state); !st.ok()) {
+    PrintError(st);
+    MIES_LOG_ERROR("{}", std::string(st.message()));
+    spdlog::shutdown();
+    return 1;
+  }
+
   // The executor: a multi-node master's covers every rank of the ranktable (all of them join
   // before the planes open); a single node runs the model in this process.
   std::unique_ptr<mies::engine::Executor> executor;

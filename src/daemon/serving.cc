@@ -13,6 +13,7 @@
 #include "engine/engine.h"
 #include "jinja/chat_template.h"
 #include "model/hf_config.h"
+#include "server/api_key_store.h"
 #include "server/chat_output.h"
 #include "server/grammar_constraints.h"
 #include "server/http_server.h"
@@ -83,6 +84,7 @@ class ServingImpl : public Serving {
   std::optional<jinja::ChatTemplate> chat_template;
   std::unique_ptr<server::Metrics> metrics;
   std::unique_ptr<server::GrammarConstraintCompiler> constraints;
+  std::shared_ptr<server::ApiKeyStore> api_keys;
   std::unique_ptr<server::ServingContext> ctx;
   std::unique_ptr<server::Router> router;
   std::unique_ptr<server::HttpServer> http;
@@ -98,7 +100,21 @@ int EnvInt(const config::Environment& env, const char* name, int fallback) {
   }
 }
 
+// ServerConfig.apiKeyFile's keys; null when the field is empty (keys off).
+StatusOr<std::shared_ptr<server::ApiKeyStore>> ReadApiKeys(const config::Config& config) {
+  if (config.server.api_key_file.empty()) return std::shared_ptr<server::ApiKeyStore>();
+  MIES_ASSIGN_OR_RETURN(auto keys,
+                        server::ApiKeyStore::Create(config.Resolve(config.server.api_key_file),
+                                                    "ServerConfig.apiKeyFile"));
+  return std::shared_ptr<server::ApiKeyStore>(std::move(keys));
+}
+
 }  // namespace
+
+Status LoadApiKeys(StartupState& state) {
+  MIES_ASSIGN_OR_RETURN(state.api_keys, ReadApiKeys(state.config));
+  return OkStatus();
+}
 
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
                                                 const config::Environment& env,
@@ -108,6 +124,10 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   MIES_ASSIGN_OR_RETURN(auto listeners, server::PlanListeners(config));
 
   auto s = std::make_unique<ServingImpl>();
+  s->api_keys = state.api_keys;
+  if (!s->api_keys) {
+    MIES_ASSIGN_OR_RETURN(s->api_keys, ReadApiKeys(config));
+  }
   const engine::ExecutorResources resources = executor->Resources();
   const std::string model_dir = config.ModelWeightPath();
   MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(model_dir));
@@ -136,6 +156,7 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   MIES_ASSIGN_OR_RETURN(s->constraints,
                         server::GrammarConstraintCompiler::ForTokenizer(s->engine.tokenizer));
   ctx.constraints = s->constraints.get();
+  ctx.api_keys = s->api_keys.get();
   ctx.engine = s->engine.engine.get();
   ctx.metrics = s->metrics.get();
   ctx.monitor_mode = env.Get("MIES_SERVICE_MONITOR_MODE").value_or("") == "1";

@@ -16,7 +16,14 @@ class Serving {
   virtual ~Serving() = default;
 };
 
+// Reads ServerConfig.apiKeyFile into state.api_keys when it is set (logging must be up: the
+// number of keys is logged). An error names the field, the file and the rule it breaks; the
+// daemon calls this before it loads the model, so a bad key file fails the start at once.
+Status LoadApiKeys(StartupState& state);
+
 // Loads everything and opens every plane; on return the daemon may print its success line.
+// Keys in `state.api_keys` guard the service plane (LoadApiKeys runs first if they are not
+// loaded yet).
 // /stopService ends the process the way SIGTERM does (graceful) or at once (?mode=Force).
 // The engine owns `executor` (executor::LocalExecutor, or the multi-node master's
 // executor::ClusterExecutor): destroying the Serving closes the planes, stops the engine, then

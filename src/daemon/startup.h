@@ -3,6 +3,7 @@
 // multi-node mode read the ranktable and find this node's place in the cluster.
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -10,6 +11,10 @@
 #include "config/config.h"
 #include "config/environment.h"
 #include "config/ranktable.h"
+
+namespace mies::server {
+class ApiKeyStore;  // server/api_key_store.h
+}  // namespace mies::server
 
 namespace mies::daemon {
 
@@ -25,6 +30,8 @@ struct StartupState {
   std::optional<config::Topology> topology;     // multi-node only
   std::string log_file;                         // empty when logging to a file is off
   std::optional<bool> expert_parallel;          // --expert-parallel (MoE models in a cluster)
+  // ServerConfig.apiKeyFile's keys, once LoadApiKeys (serving.h) read them; null: keys off.
+  std::shared_ptr<server::ApiKeyStore> api_keys;
 };
 
 // Loads and validates the configuration (and the ranktable in multi-node mode). Every problem

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/cord.h"
+#include "absl/strings/match.h"
 
 namespace mies::server {
 
@@ -31,6 +32,15 @@ const char* ErrorTypeForStatus(int status) {
     default:
       return status >= 500 ? "Incomplete Generation" : "Bad Request";
   }
+}
+
+std::optional<std::string_view> FindHeader(const HttpRequest& request, std::string_view name) {
+  for (const auto& [k, v] : request.headers) {
+    if (absl::EqualsIgnoreCase(k, absl::string_view(name.data(), name.size()))) {
+      return std::string_view(v);
+    }
+  }
+  return std::nullopt;
 }
 
 HttpResponse JsonResponse(int status, const std::string& body) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -20,6 +21,9 @@ struct HttpRequest {
   std::string body;
   std::string peer;  // "ip:port", for logs
 };
+
+// The value of the first header named `name` (case-insensitive); nullopt when there is none.
+std::optional<std::string_view> FindHeader(const HttpRequest& request, std::string_view name);
 
 struct HttpResponse {
   int status = 200;

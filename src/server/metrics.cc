@@ -86,9 +86,19 @@ void Metrics::RequestFinished(bool ok) {
   ++(ok ? success_ : failed_);
 }
 
+void Metrics::RequestUnauthorized() {
+  std::lock_guard lock(mu_);
+  ++unauthorized_;
+}
+
 uint64_t Metrics::received() const {
   std::lock_guard lock(mu_);
   return received_;
+}
+
+uint64_t Metrics::unauthorized() const {
+  std::lock_guard lock(mu_);
+  return unauthorized_;
 }
 
 void Metrics::ObserveGeneration(int64_t prompt_tokens, int64_t generation_tokens, double ttft_s,
@@ -130,6 +140,9 @@ std::string Metrics::RenderPrometheus(const engine::EngineStats& stats) const {
          labels, static_cast<double>(success_));
   Scalar(&out, "request_failed_total", "counter", "Number of failed requests.", labels,
          static_cast<double>(failed_));
+  Scalar(&out, "request_unauthorized_total", "counter",
+         "Number of requests refused for a missing or wrong API key.", labels,
+         static_cast<double>(unauthorized_));
   Scalar(&out, "num_requests_running", "gauge", "Number of requests running in the engine.", labels,
          static_cast<double>(stats.running));
   Scalar(&out, "num_requests_waiting", "gauge", "Number of requests waiting to be scheduled.",

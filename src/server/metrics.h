@@ -36,6 +36,8 @@ class Metrics {
   void RequestReceived();
   // A request that ended; `ok` false for errors, timeouts and validation failures.
   void RequestFinished(bool ok);
+  // A request refused for a missing or wrong API key (ServerConfig.apiKeyFile).
+  void RequestUnauthorized();
   // A generation that produced output: latencies in seconds.
   void ObserveGeneration(int64_t prompt_tokens, int64_t generation_tokens, double ttft_s,
                          const std::vector<double>& inter_token_s, double e2e_s);
@@ -46,11 +48,12 @@ class Metrics {
   std::string RenderJson(const engine::EngineStats& stats, const std::string& instance) const;
 
   uint64_t received() const;
+  uint64_t unauthorized() const;
 
  private:
   std::string model_name_;
   mutable std::mutex mu_;
-  uint64_t received_ = 0, success_ = 0, failed_ = 0;
+  uint64_t received_ = 0, success_ = 0, failed_ = 0, unauthorized_ = 0;
   Histogram ttft_, tpot_, e2e_, prompt_tokens_, generation_tokens_;
   std::deque<double> recent_ttft_ms_, recent_tbt_ms_;
   size_t window_ = 1000;

@@ -1,7 +1,10 @@
 #include "server/router.h"
 
+#include <nlohmann/json.hpp>
+
 #include "common/logging.h"
 #include "server/adapters.h"
+#include "server/api_key_store.h"
 #include "server/routes.h"
 
 namespace mies::server {
@@ -34,6 +37,37 @@ RouteResult CallJsonRoute(const Route& route, RouteCall& call) {
   }
 }
 
+// Whether a request on a listener of `planes` needs an API key: keys are on, the listener
+// serves the service plane, the request is no CORS preflight, and its route (`route`, null for
+// an unknown path, which must not let a client probe the table) is served by the service plane.
+// Routes only the management or metrics planes serve (health, /metrics) stay open, also where
+// the planes share one listener.
+bool NeedsApiKey(const ServingContext& ctx, const HttpRequest& req, unsigned planes,
+                 const Route* route) {
+  if (ctx.api_keys == nullptr || !(planes & kServicePlane) || req.method == "OPTIONS") {
+    return false;
+  }
+  return route == nullptr || (route->planes & kServicePlane);
+}
+
+// OpenAI's 401 for a missing or wrong key (never echoing what was sent).
+RouteResult Unauthorized(ApiKeyStore::Verdict verdict) {
+  const char* message =
+      verdict == ApiKeyStore::Verdict::kMissing
+          ? "You didn't provide an API key. You need to provide your API key in an Authorization "
+            "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+          : "Incorrect API key provided.";
+  const nlohmann::json body = {{"error",
+                                {{"message", message},
+                                 {"type", "invalid_request_error"},
+                                 {"param", nullptr},
+                                 {"code", "invalid_api_key"}}}};
+  RouteResult result;
+  result.response = JsonResponse(401, body.dump());
+  result.response->headers.emplace_back("WWW-Authenticate", "Bearer");
+  return result;
+}
+
 }  // namespace
 
 RouteResult Router::Handle(const HttpRequest& req, unsigned planes,
@@ -44,6 +78,13 @@ RouteResult Router::Handle(const HttpRequest& req, unsigned planes,
   }
   std::string_view arg;
   const Route* route = FindRoute(req.method, req.path, planes, &arg);
+  if (NeedsApiKey(ctx, req, planes, route)) {
+    const ApiKeyStore::Verdict verdict = ctx.api_keys->Check(FindHeader(req, "Authorization"));
+    if (verdict != ApiKeyStore::Verdict::kAccepted) {
+      if (ctx.metrics) ctx.metrics->RequestUnauthorized();
+      return Unauthorized(verdict);
+    }
+  }
   if (route == nullptr) return Fail(404, "Route " + req.method + " " + req.path + " not found.");
   if ((route->flags & kModelInPath) && arg != ctx.model.name) {
     return Fail(404, "Model " + std::string(arg) + " not found.");

@@ -31,7 +31,10 @@ class Router {
   explicit Router(ServingContext* context) : ctx_(context) {}
   // `planes` is the listener's PlaneBits; `listener_address` is "<ip>:<port>" (for
   // /metrics-json's instance label). No route for the method, path and planes: 404
-  // "Route <method> <path> not found.".
+  // "Route <method> <path> not found.". With API keys on (ServingContext::api_keys), a request
+  // on a service-plane listener for a service-plane route or an unknown path, OPTIONS aside,
+  // without a valid `Authorization: Bearer <key>` is 401 with `WWW-Authenticate: Bearer` and
+  // OpenAI's invalid_api_key body.
   RouteResult Handle(const HttpRequest& request, unsigned planes,
                      const std::string& listener_address);
 

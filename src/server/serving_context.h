@@ -21,6 +21,7 @@ namespace mies::server {
 
 class ToolCallFormat;      // server/tool_call_parser.h
 class ConstraintCompiler;  // server/constraint_spec.h
+class ApiKeyStore;         // server/api_key_store.h
 
 struct ModelInfo {
   std::string name;         // modelName: what clients send as `model`
@@ -75,6 +76,9 @@ struct ServingContext {
   // Compiles structured-output constraints (response_format, guided_*, tool_choice) for the
   // engine; null: this build has no grammar engine and such requests are refused.
   ConstraintCompiler* constraints = nullptr;
+  // ServerConfig.apiKeyFile's keys: the service plane's routes need one (router.cc); null: keys
+  // are off.
+  ApiKeyStore* api_keys = nullptr;
   RequestRegistry registry;
   bool monitor_mode = false;         // MIES_SERVICE_MONITOR_MODE=1: /metrics enabled
   std::atomic<bool> ready{true};     // engine started

@@ -2,6 +2,11 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "shipped_config.h"
 
@@ -71,6 +76,8 @@ std::vector<BadCase> BadCases() {
        "ServerConfig.tlsCaFile: has 4 items; expected a list of 1 to 3 strings"},
       {"TlsMinVersion", "/ServerConfig/tlsMinVersion", "1.1", false,
        "ServerConfig.tlsMinVersion: \"1.1\" is not one of \"1.2\", \"1.3\""},
+      {"ApiKeyFileNotString", "/ServerConfig/apiKeyFile", true, false,
+       "ServerConfig.apiKeyFile: expected a string, got"},
       {"InferModeUnknown", "/ServerConfig/inferMode", "fast", false,
        "ServerConfig.inferMode: \"fast\" is not one of standard, dmi"},
       {"TokenTimeoutZero", "/ServerConfig/tokenTimeout", 0, false,
@@ -338,6 +345,60 @@ TEST(ConfigTest, ResolvesRelativePathsAgainstHome) {
   config->home = "/opt/mies";
   EXPECT_EQ(config->ModelWeightPath(), "/opt/mies/models/stories260K");
   EXPECT_EQ(config->Resolve("/abs/path"), "/abs/path");
+}
+
+// apiKeyFile (mies extension): optional, empty = keys off; a path resolved like every other,
+// printed in the effective config, and its file checked under the key-file rules (0600, owner,
+// no link) with the field in the message.
+TEST(ConfigTest, ApiKeyFileIsOptionalResolvedAndChecked) {
+  MapEnvironment env;
+  auto plain = ParseConfig(ShippedConfig(), env);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_EQ(plain->server.api_key_file, "");
+  EXPECT_FALSE(plain->ToJson()["ServerConfig"].contains("apiKeyFile"));
+
+  char tmpl[] = "/tmp/mies_config_api_key_XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string home = tmpl;
+  nlohmann::json doc = ShippedConfig();
+  doc["ServerConfig"]["apiKeyFile"] = "conf/api-keys.txt";
+  auto config = ParseConfig(doc, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_TRUE(config->unknown_keys.empty());
+  config->home = home;
+  EXPECT_EQ(config->server.api_key_file, "conf/api-keys.txt");
+  const std::string path = home + "/conf/api-keys.txt";
+  EXPECT_EQ(config->Resolve(config->server.api_key_file), path);
+  EXPECT_EQ(config->ToJson()["ServerConfig"]["apiKeyFile"], "conf/api-keys.txt");
+  auto again = ParseConfig(config->ToJson(), env);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->server.api_key_file, "conf/api-keys.txt");
+
+  // (The model directory does not exist here either: only the key file's lines matter.)
+  auto check = [&] {
+    Status st = CheckReferencedFiles(*config);
+    return std::string(st.message());
+  };
+  EXPECT_THAT(check(), HasSubstr("ServerConfig.apiKeyFile " + path + ": cannot stat"));
+  std::filesystem::create_directories(home + "/conf");
+  std::ofstream(path) << "sk-1\n";
+  ASSERT_EQ(chmod(path.c_str(), 0640), 0);
+  EXPECT_THAT(check(), HasSubstr("ServerConfig.apiKeyFile " + path +
+                                 ": mode 0640 is wider than 0600 (rule: permissions no greater "
+                                 "than 0600"));
+  ASSERT_EQ(chmod(path.c_str(), 0600), 0);
+  EXPECT_THAT(check(), ::testing::Not(HasSubstr("apiKeyFile")));
+  const std::string link = home + "/conf/link.txt";
+  ASSERT_EQ(symlink(path.c_str(), link.c_str()), 0);
+  config->server.api_key_file = link;  // absolute paths stay as they are
+  EXPECT_THAT(check(),
+              HasSubstr("ServerConfig.apiKeyFile " + link + ": must not be a symbolic link"));
+  if (geteuid() == 0) {
+    config->server.api_key_file = path;
+    ASSERT_EQ(chown(path.c_str(), 65534, 65534), 0);
+    EXPECT_THAT(check(), HasSubstr("ServerConfig.apiKeyFile " + path + ": owner uid 65534"));
+  }
+  std::filesystem::remove_all(home);
 }
 
 // weightSource "master": a slave needs no modelWeightPath; its cache defaults under home.

@@ -1,11 +1,12 @@
 // The npm `openai` package as a real client of mies (run by server_process_test):
-//   node openai_client.mjs <baseURL e.g. http://127.0.1.1:1025/v1> <model>
+//   node openai_client.mjs <baseURL e.g. http://127.0.1.1:1025/v1> <model> [apiKey]
+// (apiKey: what the client sends as `Authorization: Bearer`, for a server with API keys on.)
 // Exits non-zero with a message on the first check that fails.
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
 
-const [, , baseURL, model] = process.argv;
-const client = new OpenAI({ baseURL, apiKey: 'unused', maxRetries: 0, timeout: 60000 });
+const [, , baseURL, model, apiKey = 'unused'] = process.argv;
+const client = new OpenAI({ baseURL, apiKey, maxRetries: 0, timeout: 60000 });
 const prompt = 'Once upon a time';
 
 // Chat, not streamed.
