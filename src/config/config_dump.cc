@@ -51,6 +51,7 @@ nlohmann::json Config::ToJson() const {
                        {"distDPServerEnabled", s.dist_dp_server_enabled},
                        {"HealthCheckConfig", {{"npuUsageThreshold", s.npu_usage_threshold}}}};
   if (!s.management_ip_address.empty()) sj["managementIpAddress"] = s.management_ip_address;
+  if (!s.allowed_origins.empty()) sj["allowedOrigins"] = s.allowed_origins;
 
   const BackendConfig& b = backend;
   nlohmann::json bj = {{"backendName", b.backend_name},

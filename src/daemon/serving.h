@@ -2,18 +2,27 @@
 // cluster), its tokenizer and chat template, and the HTTP planes (server::HttpServer).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "common/status.h"
 #include "config/environment.h"
 #include "daemon/startup.h"
 #include "engine/step_plan.h"
+#include "server/cluster_view.h"
 
 namespace mies::daemon {
 
 class Serving {
  public:
   virtual ~Serving() = default;
+};
+
+// What the console shows that only the daemon's caller knows: a master's cluster view
+// (MasterSnapshot) and its expert groups. A null view describes this one node (state "single").
+struct ConsoleFacts {
+  std::function<server::ClusterSnapshot()> cluster_view;
+  int moe_ep = 1;
 };
 
 // Loads everything and opens every plane; on return the daemon may print its success line.
@@ -23,6 +32,7 @@ class Serving {
 // the executor (for a cluster, an orderly shutdown of every node).
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
                                                 const config::Environment& env,
-                                                std::unique_ptr<engine::Executor> executor);
+                                                std::unique_ptr<engine::Executor> executor,
+                                                ConsoleFacts console = {});
 
 }  // namespace mies::daemon

@@ -31,13 +31,18 @@ class Router {
   explicit Router(ServingContext* context) : ctx_(context) {}
   // `planes` is the listener's PlaneBits; `listener_address` is "<ip>:<port>" (for
   // /metrics-json's instance label). No route for the method, path and planes: 404
-  // "Route <method> <path> not found.".
+  // "Route <method> <path> not found.". On the service plane, OPTIONS is a CORS preflight and
+  // an allowed Origin gets its CORS headers on the answer (cors.h).
   RouteResult Handle(const HttpRequest& request, unsigned planes,
                      const std::string& listener_address);
 
   ServingContext& context() { return *ctx_; }
 
  private:
+  // Handle without the service plane's CORS.
+  RouteResult Dispatch(const HttpRequest& request, unsigned planes,
+                       const std::string& listener_address);
+
   ServingContext* ctx_;
 };
 
