@@ -15,6 +15,7 @@ let lastState = null;
 let lastEventSeq = 0;
 let serviceUrl = null;
 let modelName = null;
+let lastNodes = null;
 
 function svg(tag, attrs, text) {
   const el = document.createElementNS(SVG_NS, tag);
@@ -63,11 +64,20 @@ function renderRanktable(nodes) {
   const perRow = 4;
   const rankRows = Math.ceil(maxRanks / perRow);
   const boxH = 62 + rankRows * 30;
-  const width = Math.max(600, pad * 2 + nodes.length * (boxW + gap));
-  root.setAttribute('viewBox', `0 0 ${width} ${boxH + pad * 2}`);
+  // As many node boxes per row as the figure's width holds at about their natural size, so a
+  // narrow window stacks them instead of shrinking them.
+  const avail = root.parentElement ? root.parentElement.clientWidth : 600;
+  const cols = Math.max(1, Math.min(nodes.length, Math.floor((avail - pad) / (boxW + gap))));
+  const rows = Math.ceil(nodes.length / cols);
+  const width = pad * 2 + cols * (boxW + gap) - gap;
+  const height = pad * 2 + rows * (boxH + gap) - gap;
+  root.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  root.style.maxWidth = `${width}px`;
+  root.style.maxHeight = 'none';
   const labels = [];
   nodes.forEach((n, i) => {
-    const x = pad + i * (boxW + gap), y = pad;
+    const col = i % cols, row = Math.floor(i / cols);
+    const x = pad + col * (boxW + gap), y = pad + row * (boxH + gap);
     const g = svg('g', {'data-node': n.address});
     g.append(svg('rect', {x, y, width: boxW, height: boxH, rx: 8,
                           class: `node-box ${n.status}`}));
@@ -80,7 +90,7 @@ function renderRanktable(nodes) {
       g.append(svg('text', {x: rx + 4, y: ry + 11, class: 'small'}, `r${r}`));
       g.append(svg('text', {x: rx + 4, y: ry + 21, class: 'small'}, `d${n.deviceIds[j]}`));
     });
-    if (i > 0) {
+    if (col > 0) {
       g.append(svg('line', {x1: x - gap, y1: y + boxH / 2, x2: x, y2: y + boxH / 2,
                             class: 'axis', 'stroke-width': 2}));
     }
@@ -109,6 +119,7 @@ function renderNodes(cluster) {
     body.append(tr);
   }
   renderRanktable(cluster.nodes);
+  lastNodes = cluster.nodes;
 }
 
 function renderModel(cluster) {
@@ -365,5 +376,6 @@ async function generate(ev) {
 }
 
 $('playground').addEventListener('submit', generate);
+window.addEventListener('resize', () => { if (lastNodes) renderRanktable(lastNodes); });
 $('stop').addEventListener('click', () => { if (controller) controller.abort(); });
 poll();

@@ -105,6 +105,7 @@ try {
     }
     // A narrow window: the layout still fits without horizontal scrolling of the page.
     await page.setViewport({width: 380, height: 900});
+    await new Promise((r) => setTimeout(r, 300));  // the ranktable re-lays out on resize
     const overflow = await page.evaluate(
         () => document.documentElement.scrollWidth - document.documentElement.clientWidth);
     if (overflow > 2) problems.push(`the page scrolls sideways by ${overflow} px at 380 px`);
