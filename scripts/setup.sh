@@ -17,6 +17,7 @@ PACKAGES=(
   iproute2  # network namespaces for the cluster link-cut test
   clang libclang-rt-14-dev  # libFuzzer targets (scripts/fuzz.sh)
   clang-format clang-tidy  # scripts/lint.sh: the format check CI runs, and clang-tidy
+  chromium  # headless browser for the console test (tests/console, npm puppeteer-core)
 )
 
 missing=()

@@ -12,8 +12,13 @@ scripts/setup.sh
 echo "== format (clang-format --dry-run -Werror on every C++ file) =="
 scripts/lint.sh format
 scripts/build.sh release
-# The npm `openai` client the server tests drive (pinned by tests/server/package-lock.json).
-if command -v npm >/dev/null 2>&1; then (cd tests/server && npm ci --no-audit --no-fund --silent); fi
+# The npm `openai` client the server tests drive (pinned by tests/server/package-lock.json), and
+# puppeteer-core for the console's browser test (tests/console; it drives the system chromium,
+# so no browser is downloaded).
+if command -v npm >/dev/null 2>&1; then
+  (cd tests/server && npm ci --no-audit --no-fund --silent)
+  (cd tests/console && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --silent)
+fi
 
 jobs="${MIES_TEST_JOBS:-2}"
 # Tests that need ../shared fail instead of skipping when it is missing (tests/support/shared_data.h).

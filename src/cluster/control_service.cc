@@ -15,6 +15,7 @@ grpc::Status ControlService::Join(grpc::ServerContext* ctx, const v1::JoinReques
                                           s_.master_address, kProtocolVersion);
   if (!refusal.empty()) {
     MIES_LOG_ERROR("master: refused the join of node {} (peer {}): {}", node, ctx->peer(), refusal);
+    s_.membership->RecordRefusal(node, refusal);
     rep->set_accepted(false);
     rep->set_message(refusal);
     return grpc::Status::OK;
@@ -39,6 +40,7 @@ grpc::Status ControlService::Heartbeat(grpc::ServerContext*, const v1::Heartbeat
   beat.formed_epoch = req->formed_epoch();
   beat.failed_epoch = req->failed_epoch();
   beat.leaving = req->leaving();
+  beat.rss_bytes = req->rss_bytes();
   const std::optional<uint64_t> target = s_.membership->Heartbeat(req->node_address(), beat);
   rep->set_known(target.has_value());
   if (target) rep->set_target_epoch(*target);

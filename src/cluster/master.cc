@@ -173,6 +173,7 @@ std::string ClusterMaster::UnavailableReason() const {
 const NodeOptions& ClusterMaster::options() const { return impl_->options(); }
 double ClusterMaster::TakeCollectiveSeconds() { return impl_->TakeCollectiveSeconds(); }
 int64_t ClusterMaster::kv_pool_bytes_per_rank() const { return impl_->kv_pool_bytes_per_rank(); }
+Membership::View ClusterMaster::Snapshot() const { return impl_->membership().Snapshot(); }
 void ClusterMaster::Shutdown() { impl_->Shutdown(); }
 
 }  // namespace mies::cluster

@@ -46,6 +46,8 @@ class ClusterMaster {
   // Seconds spent in rank 0's collectives since the last call (benchmarks).
   double TakeCollectiveSeconds();
   int64_t kv_pool_bytes_per_rank() const;
+  // The slaves' health, the epoch and the recent cluster events (the console's /v1/cluster).
+  Membership::View Snapshot() const;
   void Shutdown();
 
  private:

@@ -36,6 +36,7 @@ const std::vector<int>* Membership::RanksOf(const std::string& address) const {
 void Membership::BreakLocked(const std::string& why) {
   if (state_ != ClusterState::kBroken) {
     MIES_LOG_WARN("master: cluster degraded (epoch {}): {}", epoch_, why);
+    events_.Add("degraded", true, "", absl::StrCat("cluster degraded (epoch ", epoch_, "): ", why));
   }
   state_ = ClusterState::kBroken;
   // The step in flight may be blocked on the lost peer (a stopped or cut-off process keeps its
@@ -51,10 +52,16 @@ void Membership::Join(const std::string& address, uint64_t incarnation, const st
   Record& r = it->second;
   if (r.joined && r.incarnation != incarnation) {
     MIES_LOG_WARN("master: node {} restarted and rejoined; re-forming the data plane", address);
+    events_.Add("rejoined", false, address,
+                absl::StrCat("node ", address, " restarted and rejoined (peer ", peer, ")"));
     BreakLocked("node " + address + " restarted");
   } else if (!r.joined) {
     MIES_LOG_INFO("master: node {} joined (ranks {}, peer {})", address, RankList(r.ranks), peer);
+    events_.Add(
+        "joined", false, address,
+        absl::StrCat("node ", address, " joined (ranks ", RankList(r.ranks), ", peer ", peer, ")"));
   }
+  r.ever_joined = true;
   r.joined = true;
   r.incarnation = incarnation;
   r.last = now;
@@ -73,10 +80,12 @@ std::optional<uint64_t> Membership::Heartbeat(const std::string& address, const 
   r.last = now;
   r.formed = beat.formed_epoch;
   r.failed = beat.failed_epoch;
+  if (beat.rss_bytes != 0) r.rss_bytes = beat.rss_bytes;
   if (beat.leaving) {
     r.joined = false;
     r.lost_reason = "left after shutdown";
     MIES_LOG_INFO("master: node {} left the cluster", address);
+    events_.Add("left", false, address, absl::StrCat("node ", address, " left after shutdown"));
   }
   return state_ == ClusterState::kBroken ? 0 : epoch_;
 }
@@ -92,6 +101,7 @@ std::optional<uint64_t> Membership::Tick(Clock::time_point now,
           absl::StrCat("no heartbeat for ",
                        std::chrono::duration_cast<milliseconds>(now - r.last).count(), " ms");
       MIES_LOG_ERROR("master: node {} lost: {}", a, r.lost_reason);
+      events_.Add("lost", true, a, absl::StrCat("node ", a, " lost: ", r.lost_reason));
       BreakLocked("node " + a + " lost");
     }
     if (r.joined && state_ != ClusterState::kBroken && r.failed == epoch_) {
@@ -125,6 +135,8 @@ std::optional<uint64_t> Membership::Tick(Clock::time_point now,
     if (all) {
       state_ = ClusterState::kHealthy;
       MIES_LOG_INFO("master: cluster ready: {} node(s) (epoch {})", nodes_.size() + 1, epoch_);
+      events_.Add("formed", false, "",
+                  absl::StrCat("cluster formed: ", nodes_.size() + 1, " node(s), epoch ", epoch_));
       healthy_cv_.notify_all();
     } else if (now - forming_since_ > timeouts_.connect_timeout + milliseconds(2000)) {
       BreakLocked("the data plane did not connect in time");
@@ -183,6 +195,38 @@ bool Membership::AllLeft() const {
     if (r.joined) return false;
   }
   return true;
+}
+
+void Membership::RecordRefusal(const std::string& address, const std::string& why) {
+  events_.Add("refused", true, address, absl::StrCat("join of node ", address, " refused: ", why));
+}
+
+Membership::View Membership::Snapshot(Clock::time_point now) const {
+  std::lock_guard lock(mu_);
+  View v;
+  v.state = state_;
+  v.epoch = epoch_;
+  for (const auto& [a, r] : nodes_) {
+    NodeView n;
+    n.address = a;
+    n.ranks = r.ranks;
+    if (r.ever_joined) {
+      n.ms_since_heartbeat = std::chrono::duration_cast<milliseconds>(now - r.last).count();
+    }
+    if (!r.joined) {
+      n.status = r.ever_joined ? "lost" : "joining";
+      n.lost_reason = r.lost_reason;
+    } else {
+      n.status = state_ == ClusterState::kHealthy ||
+                         (epoch_ != 0 && r.formed == epoch_ && state_ != ClusterState::kBroken)
+                     ? "healthy"
+                     : "joining";
+    }
+    n.rss_bytes = r.rss_bytes;
+    v.nodes.push_back(std::move(n));
+  }
+  v.events = events_.Recent();
+  return v;
 }
 
 }  // namespace mies::cluster

@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "cluster/events.h"
 #include "cluster/node_options.h"
 #include "common/status.h"
 
@@ -60,6 +61,7 @@ class Membership {
     uint64_t formed_epoch = 0;  // every rank of the node has this epoch's mesh
     uint64_t failed_epoch = 0;  // a rank of the node lost this epoch's mesh
     bool leaving = false;       // orderly goodbye after a shutdown
+    uint64_t rss_bytes = 0;     // the node's resident memory (0: not reported)
   };
   // nullopt: the node is not joined under this incarnation (it must rejoin). Else the epoch its
   // ranks should form now (0: none while the cluster is broken).
@@ -84,6 +86,30 @@ class Membership {
   // True when no slave counts as joined (after a shutdown, every one said goodbye).
   bool AllLeft() const;
 
+  // A join the join check refused (control_service.cc): an error event naming the node and
+  // the mismatching field.
+  void RecordRefusal(const std::string& address, const std::string& why);
+
+  // What the console shows of each slave and of the cluster (/v1/cluster).
+  struct NodeView {
+    std::string address;
+    std::vector<int> ranks;
+    // healthy: joined and holding the current epoch's mesh; joining: not joined yet, or joined
+    // and (re)connecting the data plane; lost: it had joined and is gone (see lost_reason).
+    std::string status;
+    int64_t ms_since_heartbeat = -1;  // -1: never heard from
+    std::string lost_reason;
+    uint64_t rss_bytes = 0;  // from its last heartbeat; 0: unknown
+  };
+  struct View {
+    ClusterState state = ClusterState::kBroken;
+    uint64_t epoch = 0;
+    std::vector<NodeView> nodes;  // the slaves, in address order
+    std::vector<ClusterEvent> events;
+  };
+  View Snapshot(Clock::time_point now = Clock::now()) const;
+  const EventLog& events() const { return events_; }
+
  private:
   struct Record {
     std::vector<int> ranks;
@@ -92,6 +118,8 @@ class Membership {
     Clock::time_point last;
     uint64_t formed = 0, failed = 0;
     std::string lost_reason = "never joined";
+    bool ever_joined = false;
+    uint64_t rss_bytes = 0;
   };
   void BreakLocked(const std::string& why);
   std::string UnavailableLocked() const;
@@ -104,6 +132,7 @@ class Membership {
   uint64_t epoch_ = 0;
   ClusterState state_ = ClusterState::kBroken;
   Clock::time_point forming_since_;
+  EventLog events_;
 };
 
 }  // namespace mies::cluster

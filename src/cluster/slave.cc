@@ -10,6 +10,7 @@
 #include "cluster/local_ranks.h"
 #include "cluster/worker.h"
 #include "common/logging.h"
+#include "common/process_memory.h"
 
 namespace mies::cluster {
 namespace {
@@ -213,6 +214,7 @@ class SlaveImpl {
         req.set_formed_epoch(formed);
         req.set_failed_epoch(failed);
         req.set_leaving(leaving);
+        req.set_rss_bytes(ResidentBytes());
         grpc::ClientContext ctx;
         ctx.set_deadline(DeadlineIn(o_.timeouts.heartbeat_timeout));
         pb::HeartbeatReply hb;

@@ -119,6 +119,23 @@ ServerConfig ReadServer(JsonReader r, const Environment& env) {
   s.max_request_length_mb =
       static_cast<int>(r.Int("maxRequestLength", kOptional, s.max_request_length_mb, 1, 100));
   s.max_json_depth = static_cast<int>(r.Int("maxJsonDepth", kOptional, s.max_json_depth, 10, 100));
+  s.allowed_origins = r.StringList("allowedOrigins", kOptional, {}, 0, 64);
+  {
+    // A browser's Origin: scheme, host (a name, an IPv4 address or a bracketed IPv6 one) and an
+    // optional port; no path, no trailing slash. "*" allows any origin.
+    static const std::regex kOrigin(
+        R"(^https?://([A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$)");
+    for (size_t i = 0; i < s.allowed_origins.size(); ++i) {
+      const std::string& o = s.allowed_origins[i];
+      if (o != "*" && !std::regex_match(o, kOrigin)) {
+        r.Error(absl::StrCat("allowedOrigins[", i, "]"),
+                absl::StrCat(
+                    "\"", o,
+                    "\" is not an origin: expected \"*\" or scheme://host[:port] with "
+                    "scheme http or https and no path (e.g. \"https://console.example:8443\")"));
+      }
+    }
+  }
   s.dist_dp_server_enabled = r.Bool("distDPServerEnabled", kOptional, false);
   if (s.dist_dp_server_enabled) {
     r.Error("distDPServerEnabled", "true (distributed DP server) is not supported by mies yet");

@@ -56,6 +56,9 @@ struct ServerConfig {
   int max_json_depth = 10;
   bool dist_dp_server_enabled = false;
   int npu_usage_threshold = 0;
+  // mies extension: origins (scheme://host[:port], or "*") whose browsers may call the service
+  // plane (CORS), besides the management plane's own origin (the console's).
+  std::vector<std::string> allowed_origins;
 
   // The three planes share one listener when address and ports all coincide.
   bool PlanesMerged() const;

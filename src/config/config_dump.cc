@@ -52,6 +52,7 @@ nlohmann::json Config::ToJson() const {
                        {"HealthCheckConfig", {{"npuUsageThreshold", s.npu_usage_threshold}}}};
   if (!s.management_ip_address.empty()) sj["managementIpAddress"] = s.management_ip_address;
   if (!s.api_key_file.empty()) sj["apiKeyFile"] = s.api_key_file;
+  if (!s.allowed_origins.empty()) sj["allowedOrigins"] = s.allowed_origins;
 
   const BackendConfig& b = backend;
   nlohmann::json bj = {{"backendName", b.backend_name},

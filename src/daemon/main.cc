@@ -160,6 +160,7 @@ int main(int argc, char** argv) {
   // The executor: a multi-node master's covers every rank of the ranktable (all of them join
   // before the planes open); a single node runs the model in this process.
   std::unique_ptr<mies::engine::Executor> executor;
+  mies::daemon::ConsoleFacts console;
   if (state->topology) {
     MIES_LOG_INFO("Multi Nodes infer master: waiting for {} ranks", state->topology->world_size);
     auto started = mies::daemon::StartClusterMaster(*state, env, kClusterFormTimeout);
@@ -169,6 +170,10 @@ int main(int argc, char** argv) {
       spdlog::shutdown();
       return 1;
     }
+    // The executor (and its master) outlive the HTTP planes that call this (serving.h).
+    const mies::cluster::ClusterMaster* master = &(*started)->master();
+    console.cluster_view = [master] { return mies::daemon::MasterSnapshot(*master); };
+    console.moe_ep = master->options().moe_ep;
     executor = std::move(*started);
   } else {
     auto local = mies::executor::LocalExecutor::FromConfig(config);
@@ -183,7 +188,7 @@ int main(int argc, char** argv) {
 
   // The engine, tokenizer, chat template and HTTP planes; only the master (or a single node)
   // serves requests.
-  auto started = mies::daemon::StartServing(*state, env, std::move(executor));
+  auto started = mies::daemon::StartServing(*state, env, std::move(executor), std::move(console));
   if (!started.ok()) {
     PrintError(started.status());
     MIES_LOG_ERROR("Failed to init endpoint! {}", std::string(started.status().message()));

@@ -3,6 +3,7 @@
 #include "cluster/model_cache.h"
 #include "cluster/node_options.h"
 #include "common/logging.h"
+#include "common/process_memory.h"
 #include "model/hf_config.h"
 #include "model/kv_cache.h"
 #include "runner/kv_pool.h"
@@ -37,6 +38,43 @@ StatusOr<std::unique_ptr<executor::ClusterExecutor>> StartClusterMaster(
   MIES_RETURN_IF_ERROR(master->WaitReady(wait));
   MIES_LOG_INFO("All {} ranks connected", state.topology->world_size);
   return std::make_unique<executor::ClusterExecutor>(std::move(master));
+}
+
+server::ClusterSnapshot MasterSnapshot(const cluster::ClusterMaster& master) {
+  const cluster::Membership::View view = master.Snapshot();
+  const cluster::NodeOptions& o = master.options();
+  server::ClusterSnapshot snap;
+  snap.state = cluster::ClusterStateName(view.state);
+  snap.epoch = view.epoch;
+  for (size_t i = 0; i < o.ranktable.servers.size(); ++i) {
+    const config::RankServer& s = o.ranktable.servers[i];
+    server::ClusterNodeView n;
+    n.address = s.container_ip;
+    for (const auto& d : s.devices) {
+      n.ranks.push_back(d.rank_id);
+      n.device_ids.push_back(d.device_id);
+    }
+    if (static_cast<int>(i) == o.topology.local_server) {
+      n.role = "master";
+      n.status = "healthy";  // it answers this request
+      n.rss_bytes = ResidentBytes();
+    } else {
+      n.role = "slave";
+      n.status = "joining";
+      for (const auto& v : view.nodes) {
+        if (v.address != s.container_ip) continue;
+        n.status = v.status;
+        n.ms_since_heartbeat = v.ms_since_heartbeat;
+        n.lost_reason = v.lost_reason;
+        n.rss_bytes = v.rss_bytes;
+      }
+    }
+    snap.nodes.push_back(std::move(n));
+  }
+  for (const auto& e : view.events) {
+    snap.events.push_back({e.seq, e.unix_ms, e.kind, e.error, e.node, e.message});
+  }
+  return snap;
 }
 
 StatusOr<std::unique_ptr<cluster::ClusterSlave>> CreateClusterSlave(

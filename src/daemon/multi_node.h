@@ -12,6 +12,7 @@
 #include "config/environment.h"
 #include "daemon/startup.h"
 #include "executor/cluster_executor.h"
+#include "server/cluster_view.h"
 
 namespace mies::daemon {
 
@@ -22,6 +23,11 @@ StatusOr<int64_t> ClusterKvBlocks(const StartupState& state);
 // ranktable has joined (bounded by `wait`). The executor owns the master node.
 StatusOr<std::unique_ptr<executor::ClusterExecutor>> StartClusterMaster(
     const StartupState& state, const config::Environment& env, std::chrono::milliseconds wait);
+
+// The console's view of a master's cluster (GET /v1/cluster): every node of the ranktable in
+// its order, the master with its own resident memory, the slaves as the master's membership
+// sees them (health, last heartbeat, memory from their heartbeats), and the recent events.
+server::ClusterSnapshot MasterSnapshot(const cluster::ClusterMaster& master);
 
 // Slave: loads this node's shards and returns the node, ready to Run().
 StatusOr<std::unique_ptr<cluster::ClusterSlave>> CreateClusterSlave(const StartupState& state,

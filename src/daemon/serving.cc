@@ -10,9 +10,11 @@
 
 #include "certs/config_planes.h"
 #include "common/logging.h"
+#include "common/process_memory.h"
 #include "engine/engine.h"
 #include "jinja/chat_template.h"
 #include "model/hf_config.h"
+#include "server/adapters.h"
 #include "server/api_key_store.h"
 #include "server/chat_output.h"
 #include "server/grammar_constraints.h"
@@ -118,7 +120,8 @@ Status LoadApiKeys(StartupState& state) {
 
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
                                                 const config::Environment& env,
-                                                std::unique_ptr<engine::Executor> executor) {
+                                                std::unique_ptr<engine::Executor> executor,
+                                                ConsoleFacts console) {
   const config::Config& config = state.config;
   if (config.server.https_enabled) MIES_RETURN_IF_ERROR(certs::CheckEnabledPlanes(config));
   MIES_ASSIGN_OR_RETURN(auto listeners, server::PlanListeners(config));
@@ -129,6 +132,8 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
     MIES_ASSIGN_OR_RETURN(s->api_keys, ReadApiKeys(config));
   }
   const engine::ExecutorResources resources = executor->Resources();
+  const int64_t num_kv_blocks = executor->num_kv_blocks();
+  const int64_t block_size = executor->block_size();
   const std::string model_dir = config.ModelWeightPath();
   MIES_ASSIGN_OR_RETURN(auto hf, model::LoadHfConfig(model_dir));
   MIES_ASSIGN_OR_RETURN(s->engine, engine::EngineFromConfig(config, std::move(executor)));
@@ -163,6 +168,38 @@ StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
   ctx.start_time_s = static_cast<int64_t>(std::time(nullptr));
   ctx.resources = resources;
   ctx.version = MIES_VERSION;
+
+  // The console (GET /v1/cluster, /console).
+  const config::ModelConfig& mc = config.backend.model_deploy.model_config.at(0);
+  ctx.layout.architecture = hf.architecture_name;
+  ctx.layout.dtype = mc.dtype != "auto" ? mc.dtype : ctx.model.torch_dtype;
+  ctx.layout.world_size = state.topology ? state.topology->world_size : mc.world_size;
+  ctx.layout.tp = ctx.layout.world_size;
+  ctx.layout.moe = hf.is_moe();
+  ctx.layout.moe_ep = console.moe_ep;
+  ctx.layout.num_kv_blocks = num_kv_blocks;
+  ctx.layout.block_size = block_size;
+  for (const auto& l : listeners) {
+    const std::string origin = std::string(l.tls ? "https://" : "http://") + l.Address();
+    if (l.planes & server::kServicePlane) ctx.service_url = origin;
+    // The management plane's own origin: the console's page calls the service plane from it.
+    if (l.planes & server::kManagementPlane) ctx.allowed_origins.push_back(origin);
+  }
+  for (const auto& o : config.server.allowed_origins) ctx.allowed_origins.push_back(o);
+  if (console.cluster_view) {
+    ctx.cluster_view = std::move(console.cluster_view);
+  } else {
+    const std::string address =
+        state.topology ? state.topology->local_address : config.server.ip_address;
+    const int64_t started_ms = static_cast<int64_t>(std::time(nullptr)) * 1000;
+    ctx.cluster_view = [&ctx, address, started_ms] {
+      server::ClusterSnapshot snap = server::SingleNodeSnapshot(ctx, address);
+      snap.nodes[0].rss_bytes = ResidentBytes();
+      snap.events.push_back({1, started_ms, "started", false, address,
+                             "single node " + address + " started serving"});
+      return snap;
+    };
+  }
   s->router = std::make_unique<server::Router>(&ctx);
 
   server::HttpServerOptions opts;

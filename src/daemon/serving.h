@@ -2,12 +2,14 @@
 // cluster), its tokenizer and chat template, and the HTTP planes (server::HttpServer).
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "common/status.h"
 #include "config/environment.h"
 #include "daemon/startup.h"
 #include "engine/step_plan.h"
+#include "server/cluster_view.h"
 
 namespace mies::daemon {
 
@@ -21,6 +23,13 @@ class Serving {
 // daemon calls this before it loads the model, so a bad key file fails the start at once.
 Status LoadApiKeys(StartupState& state);
 
+// What the console shows that only the daemon's caller knows: a master's cluster view
+// (MasterSnapshot) and its expert groups. A null view describes this one node (state "single").
+struct ConsoleFacts {
+  std::function<server::ClusterSnapshot()> cluster_view;
+  int moe_ep = 1;
+};
+
 // Loads everything and opens every plane; on return the daemon may print its success line.
 // Keys in `state.api_keys` guard the service plane (LoadApiKeys runs first if they are not
 // loaded yet).
@@ -30,6 +39,7 @@ Status LoadApiKeys(StartupState& state);
 // the executor (for a cluster, an orderly shutdown of every node).
 StatusOr<std::unique_ptr<Serving>> StartServing(const StartupState& state,
                                                 const config::Environment& env,
-                                                std::unique_ptr<engine::Executor> executor);
+                                                std::unique_ptr<engine::Executor> executor,
+                                                ConsoleFacts console = {});
 
 }  // namespace mies::daemon

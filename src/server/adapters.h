@@ -73,5 +73,12 @@ RouteResult HandleConfig(ServingContext& ctx);
 RouteResult HandleStatus(ServingContext& ctx, bool v2);
 RouteResult HandleMetricsJson(ServingContext& ctx, const std::string& listener_address);
 RouteResult HandleStopService(ServingContext& ctx, const std::string& query);
+// The console: GET /v1/cluster (model, layout, nodes, state, events, service URL), its files
+// (console_assets.h; "" is the page) and GET / redirecting to /console.
+RouteResult HandleCluster(ServingContext& ctx);
+RouteResult HandleConsoleFile(const std::string& name);
+RouteResult HandleConsoleRoot();
+// The one-node snapshot of a server that is not a cluster's master (state "single").
+ClusterSnapshot SingleNodeSnapshot(const ServingContext& ctx, const std::string& address);
 
 }  // namespace mies::server

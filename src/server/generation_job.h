@@ -6,6 +6,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/request.h"
 #include "server/http_message.h"
@@ -43,6 +45,8 @@ struct GenerationJob {
   std::string public_id;         // id clients may pass to stopInfer
   std::optional<int> timeout_s;  // the request's own `timeout` parameter
   int64_t prompt_tokens = 0;
+  // Added to whatever answers the job (the stream's header or the whole answer): CORS.
+  std::vector<std::pair<std::string, std::string>> headers;
 };
 
 }  // namespace mies::server

@@ -200,6 +200,11 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
                                                unsigned version) {
   Formatter& fmt = *job.formatter;
   const bool streaming = fmt.stream();
+  const auto extra_headers = std::move(job.headers);  // CORS, on every answer below
+  auto with_headers = [&extra_headers](HttpResponse r) {
+    r.headers.insert(r.headers.end(), extra_headers.begin(), extra_headers.end());
+    return r;
+  };
   const ErrorStyle style = fmt.error_style();
   auto gen = std::make_shared<GenerationStream>(
       ctx(), job, StreamLimits{opts.token_timeout, opts.e2e_timeout}, Clock::now());
@@ -225,8 +230,9 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
   auto wakeup = std::make_shared<net::steady_timer>(co_await net::this_coro::executor);
   auto wake = [wakeup] { net::post(wakeup->get_executor(), [wakeup] { wakeup->cancel(); }); };
   if (auto refused = gen->Submit(std::move(job.request), wake)) {
-    co_await WriteResponse(stream, ErrorResponse(refused->status, refused->message, style), false,
-                           version);
+    co_await WriteResponse(stream,
+                           with_headers(ErrorResponse(refused->status, refused->message, style)),
+                           false, version);
     co_return;
   }
 
@@ -237,6 +243,7 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
     res.set("RequestUUID", RandomUuid());
     res.set(http::field::content_type, fmt.stream_content_type());
     res.set(http::field::cache_control, "no-cache");
+    for (const auto& [k, v] : extra_headers) res.set(k, v);
     res.keep_alive(false);
     res.chunked(true);
     http::response_serializer<http::empty_body> sr{res};
@@ -295,7 +302,7 @@ net::awaitable<void> HttpServer::State::RunJob(Stream& stream, GenerationJob job
   if (!streaming) {
     HttpResponse response = error ? ErrorResponse(error->status, error->message, style)
                                   : JsonResponse(200, fmt.Finish());
-    co_await WriteResponse(stream, std::move(response), false, version);
+    co_await WriteResponse(stream, with_headers(std::move(response)), false, version);
     co_return;
   }
   const auto failure = done ? StreamFailure::kEngineError : StreamFailure::kTimeout;

@@ -1,10 +1,12 @@
 // The handlers of the management plane (health, readiness, slots, config, status, stopService,
 // /info, /metrics-json) and of the metrics plane (/metrics), shapes as MINDIE-REFERENCE section
 // 2.4/5.2. The route table (routes.cc) says which path and plane reaches each.
+#include <chrono>
 #include <cstdlib>
 #include <regex>
 
 #include "server/adapters.h"
+#include "server/console_assets.h"
 
 namespace mies::server {
 
@@ -183,6 +185,97 @@ RouteResult HandleStatus(ServingContext& ctx, bool v2) {
 
 RouteResult HandleMetricsJson(ServingContext& ctx, const std::string& listener_address) {
   return Reply(JsonResponse(200, ctx.metrics->RenderJson(ctx.engine->Stats(), listener_address)));
+}
+
+ClusterSnapshot SingleNodeSnapshot(const ServingContext& ctx, const std::string& address) {
+  ClusterSnapshot snap;
+  snap.state = "single";
+  ClusterNodeView node;
+  node.address = address;
+  node.role = "master";
+  for (int r = 0; r < std::max(1, ctx.layout.world_size); ++r) node.ranks.push_back(r);
+  if (ctx.config != nullptr && !ctx.config->backend.npu_device_ids.empty()) {
+    for (const auto& group : ctx.config->backend.npu_device_ids) {
+      node.device_ids.insert(node.device_ids.end(), group.begin(), group.end());
+    }
+  } else {
+    node.device_ids = node.ranks;
+  }
+  node.status = ctx.ready && !ctx.stopped ? "healthy" : "joining";
+  snap.nodes.push_back(std::move(node));
+  return snap;
+}
+
+RouteResult HandleCluster(ServingContext& ctx) {
+  ClusterSnapshot snap = ctx.cluster_view ? ctx.cluster_view() : SingleNodeSnapshot(ctx, "");
+  const ModelLayout& l = ctx.layout;
+  json model = {{"name", ctx.model.name},
+                {"architecture", l.architecture.empty() ? json(nullptr) : json(l.architecture)},
+                {"dtype", l.dtype.empty() ? ctx.model.torch_dtype : l.dtype},
+                {"worldSize", l.world_size},
+                {"tp", l.tp},
+                {"moe", l.moe},
+                {"expertParallel", l.moe_ep > 1},
+                {"moeEp", l.moe_ep},
+                {"kvBlocksPerRank", l.num_kv_blocks},
+                {"blockSize", l.block_size},
+                {"kvPoolBytesPerRank", ctx.resources.kv_pool_bytes_per_rank},
+                {"maxSeqLen", ctx.model.max_seq_len}};
+  json nodes = json::array();
+  for (const ClusterNodeView& n : snap.nodes) {
+    json node = {
+        {"address", n.address},
+        {"role", n.role},
+        {"ranks", n.ranks},
+        {"deviceIds", n.device_ids},
+        {"status", n.status},
+        {"msSinceHeartbeat", n.ms_since_heartbeat < 0 ? json(nullptr) : json(n.ms_since_heartbeat)},
+        {"lostReason", n.lost_reason.empty() ? json(nullptr) : json(n.lost_reason)},
+        {"rssBytes", n.rss_bytes == 0 ? json(nullptr) : json(n.rss_bytes)},
+        {"kvPoolBytes",
+         ctx.resources.kv_pool_bytes_per_rank * static_cast<int64_t>(n.ranks.size())}};
+    nodes.push_back(std::move(node));
+  }
+  json events = json::array();
+  for (const ClusterEventView& e : snap.events) {
+    events.push_back({{"seq", e.seq},
+                      {"time", e.unix_ms},
+                      {"kind", e.kind},
+                      {"error", e.error},
+                      {"node", e.node.empty() ? json(nullptr) : json(e.node)},
+                      {"message", e.message}});
+  }
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  json body = {{"model", model},
+               {"state", snap.state},
+               {"epoch", snap.epoch},
+               {"nodes", nodes},
+               {"serviceUrl", ctx.service_url.empty() ? json(nullptr) : json(ctx.service_url)},
+               {"events", events},
+               {"version", ctx.version},
+               {"time", now_ms}};
+  HttpResponse r = JsonResponse(200, body.dump());
+  r.headers.emplace_back("Cache-Control", "no-cache");
+  return Reply(std::move(r));
+}
+
+RouteResult HandleConsoleFile(const std::string& name) {
+  const EmbeddedFile* file = FindConsoleFile(name);
+  if (file == nullptr) return Fail(404, "Route GET /console/" + name + " not found.");
+  HttpResponse r;
+  r.content_type = std::string(ConsoleContentType(file->name));
+  r.body = std::string(file->body);
+  r.headers = {{"Cache-Control", "no-cache"}, {"X-Content-Type-Options", "nosniff"}};
+  return Reply(std::move(r));
+}
+
+RouteResult HandleConsoleRoot() {
+  HttpResponse r;
+  r.status = 302;
+  r.headers = {{"Location", "/console"}, {"Cache-Control", "no-cache"}};
+  return Reply(std::move(r));
 }
 
 RouteResult HandleStopService(ServingContext& ctx, const std::string& query) {

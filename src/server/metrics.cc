@@ -1,9 +1,12 @@
 #include "server/metrics.h"
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <numeric>
+#include <vector>
 
 namespace mies::server {
 
@@ -30,6 +33,26 @@ void Scalar(std::string* out, const std::string& name, const char* type, const c
             const std::string& labels, double value) {
   *out += "# HELP " + name + " " + help + "\n# TYPE " + name + " " + type + "\n";
   *out += name + "{" + labels + "} " + Fmt(value) + "\n";
+}
+
+// Nearest-rank percentiles (ms) of a window of samples.
+nlohmann::json Percentiles(const std::deque<double>& window) {
+  nlohmann::json out = {{"count", window.size()}};
+  std::vector<double> v(window.begin(), window.end());
+  std::sort(v.begin(), v.end());
+  for (auto [name, q] : {std::pair{"p50", 0.50}, std::pair{"p90", 0.90}, std::pair{"p99", 0.99}}) {
+    if (v.empty()) {
+      out[name] = nullptr;
+      continue;
+    }
+    size_t rank = static_cast<size_t>(std::ceil(q * static_cast<double>(v.size())));
+    out[name] = v[std::clamp<size_t>(rank, 1, v.size()) - 1];
+  }
+  return out;
+}
+
+nlohmann::json HistogramJson(const Histogram& h) {
+  return {{"bounds", h.bounds()}, {"counts", h.counts()}, {"sum", h.sum()}, {"count", h.count()}};
 }
 
 const std::vector<double> kTokenBuckets = {10,    50,    100,   200,   500,   1000,  2000,  5000,
@@ -209,7 +232,19 @@ std::string Metrics::RenderJson(const engine::EngineStats& stats,
   result.push_back(item("processingInferRequestNum", std::to_string(stats.running)));
   result.push_back(
       item("remainBlocks", std::to_string(stats.kv_blocks_total - stats.kv_blocks_used)));
-  return nlohmann::json{{"resultType", "vector"}, {"result", result}}.dump();
+  nlohmann::json mies = {
+      {"requests", {{"received", received_}, {"success", success_}, {"failed", failed_}}},
+      {"running", stats.running},
+      {"waiting", stats.waiting},
+      {"kvBlocksUsed", stats.kv_blocks_used},
+      {"kvBlocksTotal", stats.kv_blocks_total},
+      {"promptTokensTotal", stats.prompt_tokens_total},
+      {"generationTokensTotal", stats.generation_tokens_total},
+      {"ttftMs", Percentiles(recent_ttft_ms_)},
+      {"interTokenMs", Percentiles(recent_tbt_ms_)},
+      {"histograms",
+       {{"ttftSeconds", HistogramJson(ttft_)}, {"interTokenSeconds", HistogramJson(tpot_)}}}};
+  return nlohmann::json{{"resultType", "vector"}, {"result", result}, {"mies", mies}}.dump();
 }
 
 }  // namespace mies::server

@@ -21,6 +21,10 @@ class Histogram {
   // Prometheus lines for `name` with the label set `labels` ("model_name=\"x\"").
   void Render(const std::string& name, const std::string& help, const std::string& labels,
               std::string* out) const;
+  const std::vector<double>& bounds() const { return bounds_; }
+  const std::vector<uint64_t>& counts() const { return counts_; }  // per bucket, not cumulative
+  double sum() const { return sum_; }
+  uint64_t count() const { return count_; }
 
  private:
   std::vector<double> bounds_;
@@ -44,7 +48,9 @@ class Metrics {
 
   std::string RenderPrometheus(const engine::EngineStats& stats) const;
   // MindIE's /metrics-json: TTFT and TBT averages (ms) over the last `window` requests, queue
-  // figures; `instance` is "<ip>:<port>" of the management plane.
+  // figures; `instance` is "<ip>:<port>" of the management plane. mies adds a "mies" object
+  // for the console: counters, token totals, KV blocks, TTFT and inter-token percentiles (ms)
+  // over the same window and the TTFT and inter-token histograms.
   std::string RenderJson(const engine::EngineStats& stats, const std::string& instance) const;
 
   uint64_t received() const;

@@ -5,6 +5,7 @@
 #include "common/logging.h"
 #include "server/adapters.h"
 #include "server/api_key_store.h"
+#include "server/cors.h"
 #include "server/routes.h"
 
 namespace mies::server {
@@ -72,6 +73,21 @@ RouteResult Unauthorized(ApiKeyStore::Verdict verdict) {
 
 RouteResult Router::Handle(const HttpRequest& req, unsigned planes,
                            const std::string& listener_address) {
+  if (!(planes & kServicePlane)) return Dispatch(req, planes, listener_address);
+  // The service plane: CORS preflights first (no route, no authentication), then the Origin's
+  // CORS headers on whatever answers.
+  if (req.method == "OPTIONS") return Preflight(*ctx_, req);
+  RouteResult r = Dispatch(req, planes, listener_address);
+  auto cors = CorsHeaders(*ctx_, req);
+  if (!cors.empty()) {
+    if (r.response) r.response->headers.insert(r.response->headers.end(), cors.begin(), cors.end());
+    if (r.job) r.job->headers = std::move(cors);
+  }
+  return r;
+}
+
+RouteResult Router::Dispatch(const HttpRequest& req, unsigned planes,
+                             const std::string& listener_address) {
   ServingContext& ctx = *ctx_;
   if ((planes & kManagementPlane) && req.method == "GET" && IsHealthProbePath(req.path)) {
     if (auto abnormal = AbnormalNodeAnswer(ctx)) return std::move(*abnormal);

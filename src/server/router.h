@@ -35,12 +35,18 @@ class Router {
   // on a service-plane listener for a service-plane route or an unknown path, OPTIONS aside,
   // without a valid `Authorization: Bearer <key>` is 401 with `WWW-Authenticate: Bearer` and
   // OpenAI's invalid_api_key body.
+  // On the service plane, OPTIONS is a CORS preflight and an allowed Origin gets its CORS
+  // headers on the answer (cors.h).
   RouteResult Handle(const HttpRequest& request, unsigned planes,
                      const std::string& listener_address);
 
   ServingContext& context() { return *ctx_; }
 
  private:
+  // Handle without the service plane's CORS.
+  RouteResult Dispatch(const HttpRequest& request, unsigned planes,
+                       const std::string& listener_address);
+
   ServingContext* ctx_;
 };
 

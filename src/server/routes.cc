@@ -46,6 +46,16 @@ const Route kRoutes[] = {
      [](const RouteCall& c) { return HandleMetricsJson(c.ctx, c.listener_address); }},
     {"stop_service", "GET", kManagement, "/stopService", 0,
      [](const RouteCall& c) { return HandleStopService(c.ctx, c.request.query); }},
+    // The console (mies): the cluster's state as JSON, the page and its files.
+    {"cluster", "GET", kManagement, "/v1/cluster", 0,
+     [](const RouteCall& c) { return HandleCluster(c.ctx); }},
+    {"console", "GET", kManagement, "/console", 0,
+     [](const RouteCall&) { return HandleConsoleFile(""); }},
+    {"console_file", "GET", kManagement, "/console/{*}", 0,
+     [](const RouteCall& c) { return HandleConsoleFile(Arg(c)); }},
+    // GET / only: POST / is TGI's on the service plane (planes may share one listener).
+    {"console_root", "GET", kManagement, "/", 0,
+     [](const RouteCall&) { return HandleConsoleRoot(); }},
     // TGI's /info: on the management plane and the service plane.
     {"info", "GET", kManagement | kService, "/info", 0,
      [](const RouteCall& c) { return HandleInfo(c.ctx); }},

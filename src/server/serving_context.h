@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -14,6 +15,7 @@
 #include "engine/request.h"
 #include "engine/step_plan.h"
 #include "jinja/chat_template.h"
+#include "server/cluster_view.h"
 #include "server/metrics.h"
 #include "tokenizer/tokenizer.h"
 
@@ -87,6 +89,15 @@ struct ServingContext {
   int64_t start_time_s = 0;             // unix seconds, for "created"
   engine::ExecutorResources resources;  // /v1/status "resources"
   std::string version = "0.1.0";
+  // The console (GET /v1/cluster): the model's layout, the cluster's nodes, state and events
+  // (null: a single node described from this context), and the service plane's URL for its
+  // playground ("<http|https>://<ipAddress>:<port>").
+  ModelLayout layout;
+  std::function<ClusterSnapshot()> cluster_view;
+  std::string service_url;
+  // CORS on the service plane: the origins whose browsers may call it ("*": any). The daemon
+  // puts the management plane's own origin first, then ServerConfig.allowedOrigins.
+  std::vector<std::string> allowed_origins;
 
   std::string NewRequestId() { return "endpoint_common_" + std::to_string(++next_id); }
 };

@@ -128,5 +128,76 @@ TEST_F(MembershipTest, NodesLeavingAfterAShutdownAreCountedOut) {
   EXPECT_THAT(m_.UnavailableReason(), HasSubstr("left after shutdown"));
 }
 
+// What the console shows (/v1/cluster): each slave's status, heartbeat age, memory and why it
+// is lost, and the events recorded where they happen.
+TEST_F(MembershipTest, SnapshotShowsEachNodeAndTheEventsOfAFormAndALoss) {
+  Membership::View v = m_.Snapshot(now_);
+  ASSERT_EQ(v.nodes.size(), 2u);
+  EXPECT_EQ(v.nodes[0].address, "127.0.1.2");
+  EXPECT_EQ(v.nodes[0].status, "joining");
+  EXPECT_EQ(v.nodes[0].ms_since_heartbeat, -1);
+  EXPECT_EQ(v.nodes[1].ranks, (std::vector<int>{2, 3}));
+  EXPECT_TRUE(v.events.empty());
+
+  FormEpochOne();
+  EXPECT_EQ(m_.Heartbeat("127.0.1.2", {11, 1, 0, false, 123456}, now_), 1u);
+  now_ += milliseconds(700);
+  v = m_.Snapshot(now_);
+  EXPECT_EQ(v.state, ClusterState::kHealthy);
+  EXPECT_EQ(v.epoch, 1u);
+  EXPECT_EQ(v.nodes[0].status, "healthy");
+  EXPECT_EQ(v.nodes[0].ms_since_heartbeat, 700);
+  EXPECT_EQ(v.nodes[0].rss_bytes, 123456u);
+  EXPECT_EQ(v.nodes[1].rss_bytes, 0u);  // never reported
+  ASSERT_EQ(v.events.size(), 3u);
+  EXPECT_EQ(v.events[0].kind, "joined");
+  EXPECT_EQ(v.events[0].node, "127.0.1.2");
+  EXPECT_THAT(v.events[0].message, HasSubstr("node 127.0.1.2 joined (ranks"));
+  EXPECT_EQ(v.events[2].kind, "formed");
+  EXPECT_EQ(v.events[2].message, "cluster formed: 3 node(s), epoch 1");
+  EXPECT_FALSE(v.events[2].error);
+  EXPECT_LT(v.events[0].seq, v.events[2].seq);
+  EXPECT_GT(v.events[0].unix_ms, 0);
+
+  now_ += milliseconds(3000);  // 127.0.1.3 last heard 3.7 s ago
+  EXPECT_TRUE(m_.Heartbeat("127.0.1.2", {11, 1, 0, false}, now_).has_value());
+  m_.Tick(now_, {MasterTarget(1)}, {0});
+  v = m_.Snapshot(now_);
+  EXPECT_EQ(v.state, ClusterState::kBroken);
+  EXPECT_EQ(v.nodes[0].status, "joining");   // joined, its mesh is gone with the epoch
+  EXPECT_EQ(v.nodes[0].rss_bytes, 123456u);  // a heartbeat without the field keeps the last
+  EXPECT_EQ(v.nodes[1].status, "lost");
+  EXPECT_EQ(v.nodes[1].lost_reason, "no heartbeat for 3700 ms");
+  EXPECT_EQ(v.nodes[1].ms_since_heartbeat, 3700);
+  ASSERT_EQ(v.events.size(), 5u);
+  EXPECT_EQ(v.events[3].kind, "lost");
+  EXPECT_TRUE(v.events[3].error);
+  EXPECT_EQ(v.events[3].message, "node 127.0.1.3 lost: no heartbeat for 3700 ms");
+  EXPECT_EQ(v.events[4].kind, "degraded");
+  EXPECT_THAT(v.events[4].message, HasSubstr("cluster degraded (epoch 1): node 127.0.1.3 lost"));
+
+  m_.RecordRefusal("127.0.1.3", "fingerprint field dtype differs: master float32, node bfloat16");
+  v = m_.Snapshot(now_);
+  EXPECT_EQ(v.events.back().kind, "refused");
+  EXPECT_TRUE(v.events.back().error);
+  EXPECT_EQ(v.events.back().message,
+            "join of node 127.0.1.3 refused: fingerprint field dtype differs: master float32, "
+            "node bfloat16");
+}
+
+TEST(EventLogTest, KeepsTheLastCapacityEventsInOrderWithGrowingSequenceNumbers) {
+  EventLog log(3);
+  EXPECT_TRUE(log.Recent().empty());
+  for (int i = 1; i <= 5; ++i) log.Add("joined", i % 2 == 0, "n", "event " + std::to_string(i));
+  auto events = log.Recent();
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].message, "event 3");
+  EXPECT_EQ(events[0].seq, 3u);
+  EXPECT_EQ(events[2].message, "event 5");
+  EXPECT_EQ(events[2].seq, 5u);
+  EXPECT_TRUE(events[1].error);
+  EXPECT_EQ(EventLog().capacity(), 50u);
+}
+
 }  // namespace
 }  // namespace mies::cluster

@@ -29,6 +29,22 @@ TEST(ConfigTest, ShippedConfigValidates) {
   EXPECT_TRUE(config->unknown_keys.empty());
 }
 
+TEST(ConfigTest, AllowedOriginsAreReadAndDumped) {
+  nlohmann::json doc = ShippedConfig();
+  doc["ServerConfig"]["allowedOrigins"] = {"*", "https://ui.example:8443", "http://10.0.0.1",
+                                           "http://[::1]:1026"};
+  MapEnvironment env;
+  auto config = ParseConfig(doc, env);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->server.allowed_origins.size(), 4u);
+  EXPECT_EQ(config->ToJson()["ServerConfig"]["allowedOrigins"][1], "https://ui.example:8443");
+  EXPECT_TRUE(config->unknown_keys.empty());
+  // Absent: nothing besides the management plane's own origin (and no key in the dump).
+  auto shipped = ParseConfig(ShippedConfig(), env);
+  EXPECT_TRUE(shipped->server.allowed_origins.empty());
+  EXPECT_FALSE(shipped->ToJson()["ServerConfig"].contains("allowedOrigins"));
+}
+
 // One edit of the shipped config and the message it must produce. `value` null with
 // `remove` set deletes the key.
 struct BadCase {
@@ -88,6 +104,14 @@ std::vector<BadCase> BadCases() {
        "ServerConfig.maxRequestLength: value 101 is out of range [1, 100]"},
       {"MaxJsonDepth", "/ServerConfig/maxJsonDepth", 9, false,
        "ServerConfig.maxJsonDepth: value 9 is out of range [10, 100]"},
+      {"AllowedOriginsNotAList", "/ServerConfig/allowedOrigins", "*", false,
+       "ServerConfig.allowedOrigins: expected a list of 0 to 64 strings, got string"},
+      {"AllowedOriginWithPath", "/ServerConfig/allowedOrigins",
+       J::array({"*", "https://ui.example:8443/console"}), false,
+       "ServerConfig.allowedOrigins[1]: \"https://ui.example:8443/console\" is not an origin: "
+       "expected \"*\" or scheme://host[:port]"},
+      {"AllowedOriginScheme", "/ServerConfig/allowedOrigins", J::array({"ftp://a"}), false,
+       "ServerConfig.allowedOrigins[0]: \"ftp://a\" is not an origin"},
       {"NpuUsageThreshold", "/ServerConfig/HealthCheckConfig/npuUsageThreshold", 101, false,
        "ServerConfig.HealthCheckConfig.npuUsageThreshold: value 101 is out of range [0, 100]"},
       {"BackendNamePattern", "/BackendConfig/backendName", "Bad-Name", false,

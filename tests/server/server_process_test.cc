@@ -218,6 +218,48 @@ TEST_F(ServerProcessTest, ManagementAndMetricsPlanesAreSeparate) {
   EXPECT_THAT(metrics.body, HasSubstr("time_to_first_token_seconds_bucket"));
 }
 
+// The console over real sockets: /v1/cluster of one node, the embedded page, GET / and CORS on
+// the service plane (the preflight, and the headers on a streamed answer's header block).
+TEST_F(ServerProcessTest, ConsoleAndCorsOnRealSockets) {
+  auto cluster = Mgmt("/v1/cluster");
+  ASSERT_EQ(cluster.status, 200) << cluster.body;
+  json c = json::parse(cluster.body);
+  EXPECT_EQ(c["state"], "single");
+  EXPECT_EQ(c["serviceUrl"], "http://" + daemon_->ip + ":" + std::to_string(daemon_->port));
+  ASSERT_EQ(c["nodes"].size(), 1u);
+  EXPECT_EQ(c["nodes"][0]["address"], daemon_->ip);
+  EXPECT_GT(c["nodes"][0]["rssBytes"].get<int64_t>(), 0);
+  EXPECT_EQ(c["model"]["architecture"], "LlamaForCausalLM");
+  EXPECT_EQ(c["events"][0]["kind"], "started");
+
+  auto page = Mgmt("/console");
+  EXPECT_EQ(page.status, 200);
+  EXPECT_THAT(page.headers, HasSubstr("text/html; charset=utf-8"));
+  EXPECT_THAT(page.headers, HasSubstr("Cache-Control: no-cache"));
+  EXPECT_THAT(page.body, HasSubstr("<title>mies console</title>"));
+  auto root = Mgmt("/");
+  EXPECT_EQ(root.status, 302);
+  EXPECT_THAT(root.headers, HasSubstr("Location: /console"));
+
+  const std::string origin =
+      "http://" + daemon_->mgmt_ip + ":" + std::to_string(daemon_->mgmt_port);
+  auto pre = Request(daemon_->ip, daemon_->port, "OPTIONS", "/v1/completions", "", 10s,
+                     "Origin: " + origin + "\r\nAccess-Control-Request-Method: POST\r\n");
+  EXPECT_EQ(pre.status, 204) << pre.headers << pre.body;
+  EXPECT_THAT(pre.headers, HasSubstr("Access-Control-Allow-Origin: " + origin));
+  EXPECT_THAT(pre.headers, HasSubstr("Access-Control-Allow-Headers: Authorization, Content-Type"));
+  auto stream = Request(daemon_->ip, daemon_->port, "POST", "/v1/completions",
+                        R"({"model":"stories260K","prompt":"Once","max_tokens":4,"stream":true})",
+                        60s, "Origin: " + origin + "\r\n");
+  EXPECT_EQ(stream.status, 200) << stream.body;
+  EXPECT_THAT(stream.headers, HasSubstr("Access-Control-Allow-Origin: " + origin));
+  EXPECT_THAT(stream.headers, HasSubstr("Vary: Origin"));
+  EXPECT_THAT(stream.body, HasSubstr("[DONE]"));
+  auto other = Request(daemon_->ip, daemon_->port, "OPTIONS", "/v1/completions", "", 10s,
+                       "Origin: http://elsewhere.example\r\n");
+  EXPECT_EQ(other.status, 403);
+}
+
 // The Prometheus text passes promtool's checks (setup.sh installs it with the prometheus package).
 TEST_F(ServerProcessTest, MetricsTextPassesPromtool) {
   if (!HaveCommand("promtool"))
